@@ -1,0 +1,110 @@
+//! Writing a model as a Hugging Face-style directory that PyTorch `transformers` loads back:
+//! `config.json` (with `id2label`/`label2id`), `model.safetensors` with
+//! `BertForSequenceClassification` keys (`bert.*`, `classifier.*`), and the tokenizer files.
+//!
+//! `BertForSequenceClassification` pools the [CLS] token through `bert.pooler`; a model trained
+//! with mean pooling (the default, as sentence-transformers models are) also gets
+//! `modeling_edgetune.py` and an `auto_map`, so that
+//! `AutoModelForSequenceClassification.from_pretrained(dir, trust_remote_code=True)` computes the
+//! same logits. Such an export deliberately has no pooler weights: loading it as a plain
+//! `BertForSequenceClassification` reports them missing instead of silently pooling differently.
+//! Every file is written to a temporary name and renamed: a crash never leaves half a file.
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::model::{Pooling, Task, TextClassifier};
+use crate::weights::to_bytes;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const MODELING: &str = include_str!("modeling_edgetune.py");
+
+/// The files of an export, as (name, bytes): the browser offers them as downloads, natively they
+/// are written to a directory.
+pub async fn export_files(model: &TextClassifier) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut tensors = Vec::new();
+    for (name, shape, values) in model.params.to_upstream().await? {
+        let key = if name.starts_with("embeddings.") || name.starts_with("encoder.") || name.starts_with("pooler.") {
+            format!("bert.{name}")
+        } else {
+            name
+        };
+        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Training(format!("tensor '{key}' holds a non-finite value at index {bad}: refusing to export a broken model")));
+        }
+        tensors.push((key, shape, values));
+    }
+    let metadata = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+    let mut files = vec![
+        ("config.json".to_string(), serde_json::to_vec_pretty(&config_json(model)).map_err(|e| Error::config(e.to_string()))?),
+        ("model.safetensors".to_string(), to_bytes(&tensors, &metadata)),
+    ];
+    files.extend(model.tokenizer.export_files());
+    if model.head.pooling == Pooling::Mean {
+        files.push(("modeling_edgetune.py".to_string(), MODELING.as_bytes().to_vec()));
+    }
+    Ok(files)
+}
+
+/// `config.json` for the export: the encoder's own fields plus the head's.
+pub fn config_json(model: &TextClassifier) -> Value {
+    let mut c: Map<String, Value> = model.config.raw.clone();
+    for k in ["_name_or_path", "auto_map", "id2label", "label2id", "problem_type", "classifier_pooling", "num_labels"] {
+        c.remove(k);
+    }
+    let (id2label, label2id): (Map<String, Value>, Map<String, Value>) = match model.task {
+        Task::Classification => (
+            model.labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect(),
+            model.labels.iter().enumerate().map(|(i, l)| (l.clone(), json!(i))).collect(),
+        ),
+        Task::Regression => (Map::from_iter([("0".into(), json!("LABEL_0"))]), Map::from_iter([("LABEL_0".into(), json!(0))])),
+    };
+    c.insert("model_type".into(), json!("bert"));
+    c.insert("id2label".into(), Value::Object(id2label));
+    c.insert("label2id".into(), Value::Object(label2id));
+    c.insert(
+        "problem_type".into(),
+        json!(match model.task {
+            Task::Classification => "single_label_classification",
+            Task::Regression => "regression",
+        }),
+    );
+    let pooling = match model.head.pooling {
+        Pooling::Mean => "mean",
+        Pooling::Cls => "cls",
+    };
+    c.insert("classifier_pooling".into(), json!(pooling));
+    if model.head.pooling == Pooling::Mean {
+        c.insert("architectures".into(), json!(["EdgetuneBertForSequenceClassification"]));
+        c.insert(
+            "auto_map".into(),
+            json!({
+                "AutoConfig": "modeling_edgetune.EdgetuneBertConfig",
+                "AutoModelForSequenceClassification": "modeling_edgetune.EdgetuneBertForSequenceClassification"
+            }),
+        );
+    } else {
+        c.insert("architectures".into(), json!(["BertForSequenceClassification"]));
+    }
+    c.insert("edgetune_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    Value::Object(c)
+}
+
+/// Writes the export to `dir` (created if needed), each file atomically.
+pub async fn export_dir(model: &TextClassifier, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let files = export_files(model).await?;
+    // Weights first, config last: a directory with a config.json is a complete export.
+    for (name, bytes) in files.iter().filter(|(n, _)| n != "config.json") {
+        write_atomic(&dir.join(name), bytes)?;
+    }
+    if let Some((name, bytes)) = files.iter().find(|(n, _)| n == "config.json") {
+        write_atomic(&dir.join(name), bytes)?;
+    }
+    if model.head.pooling == Pooling::Cls {
+        // A stale file from an earlier mean-pooled export would contradict config.json.
+        let _ = std::fs::remove_file(dir.join("modeling_edgetune.py"));
+    }
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! # edgetune
+//!
+//! Fine-tunes small pre-trained models on a user's own labelled data, where the data lives: in a
+//! web page (wasm + WebGPU, CPU fallback) and on edge boxes (wgpu, CUDA, CPU). This crate is the
+//! whole product; the native runner (`native/`) and the page (`web/`) are thin shells around it.
+//!
+//! - [`tokenize`]: WordPiece, identical ids to Hugging Face's BERT tokenizer.
+//! - [`weights`]: safetensors in and out, in the upstream tensor names.
+//! - [`model`]: the BERT encoder and the classifier head, loaded from a Hugging Face directory.
+//! - [`data`]: CSV/TSV/JSONL with column mapping, cleaning report, stratified splits, batching.
+//! - [`prepare`]: user files → tokenized splits.
+//! - [`train`]: AdamW/SGD, schedules, clipping, accumulation, early stopping, checkpoints.
+//! - [`metrics`], [`predict`], [`export`] (a directory PyTorch `transformers` loads back).
+//! - [`device`]: the only place that names backends.
+
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod export;
+pub mod fsutil;
+#[cfg(feature = "hub")]
+pub mod hub;
+pub mod metrics;
+pub mod model;
+pub mod predict;
+pub mod prepare;
+pub mod rng;
+pub mod run;
+pub mod tokenize;
+pub mod train;
+pub mod weights;
+
+pub use error::{Error, Result};

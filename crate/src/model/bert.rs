@@ -1,0 +1,204 @@
+//! BERT encoder (Hugging Face `BertModel`, `modeling_bert.py`): embeddings, post-LayerNorm
+//! transformer layers, optional pooler. Layers hold parameter ids whose names mirror the checkpoint
+//! keys (`encoder.layer.{i}.attention.self.query.weight`, ...), so loading needs no remap table.
+//! Parameters live in a [`ParamStore`] passed to `forward`, so the same network runs on frozen
+//! weights, on autodiff leaves for training, or on LoRA-augmented weights.
+
+use super::config::{Activation, BertConfig};
+use super::params::{ParamId, ParamStore};
+use crate::error::{Error, Result};
+use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::module::{embedding, layer_norm, linear};
+use burn::tensor::{Distribution, Int, Tensor};
+
+/// Dropout applied only while training; `None` at evaluation.
+#[derive(Clone, Copy, Debug)]
+pub struct Dropout {
+    pub hidden: f64,
+    pub attention: f64,
+}
+
+fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
+    if p <= 0.0 {
+        return x;
+    }
+    let keep = 1.0 - p;
+    let mask = Tensor::<D>::random(x.shape(), Distribution::Bernoulli(keep), &x.device());
+    x * mask.div_scalar(keep)
+}
+
+/// A dense layer: `x @ W + b` with `W` stored `[in, out]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Dense {
+    pub weight: ParamId,
+    pub bias: ParamId,
+}
+
+impl Dense {
+    pub fn lookup(p: &ParamStore, prefix: &str) -> Result<Self> {
+        Ok(Dense { weight: need(p, &format!("{prefix}.weight"))?, bias: need(p, &format!("{prefix}.bias"))? })
+    }
+
+    pub fn forward<const D: usize>(&self, p: &ParamStore, x: Tensor<D>) -> Tensor<D> {
+        linear(x, p.t2(self.weight), Some(p.t1(self.bias)))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Norm {
+    pub weight: ParamId,
+    pub bias: ParamId,
+    pub eps: f64,
+}
+
+impl Norm {
+    fn lookup(p: &ParamStore, prefix: &str, eps: f64) -> Result<Self> {
+        Ok(Norm { weight: need(p, &format!("{prefix}.weight"))?, bias: need(p, &format!("{prefix}.bias"))?, eps })
+    }
+
+    fn forward<const D: usize>(&self, p: &ParamStore, x: Tensor<D>) -> Tensor<D> {
+        layer_norm(x, p.t1(self.weight), Some(p.t1(self.bias)), self.eps)
+    }
+}
+
+fn need(p: &ParamStore, name: &str) -> Result<ParamId> {
+    p.id(name).ok_or_else(|| Error::weights("model", format!("no parameter '{name}'")))
+}
+
+#[derive(Clone, Debug)]
+struct Layer {
+    query: Dense,
+    key: Dense,
+    value: Dense,
+    attn_out: Dense,
+    attn_norm: Norm,
+    intermediate: Dense,
+    output: Dense,
+    out_norm: Norm,
+}
+
+#[derive(Clone, Debug)]
+pub struct Bert {
+    pub config: BertConfig,
+    word: ParamId,
+    position: ParamId,
+    token_type: ParamId,
+    emb_norm: Norm,
+    layers: Vec<Layer>,
+}
+
+/// Every encoder tensor name with its upstream shape, and whether it is a linear weight
+/// (stored transposed). The loader and the exporter both walk this list.
+pub fn encoder_tensors(c: &BertConfig) -> Vec<(String, Vec<usize>, bool)> {
+    let (h, i) = (c.hidden_size, c.intermediate_size);
+    let mut v = vec![
+        ("embeddings.word_embeddings.weight".to_string(), vec![c.vocab_size, h], false),
+        ("embeddings.position_embeddings.weight".into(), vec![c.max_position_embeddings, h], false),
+        ("embeddings.token_type_embeddings.weight".into(), vec![c.type_vocab_size, h], false),
+        ("embeddings.LayerNorm.weight".into(), vec![h], false),
+        ("embeddings.LayerNorm.bias".into(), vec![h], false),
+    ];
+    for l in 0..c.num_hidden_layers {
+        let pre = format!("encoder.layer.{l}");
+        for (name, out, inp) in [
+            ("attention.self.query", h, h),
+            ("attention.self.key", h, h),
+            ("attention.self.value", h, h),
+            ("attention.output.dense", h, h),
+            ("intermediate.dense", i, h),
+            ("output.dense", h, i),
+        ] {
+            v.push((format!("{pre}.{name}.weight"), vec![out, inp], true));
+            v.push((format!("{pre}.{name}.bias"), vec![out], false));
+        }
+        for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            v.push((format!("{pre}.{norm}.weight"), vec![h], false));
+            v.push((format!("{pre}.{norm}.bias"), vec![h], false));
+        }
+    }
+    v
+}
+
+impl Bert {
+    /// Binds to the encoder parameters already in `p` (see [`encoder_tensors`]).
+    pub fn bind(p: &ParamStore, config: &BertConfig) -> Result<Self> {
+        let eps = config.layer_norm_eps;
+        let layers = (0..config.num_hidden_layers)
+            .map(|l| {
+                let pre = format!("encoder.layer.{l}");
+                Ok(Layer {
+                    query: Dense::lookup(p, &format!("{pre}.attention.self.query"))?,
+                    key: Dense::lookup(p, &format!("{pre}.attention.self.key"))?,
+                    value: Dense::lookup(p, &format!("{pre}.attention.self.value"))?,
+                    attn_out: Dense::lookup(p, &format!("{pre}.attention.output.dense"))?,
+                    attn_norm: Norm::lookup(p, &format!("{pre}.attention.output.LayerNorm"), eps)?,
+                    intermediate: Dense::lookup(p, &format!("{pre}.intermediate.dense"))?,
+                    output: Dense::lookup(p, &format!("{pre}.output.dense"))?,
+                    out_norm: Norm::lookup(p, &format!("{pre}.output.LayerNorm"), eps)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Bert {
+            config: config.clone(),
+            word: need(p, "embeddings.word_embeddings.weight")?,
+            position: need(p, "embeddings.position_embeddings.weight")?,
+            token_type: need(p, "embeddings.token_type_embeddings.weight")?,
+            emb_norm: Norm::lookup(p, "embeddings.LayerNorm", eps)?,
+            layers,
+        })
+    }
+
+    /// Last hidden states `[batch, seq, hidden]` for token ids `[batch, seq]` and a 0/1 attention
+    /// mask `[batch, seq]`.
+    pub fn forward(&self, p: &ParamStore, ids: Tensor<2, Int>, mask: Tensor<2>, drop: Option<Dropout>) -> Tensor<3> {
+        let [batch, seq] = ids.dims();
+        let hidden = self.config.hidden_size;
+        let (heads, head_dim) = (self.config.num_attention_heads, self.config.head_dim());
+        let hd = drop.map_or(0.0, |d| d.hidden);
+        let ad = drop.map_or(0.0, |d| d.attention);
+
+        let words = embedding(p.t2(self.word), ids); // [batch, seq, hidden]
+        let positions = p.t2(self.position).narrow(0, 0, seq).reshape([1, seq, hidden]);
+        let token_type = p.t2(self.token_type).narrow(0, 0, 1).reshape([1, 1, hidden]);
+        let mut x = dropout(self.emb_norm.forward(p, words + positions + token_type), hd);
+
+        // Padding positions get a large negative score so softmax gives them zero weight.
+        let mask_bias = (mask.neg() + 1.0).mul_scalar(-1e9).reshape([batch, 1, 1, seq]);
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2); // [batch, heads, seq, head_dim]
+
+        for layer in &self.layers {
+            let q = split(layer.query.forward(p, x.clone()));
+            let k = split(layer.key.forward(p, x.clone()));
+            let v = split(layer.value.forward(p, x.clone()));
+            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias.clone(); // [batch, heads, seq, seq]
+            let probs = dropout(softmax(scores, 3), ad);
+            let ctx = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
+            let attn = dropout(layer.attn_out.forward(p, ctx), hd);
+            x = layer.attn_norm.forward(p, attn + x);
+
+            let inter = layer.intermediate.forward(p, x.clone()); // [batch, seq, intermediate]
+            let inter = match self.config.hidden_act {
+                Activation::Gelu => gelu(inter),
+                Activation::GeluTanh => gelu_approximate(inter),
+                Activation::Relu => relu(inter),
+            };
+            let out = dropout(layer.output.forward(p, inter), hd);
+            x = layer.out_norm.forward(p, out + x);
+        }
+        x
+    }
+}
+
+/// Mean of the hidden states over real (unpadded) tokens: `[batch, hidden]`.
+pub fn mean_pool(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+    let [batch, seq, width] = hidden.dims();
+    let m = mask.reshape([batch, seq, 1]);
+    let summed = (hidden * m.clone()).sum_dim(1).reshape([batch, width]); // [batch, hidden]
+    let counts = m.sum_dim(1).reshape([batch, 1]).clamp_min(1e-9); // [batch, 1]
+    summed / counts
+}
+
+pub(crate) fn apply_dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
+    dropout(x, p)
+}

@@ -1,0 +1,106 @@
+//! A text classifier (or regressor): BERT encoder → pooling (mean over tokens, or the [CLS]
+//! token through BERT's pooler as `BertForSequenceClassification` does) → dropout → linear head.
+
+use super::bert::{apply_dropout, mean_pool, Bert, Dense, Dropout};
+use super::config::BertConfig;
+use super::params::{Group, ParamStore};
+use crate::device::Device;
+use crate::error::Result;
+use crate::rng::Rng;
+use crate::tokenize::Tokenizer;
+use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// How token states become one vector per text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Mean over real tokens: what sentence-transformers models are trained for.
+    #[default]
+    Mean,
+    /// The [CLS] token through `pooler.dense` + tanh: exactly `BertForSequenceClassification`.
+    Cls,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Single-label classification, cross-entropy.
+    #[default]
+    Classification,
+    /// One numeric target, mean squared error.
+    Regression,
+}
+
+/// Parameter ids of the pooling and the classifier head.
+#[derive(Clone, Debug)]
+pub struct Head {
+    pub pooling: Pooling,
+    pub pooler: Option<Dense>,
+    pub classifier: Dense,
+}
+
+/// A loaded model, ready for training, evaluation or prediction.
+#[derive(Clone, Debug)]
+pub struct TextClassifier {
+    pub config: BertConfig,
+    pub bert: Bert,
+    pub head: Head,
+    pub params: ParamStore,
+    pub tokenizer: Tokenizer,
+    /// Class names in output order; empty for regression.
+    pub labels: Vec<String>,
+    pub task: Task,
+    pub device: Device,
+}
+
+impl TextClassifier {
+    /// Number of outputs of the head.
+    pub fn num_outputs(&self) -> usize {
+        match self.task {
+            Task::Classification => self.labels.len(),
+            Task::Regression => 1,
+        }
+    }
+
+    /// Logits `[batch, outputs]` computed with the parameters `p` (this model's own, or an
+    /// autodiff copy of them while training).
+    pub fn logits(&self, p: &ParamStore, ids: Tensor<2, Int>, mask: Tensor<2>, drop: Option<Dropout>) -> Tensor<2> {
+        let hidden = self.bert.forward(p, ids, mask.clone(), drop);
+        let pooled = self.pool(p, hidden, mask);
+        let pooled = apply_dropout(pooled, drop.map_or(0.0, |d| d.hidden));
+        self.head.classifier.forward(p, pooled)
+    }
+
+    /// The pooled text vectors `[batch, hidden]`.
+    pub fn pool(&self, p: &ParamStore, hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+        match (self.head.pooling, self.head.pooler) {
+            (Pooling::Cls, Some(pooler)) => {
+                let [batch, _, width] = hidden.dims();
+                let cls = hidden.narrow(1, 0, 1).reshape([batch, width]); // [batch, hidden]
+                pooler.forward(p, cls).tanh()
+            }
+            _ => mean_pool(hidden, mask),
+        }
+    }
+}
+
+/// Draws `n` values from N(0, std²) (Box-Muller on the crate's own generator, so a seed gives the
+/// same head on every platform).
+pub fn normal_init(n: usize, std: f64, rng: &mut Rng) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let u1 = rng.unit_f64().max(1e-300);
+            let u2 = rng.unit_f64();
+            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() * std) as f32
+        })
+        .collect()
+}
+
+/// Adds a freshly initialised dense layer `name` (`[out, in]` upstream) to the store, as Hugging
+/// Face initialises heads: weights N(0, 0.02²), bias 0.
+pub fn init_dense(p: &mut ParamStore, name: &str, out: usize, inp: usize, rng: &mut Rng, device: &Device) -> Result<Dense> {
+    let w = p.insert(&format!("{name}.weight"), &[out, inp], normal_init(out * inp, 0.02, rng), true, Group::Head, device)?;
+    let b = p.insert(&format!("{name}.bias"), &[out], vec![0.0; out], false, Group::Head, device)?;
+    Ok(Dense { weight: w, bias: b })
+}

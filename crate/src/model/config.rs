@@ -1,0 +1,131 @@
+//! `config.json` of a BERT-family encoder (Hugging Face `BertConfig`), parsed and checked.
+//!
+//! Only the fields the encoder needs are read; unknown fields are kept so an export can write the
+//! original file back with the classifier's labels added.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Hidden activation of the feed-forward blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// Exact GELU (erf), Hugging Face's `gelu`.
+    Gelu,
+    /// tanh approximation: `gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`.
+    GeluTanh,
+    Relu,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f64,
+    pub hidden_act: Activation,
+    pub hidden_dropout_prob: f64,
+    pub attention_probs_dropout_prob: f64,
+    pub pad_token_id: usize,
+    /// The whole original JSON object, written back (with labels) on export.
+    #[serde(skip)]
+    pub raw: Map<String, Value>,
+}
+
+impl BertConfig {
+    /// Parses `config.json` bytes; `file` names the file in errors.
+    pub fn from_json(bytes: &[u8], file: &str) -> Result<Self> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::model(file, format!("not valid JSON: {e}")))?;
+        let Value::Object(raw) = value else {
+            return Err(Error::model(file, "expected a JSON object"));
+        };
+        let model_type = raw.get("model_type").and_then(Value::as_str).unwrap_or("bert");
+        if model_type != "bert" {
+            return Err(Error::model(
+                file,
+                format!("model_type is '{model_type}', expected a BERT-family encoder ('bert')"),
+            ));
+        }
+        let usize_field = |name: &str| -> Result<usize> {
+            match raw.get(name) {
+                Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
+                    Error::model(file, format!("field '{name}' is {v}, expected a non-negative integer"))
+                }),
+                None => Err(Error::model(file, format!("missing field '{name}' (a BertModel config needs it)"))),
+            }
+        };
+        let float_or = |name: &str, default: f64| -> Result<f64> {
+            match raw.get(name) {
+                None | Some(Value::Null) => Ok(default),
+                Some(v) => v.as_f64().ok_or_else(|| Error::model(file, format!("field '{name}' is {v}, expected a number"))),
+            }
+        };
+        let act = raw.get("hidden_act").and_then(Value::as_str).unwrap_or("gelu");
+        let hidden_act = match act {
+            "gelu" => Activation::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+            "relu" => Activation::Relu,
+            other => {
+                return Err(Error::model(file, format!("hidden_act '{other}' is not supported (gelu, gelu_new, relu)")))
+            }
+        };
+        if let Some(p) = raw.get("position_embedding_type").and_then(Value::as_str) {
+            if p != "absolute" {
+                return Err(Error::model(file, format!("position_embedding_type '{p}' is not supported (absolute)")));
+            }
+        }
+        let cfg = BertConfig {
+            vocab_size: usize_field("vocab_size")?,
+            hidden_size: usize_field("hidden_size")?,
+            num_hidden_layers: usize_field("num_hidden_layers")?,
+            num_attention_heads: usize_field("num_attention_heads")?,
+            intermediate_size: usize_field("intermediate_size")?,
+            max_position_embeddings: usize_field("max_position_embeddings")?,
+            type_vocab_size: raw.get("type_vocab_size").and_then(Value::as_u64).unwrap_or(2) as usize,
+            layer_norm_eps: float_or("layer_norm_eps", 1e-12)?,
+            hidden_act,
+            hidden_dropout_prob: float_or("hidden_dropout_prob", 0.1)?,
+            attention_probs_dropout_prob: float_or("attention_probs_dropout_prob", 0.1)?,
+            pad_token_id: raw.get("pad_token_id").and_then(Value::as_u64).unwrap_or(0) as usize,
+            raw: raw.clone(),
+        };
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        let bad = |msg: String| Err(Error::model(file, msg));
+        if self.hidden_size == 0 || self.num_attention_heads == 0 || self.num_hidden_layers == 0 {
+            return bad("hidden_size, num_attention_heads and num_hidden_layers must be positive".into());
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return bad(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.vocab_size == 0 || self.max_position_embeddings < 2 || self.type_vocab_size == 0 {
+            return bad("vocab_size, max_position_embeddings and type_vocab_size must be positive".into());
+        }
+        // Guard absurd sizes before anything is allocated from them (a hostile config).
+        let emb = self.vocab_size.checked_mul(self.hidden_size);
+        if emb.is_none_or(|n| n > 1 << 31) || self.intermediate_size > 1 << 20 || self.num_hidden_layers > 256 {
+            return bad("sizes are too large for an on-device model".into());
+        }
+        for (name, p) in [("hidden_dropout_prob", self.hidden_dropout_prob), ("attention_probs_dropout_prob", self.attention_probs_dropout_prob)] {
+            if !(0.0..1.0).contains(&p) {
+                return bad(format!("{name} is {p}, expected a probability in [0, 1)"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}

@@ -1,0 +1,189 @@
+//! Loading a model from a Hugging Face-style directory or from the same files as bytes (the
+//! browser has no filesystem): `config.json`, `model.safetensors`, `tokenizer.json` and/or
+//! `vocab.txt` (+ `tokenizer_config.json`). Encoder keys may carry a `bert.` prefix (as in
+//! `BertForSequenceClassification` checkpoints) or not (as in `BertModel` ones).
+
+use super::bert::{encoder_tensors, Bert, Dense};
+use super::classifier::{init_dense, Head, Pooling, Task, TextClassifier};
+use super::config::BertConfig;
+use super::params::{Group, ParamStore};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::tokenize::Tokenizer;
+use crate::weights::SafeTensors;
+use serde_json::Value;
+use std::path::Path;
+
+/// The files of a model, as bytes.
+#[derive(Clone, Debug, Default)]
+pub struct ModelFiles {
+    /// Where they came from, for messages.
+    pub source: String,
+    pub config: Vec<u8>,
+    pub weights: Vec<u8>,
+    pub tokenizer_json: Option<Vec<u8>>,
+    pub vocab_txt: Option<Vec<u8>>,
+    pub tokenizer_config: Option<Vec<u8>>,
+}
+
+impl ModelFiles {
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "model directory not found")));
+        }
+        let optional = |name: &str| -> Result<Option<Vec<u8>>> {
+            let p = dir.join(name);
+            if p.exists() { std::fs::read(&p).map(Some).map_err(|e| Error::io(&p, e)) } else { Ok(None) }
+        };
+        let weights_path = dir.join("model.safetensors");
+        if !weights_path.exists() && dir.join("pytorch_model.bin").exists() {
+            return Err(Error::weights(
+                weights_path.display().to_string(),
+                "not found; the directory has pytorch_model.bin, which edgetune does not read (pickle): \
+                 convert it with `python -c \"from transformers import AutoModel; AutoModel.from_pretrained('DIR').save_pretrained('DIR', safe_serialization=True)\"`",
+            ));
+        }
+        let config_path = dir.join("config.json");
+        let files = ModelFiles {
+            source: dir.display().to_string(),
+            config: std::fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?,
+            weights: std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?,
+            tokenizer_json: optional("tokenizer.json")?,
+            vocab_txt: optional("vocab.txt")?,
+            tokenizer_config: optional("tokenizer_config.json")?,
+        };
+        if files.tokenizer_json.is_none() && files.vocab_txt.is_none() {
+            return Err(Error::model(dir.display().to_string(), "no tokenizer.json or vocab.txt: the model's tokenizer is needed"));
+        }
+        Ok(files)
+    }
+}
+
+/// The head a training run wants: its task, class names and pooling.
+#[derive(Clone, Debug)]
+pub struct HeadSpec {
+    pub task: Task,
+    pub labels: Vec<String>,
+    pub pooling: Pooling,
+    pub seed: u64,
+}
+
+/// What a fine-tuned checkpoint says about its head (`config.json`: id2label, problem_type,
+/// classifier_pooling).
+fn saved_head(cfg: &BertConfig) -> (Task, Vec<String>, Pooling) {
+    let task = match cfg.raw.get("problem_type").and_then(Value::as_str) {
+        Some("regression") => Task::Regression,
+        _ => Task::Classification,
+    };
+    let mut labels: Vec<(usize, String)> = cfg
+        .raw
+        .get("id2label")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    labels.sort();
+    let pooling = match cfg.raw.get("classifier_pooling").and_then(Value::as_str) {
+        Some("mean") => Pooling::Mean,
+        // A plain BertForSequenceClassification checkpoint pools [CLS] through the pooler.
+        _ => Pooling::Cls,
+    };
+    (task, labels.into_iter().map(|(_, l)| l).collect(), pooling)
+}
+
+/// Loads a model. With `spec`, the head is the one the spec asks for (kept from the checkpoint
+/// when it matches, else freshly initialised); without, the checkpoint must hold a trained head.
+pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Result<TextClassifier> {
+    let config = BertConfig::from_json(&files.config, "config.json")?;
+    let tokenizer = Tokenizer::from_bytes(
+        files.tokenizer_json.as_deref(),
+        files.vocab_txt.as_deref(),
+        files.tokenizer_config.as_deref(),
+    )?;
+    if tokenizer.vocab_size() > config.vocab_size {
+        let file = if files.tokenizer_json.is_some() { "tokenizer.json" } else { "vocab.txt" };
+        return Err(Error::model(
+            file,
+            format!(
+                "the tokenizer has {} tokens but config.json's vocab_size is {} (rows of the embedding): \
+                 this tokenizer does not belong to this model",
+                tokenizer.vocab_size(),
+                config.vocab_size
+            ),
+        ));
+    }
+    let st = SafeTensors::parse(files.weights, "model.safetensors")?;
+    let prefix = if st.info("bert.embeddings.word_embeddings.weight").is_some() { "bert." } else { "" };
+    let mut params = ParamStore::default();
+    for (name, shape, transposed) in encoder_tensors(&config) {
+        let mut key = format!("{prefix}{name}");
+        // Old checkpoints name LayerNorm parameters gamma/beta.
+        if st.info(&key).is_none() && name.contains("LayerNorm") {
+            let old = key.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta");
+            if st.info(&old).is_some() {
+                key = old;
+            }
+        }
+        params.insert(&name, &shape, st.f32(&key, &shape)?, transposed, Group::Body, device)?;
+    }
+    let bert = Bert::bind(&params, &config)?;
+
+    let (saved_task, saved_labels, saved_pooling) = saved_head(&config);
+    let has_classifier = st.info("classifier.weight").is_some();
+    let (task, labels, pooling, reuse) = match spec {
+        Some(s) => {
+            let same = has_classifier && s.task == saved_task && s.pooling == saved_pooling
+                && (s.task == Task::Regression || s.labels == saved_labels);
+            (s.task, s.labels.clone(), s.pooling, same)
+        }
+        None if has_classifier => (saved_task, saved_labels, saved_pooling, true),
+        None => {
+            return Err(Error::weights(
+                "model.safetensors",
+                format!("{} has no classifier head (tensor 'classifier.weight'): it is a base encoder; fine-tune it first with `edgetune train`", files.source),
+            ))
+        }
+    };
+    let outputs = if task == Task::Regression { 1 } else { labels.len() };
+    if outputs == 0 {
+        return Err(Error::model("config.json", "the classifier has no labels (id2label is empty)"));
+    }
+    let hidden = config.hidden_size;
+    let mut rng = Rng::derive(spec.map_or(0, |s| s.seed), "head-init");
+    // `file_key`: where the checkpoint keeps this layer, or None to initialise it afresh.
+    let mut dense = |params: &mut ParamStore, name: &str, out: usize, file_key: Option<String>| -> Result<Dense> {
+        match file_key {
+            Some(key) => {
+                let w = st.f32(&format!("{key}.weight"), &[out, hidden])?;
+                let b = st.f32(&format!("{key}.bias"), &[out])?;
+                let weight = params.insert(&format!("{name}.weight"), &[out, hidden], w, true, Group::Head, device)?;
+                let bias = params.insert(&format!("{name}.bias"), &[out], b, false, Group::Head, device)?;
+                Ok(Dense { weight, bias })
+            }
+            None => init_dense(params, name, out, hidden, &mut rng, device),
+        }
+    };
+    let pooler = if pooling == Pooling::Cls {
+        let key = format!("{prefix}pooler.dense");
+        let in_file = st.info(&format!("{key}.weight")).is_some();
+        Some(dense(&mut params, "pooler.dense", hidden, in_file.then_some(key))?)
+    } else {
+        None
+    };
+    let classifier = dense(&mut params, "classifier", outputs, reuse.then(|| "classifier".to_string()))?;
+    Ok(TextClassifier {
+        config,
+        bert,
+        head: Head { pooling, pooler, classifier },
+        params,
+        tokenizer,
+        labels: if task == Task::Regression { Vec::new() } else { labels },
+        task,
+        device: device.clone(),
+    })
+}
+
+/// Loads from a local directory.
+pub fn load_dir(dir: &Path, spec: Option<&HeadSpec>, device: &Device) -> Result<TextClassifier> {
+    load(ModelFiles::from_dir(dir)?, spec, device)
+}

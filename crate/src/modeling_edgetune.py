@@ -1,0 +1,49 @@
+"""edgetune's exported text classifier for Hugging Face transformers.
+
+A BertForSequenceClassification whose pooling is configurable (`classifier_pooling` in
+config.json): "mean" averages the last hidden states over real tokens (as sentence-transformers
+models do), "cls" is BERT's usual [CLS] pooler. Load with:
+
+    AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True)
+"""
+import torch
+from transformers import BertConfig, BertForSequenceClassification, BertModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+
+class EdgetuneBertConfig(BertConfig):
+    model_type = "bert"
+
+    def __init__(self, classifier_pooling="mean", **kwargs):
+        super().__init__(**kwargs)
+        self.classifier_pooling = classifier_pooling
+
+
+class EdgetuneBertForSequenceClassification(BertForSequenceClassification):
+    config_class = EdgetuneBertConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        if getattr(config, "classifier_pooling", "cls") == "mean":
+            # Mean pooling needs no pooler; the export has none.
+            self.bert = BertModel(config, add_pooling_layer=False)
+            self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+        if getattr(self.config, "classifier_pooling", "cls") != "mean":
+            return super().forward(input_ids=input_ids, attention_mask=attention_mask,
+                                   token_type_ids=token_type_ids, labels=labels, **kwargs)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                           token_type_ids=token_type_ids).last_hidden_state
+        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        logits = self.classifier(self.dropout(pooled))
+        loss = None
+        if labels is not None:
+            if self.config.problem_type == "regression":
+                loss = torch.nn.functional.mse_loss(logits.squeeze(-1), labels.float())
+            else:
+                loss = torch.nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -1,0 +1,207 @@
+//! From the user's files to tokenized train / validation / test splits, with the data report a
+//! person reads before training: read → pick columns → clean → split (stratified) → label ids →
+//! tokenize. The same path serves the CLI (files) and the page (bytes).
+
+use crate::data::{clean, parse_table, pick_columns, read_table, stratified_split, DataReport, Example, Table};
+use crate::error::{Error, Result};
+use crate::model::Task;
+use crate::tokenize::Tokenizer;
+use crate::train::TrainConfig;
+use std::path::PathBuf;
+
+/// Where a data file comes from.
+#[derive(Clone, Debug)]
+pub enum DataSource {
+    Path(PathBuf),
+    Bytes { name: String, bytes: Vec<u8> },
+}
+
+impl DataSource {
+    pub fn name(&self) -> String {
+        match self {
+            DataSource::Path(p) => p.display().to_string(),
+            DataSource::Bytes { name, .. } => name.clone(),
+        }
+    }
+
+    fn table(&self, cfg: &TrainConfig) -> Result<Table> {
+        match self {
+            DataSource::Path(p) => read_table(p, &cfg.table_options()),
+            DataSource::Bytes { name, bytes } => parse_table(bytes, name, &cfg.table_options()),
+        }
+    }
+}
+
+/// What a model learns from one example.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Target {
+    Class(usize),
+    Value(f32),
+}
+
+/// One split, tokenized.
+#[derive(Clone, Debug, Default)]
+pub struct Split {
+    pub examples: Vec<Example>,
+    pub ids: Vec<Vec<u32>>,
+    pub targets: Vec<Target>,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.examples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.examples.is_empty()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// Class names in id order (sorted); empty for regression.
+    pub labels: Vec<String>,
+    pub train: Split,
+    pub valid: Split,
+    pub test: Option<Split>,
+    /// One report per file read (train first).
+    pub reports: Vec<DataReport>,
+}
+
+/// Sorts labels numerically when they all are numbers ("2" before "10"), else as strings.
+pub fn sort_labels(labels: &mut [String]) {
+    if labels.iter().all(|l| l.parse::<f64>().is_ok()) {
+        labels.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)));
+    } else {
+        labels.sort();
+    }
+}
+
+fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>) -> Result<(Vec<Example>, DataReport, String, String)> {
+    let table = source.table(cfg)?;
+    let (text, label) = match columns {
+        Some((t, l)) => (Some(t), Some(l)),
+        None => (cfg.text_column.as_deref(), cfg.label_column.as_deref()),
+    };
+    let (ti, li) = pick_columns(&table, text, label)?;
+    let (examples, report) = clean(&table, ti, li);
+    Ok((examples, report, table.columns[ti].clone(), table.columns[li].clone()))
+}
+
+/// Reads, cleans and splits the data, and tokenizes it with the model's tokenizer.
+pub fn prepare(
+    train: &DataSource,
+    valid: Option<&DataSource>,
+    test: Option<&DataSource>,
+    cfg: &TrainConfig,
+    tokenizer: &Tokenizer,
+) -> Result<Prepared> {
+    let (examples, mut report, text_col, label_col) = read(train, cfg, None)?;
+    let train_name = train.name();
+    if examples.is_empty() {
+        return Err(Error::data(&train_name, "no usable rows after cleaning (every row had an empty text or label)"));
+    }
+    let mut reports = Vec::new();
+    // Other files use the columns found in the training file.
+    let mut other = |src: &DataSource| -> Result<Vec<Example>> {
+        let (ex, rep, _, _) = read(src, cfg, Some((&text_col, &label_col)))?;
+        if ex.is_empty() {
+            return Err(Error::data(src.name(), "no usable rows after cleaning"));
+        }
+        reports.push(rep);
+        Ok(ex)
+    };
+    let given_valid = valid.map(&mut other).transpose()?;
+    let given_test = test.map(&mut other).transpose()?;
+    let test_frac = if given_test.is_some() { 0.0 } else { cfg.test_split };
+    let valid_frac = if given_valid.is_some() { 0.0 } else { cfg.valid_split };
+    let (train_ex, split_valid, split_test) = stratified_split(examples, valid_frac, test_frac, cfg.seed);
+    let valid_ex = given_valid.unwrap_or(split_valid);
+    let test_ex = given_test.or((!split_test.is_empty()).then_some(split_test));
+
+    let labels = match cfg.task {
+        Task::Classification => {
+            let mut labels: Vec<String> = train_ex.iter().map(|e| e.label.clone()).collect();
+            labels.sort();
+            labels.dedup();
+            sort_labels(&mut labels);
+            if labels.len() < 2 {
+                return Err(Error::data(
+                    &train_name,
+                    format!("only one class ('{}') after cleaning: classification needs at least 2 (or use --task regression for numbers)", labels.first().map_or("", |s| s.as_str())),
+                ));
+            }
+            labels
+        }
+        Task::Regression => Vec::new(),
+    };
+
+    let mut too_long = 0;
+    let mut encode = |examples: Vec<Example>, file: &str| -> Result<Split> {
+        let (split, long) = encode_split(examples, &labels, cfg, tokenizer, file)?;
+        too_long += long;
+        Ok(split)
+    };
+    let valid_name = valid.map_or(train_name.clone(), |v| v.name());
+    let test_name = test.map_or(train_name.clone(), |t| t.name());
+    let train_split = encode(train_ex, &train_name)?;
+    let valid_split = encode(valid_ex, &valid_name)?;
+    let test_split = test_ex.map(|t| encode(t, &test_name)).transpose()?;
+    report.too_long = too_long;
+    report.max_length = cfg.max_length;
+    reports.insert(0, report);
+    Ok(Prepared { labels, train: train_split, valid: valid_split, test: test_split, reports })
+}
+
+/// Maps labels to ids (or numbers) and tokenizes; returns the split and how many texts were
+/// longer than `max_length`. A label missing from `labels` is an error naming the line.
+pub fn encode_split(examples: Vec<Example>, labels: &[String], cfg: &TrainConfig, tokenizer: &Tokenizer, file: &str) -> Result<(Split, usize)> {
+    let index: std::collections::HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let mut split = Split::default();
+    let mut too_long = 0;
+    for e in &examples {
+        let target = match cfg.task {
+            Task::Classification => match index.get(e.label.as_str()) {
+                Some(&i) => Target::Class(i),
+                None => {
+                    return Err(Error::data(
+                        file,
+                        format!("line {}: label '{}' never appears in the training data (classes: {})", e.line, e.label, preview(labels)),
+                    ))
+                }
+            },
+            Task::Regression => match e.label.trim().parse::<f32>() {
+                Ok(v) if v.is_finite() => Target::Value(v),
+                _ => return Err(Error::data(file, format!("line {}: label '{}' is not a number (regression needs numeric labels)", e.line, e.label))),
+            },
+        };
+        let ids = tokenizer.encode(&e.text);
+        if ids.len() > cfg.max_length {
+            too_long += 1;
+        }
+        split.ids.push(tokenizer.encode_truncated(&e.text, cfg.max_length));
+        split.targets.push(target);
+    }
+    split.examples = examples;
+    Ok((split, too_long))
+}
+
+/// A whole file as an evaluation split for a trained model with classes `labels`.
+pub fn prepare_eval(source: &DataSource, cfg: &TrainConfig, tokenizer: &Tokenizer, labels: &[String]) -> Result<(Split, DataReport)> {
+    let (examples, mut report, _, _) = read(source, cfg, None)?;
+    if examples.is_empty() {
+        return Err(Error::data(source.name(), "no usable rows after cleaning"));
+    }
+    let (split, too_long) = encode_split(examples, labels, cfg, tokenizer, &source.name())?;
+    report.too_long = too_long;
+    report.max_length = cfg.max_length;
+    Ok((split, report))
+}
+
+fn preview(labels: &[String]) -> String {
+    let mut s = labels.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+    if labels.len() > 8 {
+        s.push_str(&format!(", … {} in all", labels.len()));
+    }
+    s
+}

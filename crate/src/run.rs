@@ -1,0 +1,124 @@
+//! A whole training run from files: load the model, prepare the data, train, write the run
+//! directory — and resume one from its directory alone. The CLI and the tests call this.
+
+use crate::data::DataReport;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::model::{load, load_dir, HeadSpec, ModelFiles, TextClassifier};
+use crate::prepare::{prepare, DataSource, Prepared};
+use crate::tokenize::Tokenizer;
+use crate::train::checkpoint::{self, find_checkpoint, RunSpec};
+use crate::train::{fit, Event, FitOutcome, Resume, TrainConfig};
+use std::path::{Path, PathBuf};
+
+/// What to train.
+#[derive(Clone, Debug)]
+pub struct TrainRequest {
+    /// A local model directory (hub ids are resolved by the caller).
+    pub model: PathBuf,
+    pub train: DataSource,
+    pub valid: Option<DataSource>,
+    pub test: Option<DataSource>,
+    pub config: TrainConfig,
+    /// Where to write the run; None keeps everything in memory.
+    pub run_dir: Option<PathBuf>,
+}
+
+fn tokenizer_of(files: &ModelFiles) -> Result<Tokenizer> {
+    Tokenizer::from_bytes(files.tokenizer_json.as_deref(), files.vocab_txt.as_deref(), files.tokenizer_config.as_deref())
+}
+
+fn head_spec(cfg: &TrainConfig, data: &Prepared) -> HeadSpec {
+    HeadSpec { task: cfg.task, labels: data.labels.clone(), pooling: cfg.pooling, seed: cfg.seed }
+}
+
+/// Loads and prepares everything a run needs; `on_reports` sees the data reports before any
+/// training starts.
+pub fn load_and_prepare(req: &TrainRequest, device: &Device) -> Result<(TextClassifier, Prepared)> {
+    req.config.validate()?;
+    let files = ModelFiles::from_dir(&req.model)?;
+    let tokenizer = tokenizer_of(&files)?;
+    let data = prepare(&req.train, req.valid.as_ref(), req.test.as_ref(), &req.config, &tokenizer)?;
+    let model = load(files, Some(&head_spec(&req.config, &data)), device)?;
+    Ok((model, data))
+}
+
+/// Starts a run: writes `run.json`, `config.json` and `data_report.json`, then trains.
+pub async fn train(
+    req: &TrainRequest,
+    model: TextClassifier,
+    data: &Prepared,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<FitOutcome> {
+    if let Some(dir) = &req.run_dir {
+        if dir.join("run.json").exists() {
+            return Err(Error::config(format!(
+                "{} already holds a run: resume it with --resume {0}, or choose another --run-dir",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+        let name = |s: &DataSource| match s {
+            DataSource::Path(p) => abs(p),
+            DataSource::Bytes { name, .. } => name.clone(),
+        };
+        let spec = RunSpec {
+            model: abs(&req.model),
+            train: name(&req.train),
+            valid: req.valid.as_ref().map(name),
+            test: req.test.as_ref().map(name),
+            edgetune_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        checkpoint::write_json(&dir.join("config.json"), &req.config)?;
+        checkpoint::write_json(&dir.join("data_report.json"), &data.reports)?;
+        checkpoint::write_json(&dir.join("run.json"), &spec)?;
+    }
+    fit(model, data, &req.config, req.run_dir.clone(), None, on_event).await
+}
+
+/// Everything needed to continue a run from its directory.
+pub fn load_resume(run_dir: &Path, device: &Device) -> Result<(TrainRequest, TextClassifier, Prepared, Resume)> {
+    let spec: RunSpec = checkpoint::read_json(&run_dir.join("run.json"))?;
+    let config: TrainConfig = checkpoint::read_json(&run_dir.join("config.json"))?;
+    let path = |s: &String| DataSource::Path(PathBuf::from(s));
+    let req = TrainRequest {
+        model: PathBuf::from(&spec.model),
+        train: path(&spec.train),
+        valid: spec.valid.as_ref().map(path),
+        test: spec.test.as_ref().map(path),
+        config,
+        run_dir: Some(run_dir.to_path_buf()),
+    };
+    let Some(last) = find_checkpoint(run_dir, "last") else {
+        // Interrupted before the first checkpoint: start over from the base model.
+        let (model, data) = load_and_prepare(&req, device)?;
+        let resume = Resume { state: Default::default(), optimizer: None, best: None };
+        return Ok((req, model, data, resume));
+    };
+    let files = ModelFiles::from_dir(&last)?;
+    let data = prepare(&req.train, req.valid.as_ref(), req.test.as_ref(), &req.config, &tokenizer_of(&files)?)?;
+    let model = load(files, Some(&head_spec(&req.config, &data)), device)?;
+    let (state, optimizer) = checkpoint::load_state(&last)?;
+    let best = match find_checkpoint(run_dir, "best") {
+        Some(b) => Some(load_dir(&b, Some(&head_spec(&req.config, &data)), device)?.params),
+        None => None,
+    };
+    Ok((req, model, data, Resume { state, optimizer, best }))
+}
+
+/// Continues a run where its last checkpoint left it.
+pub async fn resume(
+    req: &TrainRequest,
+    model: TextClassifier,
+    data: &Prepared,
+    resume: Resume,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<FitOutcome> {
+    fit(model, data, &req.config, req.run_dir.clone(), Some(resume), on_event).await
+}
+
+/// The reports, as printed before training.
+pub fn format_reports(reports: &[DataReport]) -> String {
+    reports.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n")
+}

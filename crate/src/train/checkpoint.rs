@@ -1,0 +1,114 @@
+//! Checkpoints and run directories.
+//!
+//! A run directory holds what a person or `--resume` needs:
+//! `run.json` (the model and data it was started with), `config.json` (the training
+//! configuration actually used), `data_report.json`, `history.jsonl` (one line per epoch),
+//! `checkpoints/last/` and `checkpoints/best/` (each a complete Hugging Face-style model
+//! directory; `last` adds `optimizer.safetensors` and `state.json`), and `report.json`.
+//! A checkpoint is written to `NAME.tmp/` and swapped in with renames, so a crash leaves either
+//! the old checkpoint or the new one (`NAME.old/` is picked up if the crash fell between renames).
+
+use super::optim::Optimizer;
+use crate::error::{Error, Result};
+use crate::export::export_dir;
+use crate::fsutil::write_atomic;
+use crate::model::TextClassifier;
+use crate::weights::{to_bytes, SafeTensors};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where training stands; saved with every `last` checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunState {
+    /// Epoch in progress (0-based).
+    pub epoch: usize,
+    /// Optimiser steps already taken in that epoch.
+    pub step_in_epoch: usize,
+    pub global_step: usize,
+    pub best_metric: Option<f64>,
+    pub best_epoch: Option<usize>,
+    /// Epochs since the metric last improved (early stopping).
+    pub bad_epochs: usize,
+    pub finished: bool,
+}
+
+/// What a run was started with, so `--resume RUN_DIR` needs nothing else.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub model: String,
+    pub train: String,
+    pub valid: Option<String>,
+    pub test: Option<String>,
+    pub edgetune_version: String,
+}
+
+pub fn checkpoint_dir(run_dir: &Path, name: &str) -> PathBuf {
+    run_dir.join("checkpoints").join(name)
+}
+
+/// The usable checkpoint directory `name`, falling back to the one a crash left mid-swap.
+pub fn find_checkpoint(run_dir: &Path, name: &str) -> Option<PathBuf> {
+    let dir = checkpoint_dir(run_dir, name);
+    if dir.join("config.json").exists() {
+        return Some(dir);
+    }
+    let old = dir.with_extension("old");
+    old.join("config.json").exists().then_some(old)
+}
+
+/// Writes a checkpoint: the model (as an export), and for resumable ones the optimiser and state.
+pub async fn save(run_dir: &Path, name: &str, model: &TextClassifier, opt: Option<&Optimizer>, state: &RunState) -> Result<()> {
+    let dir = checkpoint_dir(run_dir, name);
+    let tmp = dir.with_extension("tmp");
+    let old = dir.with_extension("old");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    export_dir(model, &tmp).await?;
+    if let Some(opt) = opt {
+        let tensors = opt.state(&model.params).await?;
+        let meta = BTreeMap::from([("step".to_string(), opt.step.to_string())]);
+        write_atomic(&tmp.join("optimizer.safetensors"), &to_bytes(&tensors, &meta))?;
+    }
+    write_json(&tmp.join("state.json"), state)?;
+    if dir.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        std::fs::rename(&dir, &old).map_err(|e| Error::io(&dir, e))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    }
+    Ok(())
+}
+
+/// Reads the state and optimiser of a `last` checkpoint.
+pub fn load_state(dir: &Path) -> Result<(RunState, Option<SafeTensors>)> {
+    let state: RunState = read_json(&dir.join("state.json"))?;
+    let opt_path = dir.join("optimizer.safetensors");
+    let opt = if opt_path.exists() { Some(SafeTensors::read(&opt_path)?) } else { None };
+    Ok((state, opt))
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
+    write_atomic(path, &bytes)
+}
+
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::config(format!("{}: {e}", path.display())))
+}
+
+/// Appends one JSON line to `history.jsonl` (and fsyncs: the history survives a crash).
+pub fn append_history<T: Serialize>(run_dir: &Path, value: &T) -> Result<()> {
+    use std::io::Write;
+    let path = run_dir.join("history.jsonl");
+    let mut line = serde_json::to_vec(value).map_err(|e| Error::config(e.to_string()))?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    f.write_all(&line).and_then(|_| f.sync_data()).map_err(|e| Error::io(&path, e))
+}

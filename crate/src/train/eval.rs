@@ -1,0 +1,122 @@
+//! Evaluation: logits for a split (batched by length, mapped back to the split's order), then the
+//! classification or regression report.
+
+use super::batch::pad_batch;
+use crate::data::sequential_batches;
+use crate::device::read_f32;
+use crate::error::Result;
+use crate::metrics::{classification_report, regression_report, ClassificationReport, RegressionReport};
+use crate::model::{Task, TextClassifier};
+use crate::prepare::{Split, Target};
+use serde::{Deserialize, Serialize};
+
+/// Metrics of one evaluation; serialises as the report's own fields (`accuracy`, `macro_f1`,
+/// `loss`, ... or `mae`, `rmse`, `r2`, `loss`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EvalReport {
+    Classification(ClassificationReport),
+    Regression(RegressionReport),
+}
+
+impl EvalReport {
+    pub fn loss(&self) -> f64 {
+        match self {
+            EvalReport::Classification(r) => r.loss,
+            EvalReport::Regression(r) => r.loss,
+        }
+    }
+
+    /// Accuracy / macro F1 for classification; for regression the metric is the loss.
+    pub fn metric(&self, metric: super::Metric) -> f64 {
+        match (self, metric) {
+            (EvalReport::Classification(r), super::Metric::Accuracy) => r.accuracy,
+            (EvalReport::Classification(r), super::Metric::MacroF1) => r.macro_f1,
+            (r, _) => r.loss(),
+        }
+    }
+
+    /// A one-line summary for progress output.
+    pub fn summary(&self) -> String {
+        match self {
+            EvalReport::Classification(r) => {
+                format!("loss {:.4}  accuracy {:.2} %  macro F1 {:.4}", r.loss, r.accuracy * 100.0, r.macro_f1)
+            }
+            EvalReport::Regression(r) => format!("mse {:.4}  mae {:.4}  rmse {:.4}  R² {:.4}", r.loss, r.mae, r.rmse, r.r2),
+        }
+    }
+}
+
+impl std::fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EvalReport::Classification(r) => r.fmt(f),
+            EvalReport::Regression(r) => r.fmt(f),
+        }
+    }
+}
+
+/// Logits `[n][outputs]` for token id lists, in their given order.
+pub async fn logits(model: &TextClassifier, ids: &[Vec<u32>], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    // Sort by length so each batch pads little; results are put back in order.
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+    let outputs = model.num_outputs();
+    let mut out = vec![Vec::new(); ids.len()];
+    for batch in sequential_batches(order.len(), batch_size) {
+        let rows: Vec<&[u32]> = batch.iter().map(|&b| ids[order[b]].as_slice()).collect();
+        let (t_ids, mask) = pad_batch(&rows, model.tokenizer.pad_id(), &model.device);
+        let logits = model.logits(&model.params, t_ids, mask, None); // [batch, outputs]
+        let values = read_f32(logits, "logits").await?;
+        for (k, &b) in batch.iter().enumerate() {
+            out[order[b]] = values[k * outputs..(k + 1) * outputs].to_vec();
+        }
+    }
+    Ok(out)
+}
+
+/// Softmax of one row of logits, computed stably.
+pub fn softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let exps: Vec<f64> = row.iter().map(|&x| (x as f64 - max).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+/// Evaluates `model` on `split`.
+pub async fn evaluate(model: &TextClassifier, split: &Split, batch_size: usize) -> Result<EvalReport> {
+    let logits = logits(model, &split.ids, batch_size).await?;
+    Ok(report_from_logits(model, &logits, &split.targets))
+}
+
+/// The report for precomputed logits.
+pub fn report_from_logits(model: &TextClassifier, logits: &[Vec<f32>], targets: &[Target]) -> EvalReport {
+    match model.task {
+        Task::Classification => {
+            let (mut truth, mut pred, mut loss) = (Vec::new(), Vec::new(), 0.0);
+            for (row, t) in logits.iter().zip(targets) {
+                let Target::Class(c) = *t else { continue };
+                let p = softmax(row);
+                loss -= p[c].max(1e-12).ln();
+                pred.push(argmax(row));
+                truth.push(c);
+            }
+            let loss = loss / truth.len().max(1) as f64;
+            EvalReport::Classification(classification_report(&model.labels, &truth, &pred, loss))
+        }
+        Task::Regression => {
+            let (mut truth, mut pred) = (Vec::new(), Vec::new());
+            for (row, t) in logits.iter().zip(targets) {
+                if let Target::Value(v) = *t {
+                    truth.push(v as f64);
+                    pred.push(row[0] as f64);
+                }
+            }
+            EvalReport::Regression(regression_report(&truth, &pred))
+        }
+    }
+}
+
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
+}

@@ -1,0 +1,13 @@
+//! Training: configuration, optimiser and schedules, the loop, evaluation and checkpoints.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod eval;
+pub mod fit;
+pub mod optim;
+
+pub use checkpoint::{RunSpec, RunState};
+pub use config::{ClassWeights, Metric, OptimizerKind, Schedule, TrainConfig};
+pub use eval::{evaluate, EvalReport};
+pub use fit::{fit, Event, FitOutcome, Resume};

@@ -1,0 +1,93 @@
+//! `edgetune bench`: the reference workload of `../shared/bench/torch_text.py` (full fine-tune,
+//! mean pooling + linear head, AdamW, 10 % warmup then linear decay, batch 32, max 64 tokens),
+//! timed the same way: train samples/s after 2 warm-up steps, eval samples/s over the test file,
+//! peak RSS. Prints one JSON line with the same keys, so `scripts/bench-text.sh` can put the two
+//! side by side.
+
+use crate::args::BenchArgs;
+use anyhow::Result;
+use edgetune::device::{block_on, init};
+use edgetune::prepare::DataSource;
+use edgetune::run::{load_and_prepare, TrainRequest};
+use edgetune::train::{evaluate, fit, Event, EvalReport, TrainConfig};
+use std::time::Instant;
+
+/// Peak resident set size in MB (Linux: VmHWM), if known.
+pub fn peak_rss_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb / 1024)
+}
+
+pub fn bench(a: BenchArgs) -> Result<()> {
+    let cfg = TrainConfig {
+        max_steps: Some(a.steps),
+        batch_size: a.batch_size,
+        eval_batch_size: 64,
+        max_length: a.max_length,
+        lr: 5e-5,
+        head_lr: Some(1e-3),
+        valid_split: 0.0,
+        test_split: 0.0,
+        patience: 0,
+        group_by_length: !a.no_group_by_length,
+        device: a.device.unwrap_or_default(),
+        ..TrainConfig::default()
+    };
+    let req = TrainRequest {
+        model: crate::resolve_model(&a.model)?,
+        train: DataSource::Path(a.train.clone()),
+        valid: None,
+        test: Some(DataSource::Path(a.test.clone())),
+        config: cfg.clone(),
+        run_dir: None,
+    };
+    let device = block_on(init(cfg.device))?;
+    let (model, mut data) = load_and_prepare(&req, &device)?;
+    if a.eval_limit > 0 {
+        if let Some(t) = data.test.as_mut() {
+            t.examples.truncate(a.eval_limit);
+            t.ids.truncate(a.eval_limit);
+            t.targets.truncate(a.eval_limit);
+        }
+    }
+    let test = data.test.take();
+    let (mut t_start, mut seen, mut losses) = (None::<Instant>, 0usize, Vec::new());
+    let mut last_step_loss = 0.0;
+    let outcome = block_on(fit(model, &data, &cfg, None, None, &mut |e| {
+        if let Event::Step { step, loss, .. } = e {
+            // `loss` is the epoch's running mean: recover this step's own loss.
+            let this = loss * *step as f64 - last_step_loss * (*step as f64 - 1.0);
+            last_step_loss = *loss;
+            losses.push(this);
+            if *step == 2 {
+                t_start = Some(Instant::now());
+                seen = 0;
+            } else if *step > 2 {
+                seen += cfg.batch_size;
+            }
+        }
+    }))?;
+    let train_s = t_start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(f64::NAN);
+    let test = test.unwrap_or_default();
+    let t0 = Instant::now();
+    let report = block_on(evaluate(&outcome.model, &test, 64))?;
+    let eval_s = t0.elapsed().as_secs_f64();
+    let accuracy = match &report {
+        EvalReport::Classification(r) => r.accuracy,
+        EvalReport::Regression(_) => f64::NAN,
+    };
+    let tail = &losses[losses.len().saturating_sub(10)..];
+    let line = serde_json::json!({
+        "system": format!("edgetune {} {}", env!("CARGO_PKG_VERSION"), cfg.device),
+        "steps": a.steps, "batch": cfg.batch_size, "max_len": cfg.max_length,
+        "train_samples_per_s": (seen as f64 / train_s * 100.0).round() / 100.0,
+        "eval_samples_per_s": (test.len() as f64 / eval_s * 100.0).round() / 100.0,
+        "first_loss": losses.first().copied().unwrap_or(f64::NAN),
+        "last_loss": tail.iter().sum::<f64>() / tail.len().max(1) as f64,
+        "test_accuracy": accuracy,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    println!("{line}");
+    Ok(())
+}

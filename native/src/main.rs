@@ -1,0 +1,185 @@
+//! `edgetune`: the native runner. Parses flags, shows progress, and calls the core; everything
+//! else lives in the `edgetune` crate.
+
+mod args;
+mod bench;
+mod progress;
+
+use anyhow::{bail, Context, Result};
+use args::{Cli, Command, EvalArgs, ExportArgs, PredictArgs, TrainArgs};
+use clap::Parser;
+use edgetune::device::{self, block_on, Backend, Device};
+use edgetune::model::{load_dir, TextClassifier};
+use edgetune::prepare::{prepare_eval, DataSource};
+use edgetune::run::{self, TrainRequest};
+use edgetune::train::{evaluate, TrainConfig};
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train(a),
+        Command::Eval(a) => eval(a),
+        Command::Predict(a) => predict(a),
+        Command::Export(a) => export(a),
+        Command::Bench(a) => bench::bench(a),
+    }
+}
+
+/// A local directory for `spec`: itself, or a Hugging Face Hub download (`hf:org/name`).
+pub(crate) fn resolve_model(spec: &str) -> Result<PathBuf> {
+    if spec.starts_with("hf:") {
+        return Ok(edgetune::hub::resolve(spec)?);
+    }
+    Ok(PathBuf::from(spec))
+}
+
+fn init_device(backend: Backend) -> Result<Device> {
+    Ok(block_on(device::init(backend))?)
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    if let Some(dir) = &a.resume {
+        let device = init_device(a.device.unwrap_or_default())?;
+        let (req, model, data, resume) = run::load_resume(dir, &device)?;
+        if !a.json {
+            eprintln!("resuming {} at step {}", dir.display(), resume.state.global_step);
+        }
+        let mut progress = progress::Progress::new(a.json);
+        let outcome = block_on(run::resume(&req, model, &data, resume, &mut |e| progress.event(e)))?;
+        progress.finish(&outcome);
+        return export_after(&a, &outcome.model);
+    }
+    let mut cfg = match &a.config {
+        Some(p) => TrainConfig::from_file(p)?,
+        None => TrainConfig::default(),
+    };
+    a.apply(&mut cfg)?;
+    let Some(data) = &a.data else { bail!("--data FILE is required (a CSV, TSV or JSONL file with a text and a label column)") };
+    let model_dir = resolve_model(&a.model)?;
+    let run_dir = a.run_dir.clone().unwrap_or_else(default_run_dir);
+    let req = TrainRequest {
+        model: model_dir,
+        train: DataSource::Path(data.clone()),
+        valid: a.valid.clone().map(DataSource::Path),
+        test: a.test.clone().map(DataSource::Path),
+        config: cfg,
+        run_dir: Some(run_dir),
+    };
+    let device = init_device(req.config.device)?;
+    let (model, data) = run::load_and_prepare(&req, &device)?;
+    if !a.json {
+        eprintln!("{}", run::format_reports(&data.reports));
+    }
+    let mut progress = progress::Progress::new(a.json);
+    let outcome = block_on(run::train(&req, model, &data, &mut |e| progress.event(e)))?;
+    progress.finish(&outcome);
+    export_after(&a, &outcome.model)
+}
+
+fn export_after(a: &TrainArgs, model: &TextClassifier) -> Result<()> {
+    if let Some(out) = &a.export {
+        block_on(edgetune::export::export_dir(model, out))?;
+        if !a.json {
+            eprintln!("exported to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn default_run_dir() -> PathBuf {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    PathBuf::from("runs").join(format!("run-{secs}"))
+}
+
+/// A model directory: a run directory means its best checkpoint.
+fn model_path(p: &Path) -> Result<PathBuf> {
+    let spec = p.to_string_lossy();
+    let dir = resolve_model(&spec)?;
+    if dir.join("run.json").exists() {
+        return edgetune::train::checkpoint::find_checkpoint(&dir, "best")
+            .with_context(|| format!("{} has no best checkpoint yet", dir.display()));
+    }
+    Ok(dir)
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let device = init_device(a.device.unwrap_or_default())?;
+    let model = load_dir(&model_path(&a.model)?, None, &device)?;
+    let cfg = TrainConfig {
+        text_column: a.text_column.clone(),
+        label_column: a.label_column.clone(),
+        max_length: a.max_length,
+        task: model.task,
+        valid_split: 0.0,
+        test_split: 0.0,
+        ..TrainConfig::default()
+    };
+    let source = DataSource::Path(a.data.clone());
+    let (split, report) = prepare_eval(&source, &cfg, &model.tokenizer, &model.labels)?;
+    if !a.json {
+        eprintln!("{report}");
+    }
+    let report = block_on(evaluate(&model, &split, a.batch_size))?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+fn predict(a: PredictArgs) -> Result<()> {
+    let device = init_device(a.device.unwrap_or_default())?;
+    let model = load_dir(&model_path(&a.model)?, None, &device)?;
+    let mut texts = a.texts.clone();
+    if let Some(f) = &a.file {
+        let body = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        texts.extend(body.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+    }
+    if texts.is_empty() {
+        if std::io::stdin().is_terminal() {
+            bail!("no texts: pass them as arguments, with --file FILE (one per line), or on standard input");
+        }
+        for line in std::io::stdin().lock().lines() {
+            let line = line.context("reading standard input")?;
+            if !line.trim().is_empty() {
+                texts.push(line);
+            }
+        }
+    }
+    let preds = block_on(edgetune::predict::predict(&model, &texts, a.max_length, a.batch_size))?;
+    for p in &preds {
+        if a.json {
+            println!("{}", serde_json::to_string(p)?);
+        } else if let Some(v) = p.value {
+            println!("{v:>10.4}  {}", p.text);
+        } else {
+            let conf = p.probs.get(&p.label).copied().unwrap_or(0.0);
+            println!("{:<24} {:>6.2} %  {}", p.label, conf * 100.0, p.text);
+        }
+    }
+    Ok(())
+}
+
+fn export(a: ExportArgs) -> Result<()> {
+    let device = init_device(Backend::Cpu)?;
+    let model = load_dir(&model_path(&a.model)?, None, &device)?;
+    block_on(edgetune::export::export_dir(&model, &a.out))?;
+    eprintln!("exported {} to {} (load it with transformers: AutoModelForSequenceClassification.from_pretrained(dir{}))",
+        a.model.display(), a.out.display(),
+        if model.head.pooling == edgetune::model::Pooling::Mean { ", trust_remote_code=True" } else { "" });
+    Ok(())
+}

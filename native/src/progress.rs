@@ -1,0 +1,72 @@
+//! Progress output: a progress bar with epoch, step, loss, samples/s and ETA, a validation line
+//! per epoch — or, with `--json`, one JSON object per line on stdout.
+
+use edgetune::train::{Event, FitOutcome};
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub struct Progress {
+    json: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(json: bool) -> Self {
+        Progress { json, bar: None }
+    }
+
+    pub fn event(&mut self, e: &Event) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(e) {
+                println!("{line}");
+            }
+            return;
+        }
+        match e {
+            Event::Start { train, valid, test, total_steps, resumed_at_step, trainable_params, total_params, epochs, .. } => {
+                eprintln!(
+                    "training on {train} examples (validation {valid}, test {test}), {epochs} epoch(s), {total_steps} steps; {trainable_params} of {total_params} parameters trainable"
+                );
+                let bar = ProgressBar::new(*total_steps as u64);
+                bar.set_style(
+                    ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_position(*resumed_at_step as u64);
+                self.bar = Some(bar);
+            }
+            Event::Step { epoch, step, loss, samples_per_s, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(*step as u64);
+                    bar.set_message(format!("epoch {epoch} loss {loss:.4} {samples_per_s:.1} samples/s"));
+                }
+            }
+            Event::Epoch { epoch, epochs, train_loss, valid, best, .. } => {
+                let line = format!(
+                    "epoch {epoch}/{epochs}: train loss {train_loss:.4} | valid {}{}",
+                    valid.summary(),
+                    if *best { " (best)" } else { "" }
+                );
+                match &self.bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            Event::Done { .. } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+            }
+        }
+    }
+
+    pub fn finish(&mut self, outcome: &FitOutcome) {
+        if self.json {
+            return;
+        }
+        if let Some(t) = &outcome.test {
+            println!("test:\n{t}");
+        } else if let Some(v) = &outcome.valid {
+            println!("validation:\n{v}");
+        }
+    }
+}
