@@ -1,0 +1,191 @@
+//! Bad input gets a clear error, never a panic: each case checks the exact message, which names
+//! the file and the row or tensor and says what was expected.
+
+mod common;
+
+use edgetune::device::{block_on, init, Backend, Device};
+use edgetune::model::{load_dir, HeadSpec, Pooling, Task};
+use edgetune::prepare::{prepare, DataSource};
+use edgetune::run::{load_and_prepare, train, TrainRequest};
+use edgetune::tokenize::Tokenizer;
+use edgetune::train::TrainConfig;
+use edgetune::weights::{to_bytes, SafeTensors};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn cpu() -> Device {
+    block_on(init(Backend::Cpu)).unwrap()
+}
+
+fn tokenizer() -> Tokenizer {
+    Tokenizer::from_dir(&common::minilm()).unwrap()
+}
+
+/// The error `prepare` gives for a training file with `body` (and optionally a test file).
+fn data_error(dir: &Path, name: &str, body: &[u8], test: Option<&[u8]>) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    let test_src = test.map(|t| {
+        let p = dir.join("test.csv");
+        std::fs::write(&p, t).unwrap();
+        DataSource::Path(p)
+    });
+    let cfg = TrainConfig::default();
+    match prepare(&DataSource::Path(path), None, test_src.as_ref(), &cfg, &tokenizer()) {
+        Ok(_) => panic!("{name}: expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn check(got: String, expected: &str) {
+    println!("{got}");
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn data_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let p = |n: &str| d.join(n).display().to_string();
+
+    let missing = d.join("nope.csv");
+    let err = prepare(&DataSource::Path(missing.clone()), None, None, &TrainConfig::default(), &tokenizer()).unwrap_err();
+    check(err.to_string(), &format!("{}: No such file or directory (os error 2)", missing.display()));
+
+    check(data_error(d, "empty.csv", b"", None), &format!("{}: empty file: expected a header and at least one row", p("empty.csv")));
+    check(
+        data_error(d, "cols.csv", b"a,b,c\nhello there,x,y\nfine day,z,w\n", None),
+        &format!("{}: cannot tell which column holds the text: columns are a, b, c; name it with --text-column", p("cols.csv")),
+    );
+    check(
+        data_error(d, "latin1.csv", b"text,label\ncaf\xe9 au lait,drink\ntea,drink\n", None),
+        &format!("{}: line 2: not valid UTF-8 (byte 0xE9 at column 4); save the file as UTF-8", p("latin1.csv")),
+    );
+    check(
+        data_error(d, "fields.csv", b"text,label\nhello,a\nhi,b,extra\n", None),
+        &format!("{}: line 3: 3 fields, expected 2 (as in the header); a text that contains a comma must be in double quotes", p("fields.csv")),
+    );
+    check(
+        data_error(d, "one.csv", b"text,label\nhello,a\nhi there,a\nyo,a\n", None),
+        &format!("{}: only one class ('a') after cleaning: classification needs at least 2 (or use --task regression for numbers)", p("one.csv")),
+    );
+    let train = b"text,label\nhello,a\nhi there,b\nyo,a\ngood day,b\nhey,a\nbye now,b\n";
+    check(
+        data_error(d, "train.csv", train, Some(b"text,label\nhello,a\nwhat,c\n")),
+        &format!("{}: line 3: label 'c' never appears in the training data (classes: a, b)", p("test.csv")),
+    );
+}
+
+/// A copy of MiniLM's directory whose files can be broken one at a time.
+fn model_copy(dir: &Path) -> PathBuf {
+    let m = dir.join("model");
+    std::fs::create_dir_all(&m).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"] {
+        std::fs::copy(common::minilm().join(f), m.join(f)).unwrap();
+    }
+    m
+}
+
+fn load_error(dir: &Path) -> String {
+    let spec = HeadSpec { task: Task::Classification, labels: vec!["a".into(), "b".into()], pooling: Pooling::Mean, seed: 0 };
+    load_dir(dir, Some(&spec), &cpu()).map(|_| ()).unwrap_err().to_string()
+}
+
+/// Rewrites model.safetensors with `edit` applied to its float tensors.
+fn rewrite_weights(m: &Path, edit: impl Fn(&mut Vec<(String, Vec<usize>, Vec<f32>)>)) {
+    let st = SafeTensors::read(&m.join("model.safetensors")).unwrap();
+    let names: Vec<String> = st.names().map(str::to_string).collect();
+    let mut tensors: Vec<_> = names
+        .iter()
+        .filter(|n| st.info(n).unwrap().dtype.is_float())
+        .map(|n| {
+            let (v, s) = st.f32_any(n).unwrap();
+            (n.clone(), s, v)
+        })
+        .collect();
+    edit(&mut tensors);
+    std::fs::write(m.join("model.safetensors"), to_bytes(&tensors, &BTreeMap::new())).unwrap();
+}
+
+#[test]
+fn model_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = model_copy(tmp.path());
+    let cfg_path = m.join("config.json");
+    let weights = m.join("model.safetensors");
+    let original_cfg = std::fs::read_to_string(&cfg_path).unwrap();
+
+    std::fs::write(&cfg_path, original_cfg.replace("\"model_type\": \"bert\"", "\"model_type\": \"gpt2\"")).unwrap();
+    check(load_error(&m), "config.json: model_type is 'gpt2', expected a BERT-family encoder ('bert')");
+    std::fs::write(&cfg_path, original_cfg.replace("\"hidden_size\": 384,", "")).unwrap();
+    check(load_error(&m), "config.json: missing field 'hidden_size' (a BertModel config needs it)");
+    std::fs::write(&cfg_path, &original_cfg).unwrap();
+
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_error(&m);
+    println!("{err}");
+    assert!(err.starts_with("model.safetensors: tensor '") && err.contains("(file truncated?)"), "{err}");
+    let mut corrupt = bytes.clone();
+    corrupt[8..16].copy_from_slice(b"garbage!");
+    std::fs::write(&weights, &corrupt).unwrap();
+    let err = load_error(&m);
+    println!("{err}");
+    assert!(err.starts_with("model.safetensors: corrupt header: "), "{err}");
+    std::fs::write(&weights, &bytes).unwrap();
+
+    rewrite_weights(&m, |t| t.retain(|(n, _, _)| n != "encoder.layer.3.output.dense.bias"));
+    let err = load_error(&m);
+    println!("{err}");
+    assert!(err.starts_with("model.safetensors: no tensor 'encoder.layer.3.output.dense.bias'"), "{err}");
+    std::fs::write(&weights, &bytes).unwrap();
+
+    rewrite_weights(&m, |t| {
+        let q = t.iter_mut().find(|(n, _, _)| n == "encoder.layer.0.attention.self.query.weight").unwrap();
+        q.1 = vec![384, 192];
+        q.2.truncate(384 * 192);
+    });
+    check(load_error(&m), "model.safetensors: tensor 'encoder.layer.0.attention.self.query.weight' has shape [384, 192], expected [384, 384]");
+    std::fs::write(&weights, &bytes).unwrap();
+
+    // A tokenizer with more tokens than the embedding has rows.
+    std::fs::remove_file(m.join("tokenizer.json")).unwrap();
+    let mut vocab = std::fs::read_to_string(m.join("vocab.txt")).unwrap();
+    for i in 0..100 {
+        vocab.push_str(&format!("extra{i}\n"));
+    }
+    std::fs::write(m.join("vocab.txt"), vocab).unwrap();
+    check(
+        load_error(&m),
+        "vocab.txt: the tokenizer has 30622 tokens but config.json's vocab_size is 30522 (rows of the embedding): this tokenizer does not belong to this model",
+    );
+}
+
+/// A loss that explodes stops the run with a message, and the last good checkpoint stays usable.
+#[test]
+fn exploding_loss_stops_and_keeps_the_last_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("tiny.csv");
+    let mut csv = String::from("text,label\n");
+    for i in 0..48 {
+        csv.push_str(&format!("message number {i} about {},{}\n", if i % 2 == 0 { "cats" } else { "dogs" }, i % 2));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let run_dir = tmp.path().join("run");
+    let req = TrainRequest {
+        model: common::minilm(),
+        train: DataSource::Path(data),
+        valid: None,
+        test: None,
+        config: TrainConfig { lr: 5.0, head_lr: Some(50.0), max_grad_norm: None, batch_size: 8, epochs: 3.0, checkpoint_every: 1, ..TrainConfig::default() },
+        run_dir: Some(run_dir.clone()),
+    };
+    let device = cpu();
+    let (model, prepared) = load_and_prepare(&req, &device).unwrap();
+    let err = block_on(train(&req, model, &prepared, &mut |_| {})).map(|_| ()).unwrap_err().to_string();
+    println!("{err}");
+    assert!(err.starts_with("training diverged at step "), "{err}");
+    assert!(err.ends_with(&format!("the last good checkpoint is kept in {}", run_dir.join("checkpoints/last").display())), "{err}");
+    let last = load_dir(&run_dir.join("checkpoints/last"), None, &device).unwrap();
+    assert_eq!(last.labels, vec!["0", "1"]);
+}

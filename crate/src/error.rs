@@ -12,12 +12,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be opened, read or written.
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    // The io::Error is part of the message, not a `source`: printed once, not twice.
+    #[error("{path}: {err}")]
+    Io { path: String, err: std::io::Error },
     /// A data file (CSV/TSV/JSONL, images) is malformed or unusable: `file` names it, `msg` says
     /// where (row, column) and what was expected.
     #[error("{file}: {msg}")]
@@ -37,6 +34,9 @@ pub enum Error {
     /// Downloading from the Hugging Face Hub failed (offline, missing file, HTTP error).
     #[error("{0}")]
     Hub(String),
+    /// A tensor about to be saved holds NaN or infinity: nothing broken is written.
+    #[error("tensor '{0}' holds a non-finite value: refusing to save a broken model")]
+    NonFinite(String),
     /// The compute backend could not be initialised.
     #[error("{0}")]
     Backend(String),
@@ -45,7 +45,7 @@ pub enum Error {
 impl Error {
     /// An IO error on `path`.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io { path: path.as_ref().display().to_string(), source }
+        Error::Io { path: path.as_ref().display().to_string(), err: source }
     }
 
     pub fn data(file: impl Into<String>, msg: impl Into<String>) -> Self {

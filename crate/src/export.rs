@@ -30,8 +30,8 @@ pub async fn export_files(model: &TextClassifier) -> Result<Vec<(String, Vec<u8>
         } else {
             name
         };
-        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Training(format!("tensor '{key}' holds a non-finite value at index {bad}: refusing to export a broken model")));
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite(key));
         }
         tensors.push((key, shape, values));
     }

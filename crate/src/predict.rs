@@ -14,6 +14,8 @@ pub struct Prediction {
     pub label: String,
     /// Probability of each class (empty for regression).
     pub probs: BTreeMap<String, f64>,
+    /// The raw outputs of the head.
+    pub logits: Vec<f32>,
     /// The predicted value (regression only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
@@ -33,6 +35,7 @@ pub async fn predict(model: &TextClassifier, texts: &[String], max_length: usize
                     label: model.labels[argmax(&row)].clone(),
                     probs: model.labels.iter().cloned().zip(p).collect(),
                     value: None,
+                    logits: row,
                 }
             }
             Task::Regression => Prediction {
@@ -40,6 +43,7 @@ pub async fn predict(model: &TextClassifier, texts: &[String], max_length: usize
                 label: format!("{}", row[0]),
                 probs: BTreeMap::new(),
                 value: Some(row[0] as f64),
+                logits: row,
             },
         })
         .collect())

@@ -150,9 +150,17 @@ impl TrainConfig {
         let name = path.display().to_string();
         let is_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
         let cfg: TrainConfig = if is_json {
-            serde_json::from_str(&text).map_err(|e| Error::config(format!("{name}: {e}")))?
+            serde_json::from_str(&text).map_err(|e| {
+                // serde_json appends " at line L column C": say the line first, as for data files.
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                Error::config(format!("{name}: line {}: {msg}", e.line()))
+            })?
         } else {
-            toml::from_str(&text).map_err(|e| Error::config(format!("{name}: {e}")))?
+            toml::from_str(&text).map_err(|e| {
+                let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+                Error::config(format!("{name}: line {line}: {}", e.message().trim()))
+            })?
         };
         cfg.validate()?;
         Ok(cfg)

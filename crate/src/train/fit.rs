@@ -307,7 +307,7 @@ pub async fn fit(
                 eta_s: elapsed / done_here as f64 * (total - state.global_step) as f64,
             });
             if let (Some(dir), true) = (&run_dir, cfg.checkpoint_every > 0 && state.global_step % cfg.checkpoint_every == 0) {
-                checkpoint::save(dir, "last", &model, Some(&opt), &state).await?;
+                save(dir, "last", &model, Some(&opt), &state).await?;
             }
             if state.global_step >= total {
                 break;
@@ -338,9 +338,9 @@ pub async fn fit(
         let train_loss = loss_sum / loss_n.max(1) as f64;
         if let Some(dir) = &run_dir {
             if improved {
-                checkpoint::save(dir, "best", &model, None, &state).await?;
+                save(dir, "best", &model, None, &state).await?;
             }
-            checkpoint::save(dir, "last", &model, Some(&opt), &state).await?;
+            save(dir, "last", &model, Some(&opt), &state).await?;
             let record = serde_json::json!({
                 "epoch": epoch + 1, "step": state.global_step, "train_loss": train_loss,
                 "valid": valid, "best": improved, "elapsed_s": started.elapsed().as_secs_f64(),
@@ -383,6 +383,19 @@ pub async fn fit(
 /// Drops the autodiff copies before the optimiser runs, so their memory is free again.
 fn drop_live(live: ParamStore) {
     drop(live);
+}
+
+/// Saves a checkpoint; parameters that turned non-finite mean the run diverged (the previous
+/// checkpoint is left in place).
+async fn save(dir: &std::path::Path, name: &str, model: &TextClassifier, opt: Option<&Optimizer>, state: &RunState) -> Result<()> {
+    match checkpoint::save(dir, name, model, opt, state).await {
+        Err(Error::NonFinite(tensor)) => Err(diverged(
+            &Some(dir.to_path_buf()),
+            state.global_step,
+            format!("parameter '{tensor}' became NaN or infinite"),
+        )),
+        other => other,
+    }
 }
 
 fn diverged(run_dir: &Option<PathBuf>, step: usize, what: String) -> Error {

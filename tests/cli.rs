@@ -1,0 +1,176 @@
+//! The native runner end to end: train → eval → predict → export, JSON events, the run directory,
+//! config files, resume after a kill, and errors printed without a panic.
+
+mod common;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn edgetune() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_edgetune"))
+}
+
+/// A small 4-intent data set cut from banking77 (train and test files).
+fn small_data(dir: &Path) -> (PathBuf, PathBuf) {
+    let text = std::fs::read_to_string(common::shared("data/banking77/train.csv")).unwrap();
+    let keep = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "top_up_failed"];
+    let mut counts = std::collections::HashMap::new();
+    let (mut train, mut test) = (String::from("text,category\n"), String::from("text,category\n"));
+    for line in text.lines().skip(1) {
+        let Some((t, label)) = line.rsplit_once(',') else { continue };
+        if !keep.contains(&label) || t.contains('"') {
+            continue;
+        }
+        let n = counts.entry(label.to_string()).or_insert(0);
+        *n += 1;
+        match *n {
+            1..=24 => train.push_str(&format!("{line}\n")),
+            25..=30 => test.push_str(&format!("{line}\n")),
+            _ => {}
+        }
+    }
+    let (a, b) = (dir.join("train.csv"), dir.join("test.csv"));
+    std::fs::write(&a, train).unwrap();
+    std::fs::write(&b, test).unwrap();
+    (a, b)
+}
+
+fn run_json(cmd: &mut Command) -> Vec<Value> {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect(l)).collect()
+}
+
+fn train_cmd(run_dir: &Path, train: &Path, test: &Path) -> Command {
+    let mut c = edgetune();
+    c.args(["train", "--json", "--device", "cpu", "--model"]).arg(common::minilm());
+    c.arg("--data").arg(train).arg("--test").arg(test).arg("--run-dir").arg(run_dir);
+    c.args(["--epochs", "2", "--batch-size", "8", "--max-length", "32", "--seed", "7"]);
+    c
+}
+
+#[test]
+fn train_eval_predict_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = small_data(tmp.path());
+    let run = tmp.path().join("run");
+    let events = run_json(&mut train_cmd(&run, &train, &test));
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"start"));
+    assert_eq!(kinds.last(), Some(&"done"));
+    assert_eq!(kinds.iter().filter(|k| **k == "epoch").count(), 2);
+    let step = events.iter().find(|e| e["event"] == "step").unwrap();
+    for key in ["epoch", "step", "total_steps", "loss", "samples_per_s", "eta_s"] {
+        assert!(step.get(key).is_some(), "step event lacks {key}: {step}");
+    }
+    let done = events.last().unwrap();
+    assert_eq!(done["run_dir"], run.display().to_string());
+    let acc = done["test"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.75, "4 intents, 2 epochs: test accuracy {acc}");
+    assert!(done["test"]["macro_f1"].as_f64().is_some() && done["test"]["loss"].as_f64().is_some());
+    for f in ["run.json", "config.json", "data_report.json", "history.jsonl", "report.json", "checkpoints/best/model.safetensors", "checkpoints/last/optimizer.safetensors"] {
+        assert!(run.join(f).exists(), "run directory lacks {f}");
+    }
+    let used: Value = serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(used["batch_size"], 8);
+    assert_eq!(used["max_length"], 32);
+
+    // eval on the same test file gives the same metrics as the run's final report.
+    let eval = run_json(edgetune().args(["eval", "--json", "--max-length", "32", "--model"]).arg(&run).arg("--data").arg(&test));
+    assert!((eval[0]["accuracy"].as_f64().unwrap() - acc).abs() < 1e-9);
+    assert_eq!(eval[0]["confusion"].as_array().unwrap().len(), 4);
+
+    // predict: arguments and standard input.
+    let preds = run_json(edgetune().args(["predict", "--json", "--model"]).arg(&run).args(["my card has not arrived yet", "what is the exchange rate"]));
+    assert_eq!(preds.len(), 2);
+    assert_eq!(preds[0]["label"], "card_arrival");
+    let sum: f64 = preds[0]["probs"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-6);
+    let mut child = edgetune().args(["predict", "--json", "--model"]).arg(&run).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"I lost my card\n\ntop up did not work\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
+
+    // export, then the export evaluates the same.
+    let export = tmp.path().join("export");
+    let out = edgetune().args(["export", "--model"]).arg(&run).arg("--out").arg(&export).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config: Value = serde_json::from_slice(&std::fs::read(export.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["id2label"]["0"], "card_arrival");
+    assert_eq!(config["label2id"]["top_up_failed"], 3);
+    let eval2 = run_json(edgetune().args(["eval", "--json", "--max-length", "32", "--model"]).arg(&export).arg("--data").arg(&test));
+    assert_eq!(eval[0]["accuracy"], eval2[0]["accuracy"]);
+}
+
+/// Killed mid-run, `--resume` finishes it with the same result as an uninterrupted run.
+#[test]
+fn resume_after_kill_matches_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = small_data(tmp.path());
+    let full = run_json(train_cmd(&tmp.path().join("full"), &train, &test).args(["--checkpoint-every", "3"]));
+
+    let run = tmp.path().join("killed");
+    let mut child = train_cmd(&run, &train, &test).args(["--checkpoint-every", "3"]).stdout(Stdio::piped()).spawn().unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines {
+        let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if e["event"] == "step" && e["step"] == 17 {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    let _ = child.wait();
+    assert!(!run.join("report.json").exists(), "the run should have been interrupted");
+    let resumed = run_json(edgetune().args(["train", "--json", "--resume"]).arg(&run));
+    assert_eq!(resumed[0]["resumed_at_step"].as_u64().unwrap() % 3, 0);
+    let (a, b) = (full.last().unwrap(), resumed.last().unwrap());
+    assert_eq!(a["test"]["accuracy"], b["test"]["accuracy"]);
+    let (la, lb) = (a["test"]["loss"].as_f64().unwrap(), b["test"]["loss"].as_f64().unwrap());
+    assert!((la - lb).abs() < 1e-5, "test loss {la} (uninterrupted) vs {lb} (resumed)");
+}
+
+#[test]
+fn config_file_and_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = small_data(tmp.path());
+    let cfg = tmp.path().join("cfg.toml");
+    std::fs::write(&cfg, "epochs = 1\nbatch_size = 16\nlr = 3e-5\nschedule = \"cosine\"\nfreeze_layers = 4\n").unwrap();
+    let run = tmp.path().join("run");
+    let mut c = edgetune();
+    c.args(["train", "--json", "--model"]).arg(common::minilm()).arg("--data").arg(&train).arg("--test").arg(&test);
+    c.arg("--config").arg(&cfg).arg("--run-dir").arg(&run).args(["--batch-size", "12"]);
+    let events = run_json(&mut c);
+    let used: Value = serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(used["batch_size"], 12, "a flag overrides the file");
+    assert_eq!(used["schedule"], "cosine");
+    assert_eq!(used["lr"], 3e-5);
+    // Layers 0-3 and the embeddings are frozen: 2 of 6 layers + head train.
+    let start = &events[0];
+    let (trainable, total) = (start["trainable_params"].as_u64().unwrap(), start["total_params"].as_u64().unwrap());
+    assert!(trainable < total / 4, "{trainable} of {total} trainable");
+
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "epochs = 1\nlearning_rate = 3\n").unwrap();
+    let out = edgetune().args(["train", "--model"]).arg(common::minilm()).arg("--data").arg(&train).arg("--config").arg(&bad).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.starts_with(&format!("error: {}: line 2: unknown field `learning_rate`, expected one of", bad.display())), "{err}");
+}
+
+#[test]
+fn errors_are_messages_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = edgetune().args(["train", "--model"]).arg(common::minilm()).args(["--data", "/nonexistent/data.csv"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "error: /nonexistent/data.csv: No such file or directory (os error 2)");
+    let out = edgetune().args(["predict", "--model"]).arg(common::minilm()).arg("hello").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no classifier head"), "{err}");
+    let out = edgetune().args(["eval", "--model"]).arg(tmp.path().join("missing")).args(["--data", "x.csv"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("model directory not found"));
+}
