@@ -141,12 +141,14 @@ fn config_file_and_flags() {
     let run = tmp.path().join("run");
     let mut c = edgetune();
     c.args(["train", "--json", "--model"]).arg(common::minilm()).arg("--data").arg(&train).arg("--test").arg(&test);
-    c.arg("--config").arg(&cfg).arg("--run-dir").arg(&run).args(["--batch-size", "12"]);
+    c.arg("--config").arg(&cfg).arg("--run-dir").arg(&run).args(["--batch-size", "12", "--class-weights", "balanced", "--optimizer", "sgd", "--lr", "1e-3"]);
     let events = run_json(&mut c);
     let used: Value = serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(used["batch_size"], 12, "a flag overrides the file");
     assert_eq!(used["schedule"], "cosine");
-    assert_eq!(used["lr"], 3e-5);
+    assert_eq!(used["lr"], 1e-3);
+    assert_eq!(used["optimizer"], "sgd");
+    assert_eq!(used["class_weights"], "balanced");
     // Layers 0-3 and the embeddings are frozen: 2 of 6 layers + head train.
     let start = &events[0];
     let (trainable, total) = (start["trainable_params"].as_u64().unwrap(), start["total_params"].as_u64().unwrap());
@@ -173,4 +175,35 @@ fn errors_are_messages_not_panics() {
     let out = edgetune().args(["eval", "--model"]).arg(tmp.path().join("missing")).args(["--data", "x.csv"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("model directory not found"));
+}
+
+/// Regression on a numeric label (MSE): eval reports MAE, RMSE and R².
+#[test]
+fn regression_on_a_numeric_label() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = small_data(tmp.path());
+    // The label becomes a number: the intent's index (0-3).
+    let numeric = |p: &Path| {
+        let names = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "top_up_failed"];
+        let mut body = std::fs::read_to_string(p).unwrap();
+        for (i, n) in names.iter().enumerate() {
+            body = body.replace(&format!(",{n}\n"), &format!(",{i}\n"));
+        }
+        let out = p.with_extension("num.csv");
+        std::fs::write(&out, body).unwrap();
+        out
+    };
+    let (train, test) = (numeric(&train), numeric(&test));
+    let run = tmp.path().join("run");
+    let mut c = edgetune();
+    c.args(["train", "--json", "--task", "regression", "--epochs", "3", "--batch-size", "8", "--max-length", "32", "--model"]);
+    c.arg(common::minilm()).arg("--data").arg(&train).arg("--test").arg(&test).arg("--run-dir").arg(&run);
+    let done = run_json(&mut c).pop().unwrap();
+    let r2 = done["test"]["r2"].as_f64().unwrap();
+    println!("regression test: {}", done["test"]);
+    assert!(r2 > 0.5, "R² {r2}");
+    let eval = run_json(edgetune().args(["eval", "--json", "--max-length", "32", "--model"]).arg(&run).arg("--data").arg(&test));
+    assert!((eval[0]["rmse"].as_f64().unwrap() - done["test"]["rmse"].as_f64().unwrap()).abs() < 1e-9);
+    let preds = run_json(edgetune().args(["predict", "--json", "--model"]).arg(&run).arg("what is the exchange rate today"));
+    assert!(preds[0]["value"].as_f64().is_some());
 }

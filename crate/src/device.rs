@@ -135,3 +135,9 @@ pub async fn read_f32<const D: usize>(t: burn::tensor::Tensor<D>, what: &str) ->
     let data = t.into_data_async().await.map_err(|e| Error::Backend(format!("reading {what}: {e:?}")))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Backend(format!("reading {what}: {e:?}")))
 }
+
+/// Whether tensors on `device` live in host memory (the CPU backend): then a fused host loop
+/// beats a chain of tensor operations, and reading a tensor back costs only a copy.
+pub fn is_host(device: &Device) -> bool {
+    *device == Device::flex()
+}

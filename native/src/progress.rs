@@ -7,11 +7,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct Progress {
     json: bool,
     bar: Option<ProgressBar>,
+    run_dir: Option<std::path::PathBuf>,
 }
 
 impl Progress {
     pub fn new(json: bool) -> Self {
-        Progress { json, bar: None }
+        Progress { json, bar: None, run_dir: None }
     }
 
     pub fn event(&mut self, e: &Event) {
@@ -22,7 +23,8 @@ impl Progress {
             return;
         }
         match e {
-            Event::Start { train, valid, test, total_steps, resumed_at_step, trainable_params, total_params, epochs, .. } => {
+            Event::Start { run_dir, train, valid, test, total_steps, resumed_at_step, trainable_params, total_params, epochs, .. } => {
+                self.run_dir = run_dir.clone();
                 eprintln!(
                     "training on {train} examples (validation {valid}, test {test}), {epochs} epoch(s), {total_steps} steps; {trainable_params} of {total_params} parameters trainable"
                 );
@@ -67,6 +69,9 @@ impl Progress {
             println!("test:\n{t}");
         } else if let Some(v) = &outcome.valid {
             println!("validation:\n{v}");
+        }
+        if let Some(dir) = &self.run_dir {
+            println!("run directory: {} (best epoch {})", dir.display(), outcome.state.best_epoch.map_or("-".into(), |e| e.to_string()));
         }
     }
 }

@@ -6,6 +6,7 @@ defaults: ../shared/models/all-MiniLM-L6-v2 and ../shared/data/banking77/train.c
 
 It records, for edgetune's tests to match:
 - `embeddings`: token ids, attention masks and mean-pooled last hidden states of a padded batch (eval mode);
+- `train_sgd`: the same five steps with SGD (momentum 0.9, L2 weight decay);
 - `train`: five AdamW steps on one fixed batch (mean pooling + linear head, dropout off, decay off for
   biases and LayerNorm weights as Hugging Face's Trainer does, linear warmup then linear decay, global
   gradient-norm clipping at 1.0), with the head's initial weights, and the loss before each step.
@@ -61,30 +62,47 @@ head_w0 = head.weight.detach().clone(); head_b0 = head.bias.detach().clone()
 def no_decay(name):
     return name.endswith("bias") or "LayerNorm" in name
 
-groups = []
-for mod, lr, prefix in ((enc, cfg["lr"], ""), (head, cfg["head_lr"], "head.")):
-    named = list(mod.named_parameters())
-    groups.append({"params": [p for n, p in named if not no_decay(n)], "lr": lr, "weight_decay": cfg["weight_decay"]})
-    groups.append({"params": [p for n, p in named if no_decay(n)], "lr": lr, "weight_decay": 0.0})
-opt = torch.optim.AdamW(groups, betas=tuple(cfg["betas"]), eps=cfg["eps"])
-warm, total = cfg["warmup"], cfg["total"]
-sched = torch.optim.lr_scheduler.LambdaLR(
-    opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+def run_steps(make_opt):
+    """Five steps from the same starting weights; returns the losses and gradient norms."""
+    torch.manual_seed(0)
+    enc_state = {k: v.clone() for k, v in enc.state_dict().items()}
+    head.weight.data.copy_(head_w0); head.bias.data.copy_(head_b0)
+    groups = []
+    for mod, lr, prefix in ((enc, cfg["lr"], ""), (head, cfg["head_lr"], "head.")):
+        named = list(mod.named_parameters())
+        groups.append({"params": [p for n, p in named if not no_decay(n)], "lr": lr, "weight_decay": cfg["weight_decay"]})
+        groups.append({"params": [p for n, p in named if no_decay(n)], "lr": lr, "weight_decay": 0.0})
+    opt = make_opt(groups)
+    warm, total = cfg["warmup"], cfg["total"]
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    losses, grad_norms = [], []
+    for step in range(5):
+        loss = torch.nn.functional.cross_entropy(head(mean_pool(batch)), y)
+        opt.zero_grad(); loss.backward()
+        params = [p for g in groups for p in g["params"]]
+        grad_norms.append(float(torch.nn.utils.clip_grad_norm_(params, cfg["clip"])))
+        opt.step(); sched.step()
+        losses.append(loss.item())
+    enc.load_state_dict(enc_state)
+    return losses, grad_norms
+
 batch = tok(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
 y = torch.tensor(labels)
-enc.eval()  # dropout off so the step is deterministic
-losses, grad_norms = [], []
-for step in range(5):
-    loss = torch.nn.functional.cross_entropy(head(mean_pool(batch)), y)
-    opt.zero_grad(); loss.backward()
-    params = [p for g in groups for p in g["params"]]
-    grad_norms.append(float(torch.nn.utils.clip_grad_norm_(params, cfg["clip"])))
-    opt.step(); sched.step()
-    losses.append(loss.item())
+enc.eval()  # dropout off so the steps are deterministic
+sgd_cfg = {"lr": 1e-2, "head_lr": 1e-1, "momentum": 0.9}
+def make_sgd(groups):
+    for g in groups:
+        g["lr"] = sgd_cfg["lr"] if g["lr"] == cfg["lr"] else sgd_cfg["head_lr"]
+    return torch.optim.SGD(groups, momentum=sgd_cfg["momentum"])
+sgd_losses, sgd_norms = run_steps(make_sgd)
+losses, grad_norms = run_steps(lambda groups: torch.optim.AdamW(groups, betas=tuple(cfg["betas"]), eps=cfg["eps"]))
 train = dict(cfg, texts=texts, labels=labels, num_labels=head.out_features, max_length=64,
              ids=batch["input_ids"].tolist(), mask=batch["attention_mask"].tolist(),
              head_weight=head_w0.tolist(), head_bias=head_b0.tolist(), losses=losses, grad_norms=grad_norms)
-out = {"model": model_dir, "torch": torch.__version__, "embeddings": embeddings, "train": train}
+train_sgd = dict(sgd_cfg, losses=sgd_losses, grad_norms=sgd_norms)
+out = {"model": model_dir, "torch": torch.__version__, "embeddings": embeddings, "train": train, "train_sgd": train_sgd}
 with open("tests/golden/model.json", "w") as f:
     json.dump(out, f)
-print("losses", losses, "grad norms", grad_norms)
+print("adamw losses", losses, "grad norms", grad_norms)
+print("sgd losses", sgd_losses, "grad norms", sgd_norms)

@@ -207,7 +207,7 @@ pub async fn fit(
         Dropout { hidden: h, attention: a }
     };
     let weights = class_weight_tensor(&model, train, cfg);
-    let mut opt = Optimizer::new(cfg, &model.params);
+    let mut opt = Optimizer::new(cfg, &model.params).on_host(device::is_host(&model.device));
     let (mut state, mut best) = (RunState::default(), None);
     if let Some(r) = resume {
         if let Some(st) = &r.optimizer {
@@ -256,7 +256,7 @@ pub async fn fit(
                 // Micro-batches weigh by their size, so accumulation equals one big batch.
                 let share = batch.len() as f64 / chunk_len as f64;
                 let loss = batch_loss(&model, &live, &rows, &targets, weights.as_ref(), Some(drop)).mul_scalar(share);
-                let grads = loss.backward();
+                let mut grads = loss.backward();
                 let value = loss.without_autodiff();
                 step_loss = Some(match step_loss {
                     Some(s) => s + value,
@@ -264,7 +264,7 @@ pub async fn fit(
                 });
                 for (i, p) in live.params.iter().enumerate() {
                     if p.trainable {
-                        if let Some(g) = p.value.grad(&grads) {
+                        if let Some(g) = p.value.grad_remove(&mut grads) {
                             acc[i] = Some(match acc[i].take() {
                                 Some(a) => a + g,
                                 None => g,
@@ -289,7 +289,7 @@ pub async fn fit(
                 None => acc,
             };
             let factor = lr_factor(cfg.schedule, state.global_step, warmup, total);
-            opt.apply(&mut model.params, grads, factor);
+            opt.apply(&mut model.params, grads, factor).await?;
             state.global_step += 1;
             state.step_in_epoch += 1;
             samples += chunk_len;

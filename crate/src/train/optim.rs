@@ -9,6 +9,7 @@ use super::config::{OptimizerKind, Schedule, TrainConfig};
 use crate::device::Device;
 use crate::error::Result;
 use crate::model::params::{Group, ParamStore};
+use crate::device::read_f32;
 use burn::tensor::{Tensor, TensorData};
 
 /// The learning-rate multiplier at optimiser step `step` (0-based) of `total`, `warmup` of them
@@ -41,6 +42,11 @@ pub struct Optimizer {
     pub first: Vec<Option<Tensor<1>>>,
     /// `v` (AdamW only).
     pub second: Vec<Option<Tensor<1>>>,
+    /// On the CPU backend the moments live in host memory and one fused loop updates a
+    /// parameter in a single pass (a chain of tensor operations makes ~14 passes).
+    host: bool,
+    first_h: Vec<Vec<f32>>,
+    second_h: Vec<Vec<f32>>,
 }
 
 impl Optimizer {
@@ -57,12 +63,66 @@ impl Optimizer {
             step: 0,
             first: vec![None; n],
             second: vec![None; n],
+            host: false,
+            first_h: vec![Vec::new(); n],
+            second_h: vec![Vec::new(); n],
+        }
+    }
+
+    /// Keeps the optimiser state in host memory and updates with a fused loop (CPU backend).
+    pub fn on_host(mut self, host: bool) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// One AdamW/SGD update of `p` in place, in a single pass over host memory.
+    fn fused(&mut self, i: usize, p: &mut [f32], g: &[f32], lr: f64, wd: f64) {
+        let t = self.step as i32;
+        match self.kind {
+            OptimizerKind::AdamW => {
+                let (b1, b2) = (self.betas.0 as f32, self.betas.1 as f32);
+                let m = &mut self.first_h[i];
+                let v = &mut self.second_h[i];
+                if m.len() != p.len() {
+                    *m = vec![0.0; p.len()];
+                    *v = vec![0.0; p.len()];
+                }
+                let step = (lr / (1.0 - self.betas.0.powi(t))) as f32;
+                let inv_bc2 = (1.0 / (1.0 - self.betas.1.powi(t)).sqrt()) as f32;
+                let eps = self.eps as f32;
+                let decay = (1.0 - lr * wd) as f32;
+                // Zipped slices: no bounds checks, so the loop vectorises.
+                for (((pk, &gk), mk), vk) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    *mk = b1 * *mk + (1.0 - b1) * gk;
+                    *vk = b2 * *vk + (1.0 - b2) * gk * gk;
+                    *pk = *pk * decay - step * *mk / (vk.sqrt() * inv_bc2 + eps);
+                }
+            }
+            OptimizerKind::Sgd => {
+                let (lr, wd, mu) = (lr as f32, wd as f32, self.momentum as f32);
+                let buf = &mut self.first_h[i];
+                if mu > 0.0 && buf.len() != p.len() {
+                    *buf = Vec::new();
+                }
+                let first = buf.is_empty();
+                if mu > 0.0 && first {
+                    *buf = vec![0.0; p.len()];
+                }
+                for k in 0..p.len() {
+                    let mut d = g[k] + wd * p[k];
+                    if mu > 0.0 {
+                        d = if first { d } else { mu * buf[k] + d };
+                        buf[k] = d;
+                    }
+                    p[k] -= lr * d;
+                }
+            }
         }
     }
 
     /// Applies one update with gradients `grads[i]` (None for frozen parameters), the schedule's
     /// multiplier already folded into `factor`.
-    pub fn apply(&mut self, params: &mut ParamStore, grads: Vec<Option<Tensor<1>>>, factor: f64) {
+    pub async fn apply(&mut self, params: &mut ParamStore, grads: Vec<Option<Tensor<1>>>, factor: f64) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
         for (i, grad) in grads.into_iter().enumerate() {
@@ -71,6 +131,15 @@ impl Optimizer {
             let base = if p.group == Group::Head { self.head_lr } else { self.lr };
             let lr = base * factor;
             let wd = if p.no_decay { 0.0 } else { self.weight_decay };
+            if self.host {
+                let device = p.value.device();
+                let mut values = read_f32(std::mem::replace(&mut p.value, Tensor::empty([0], &device)), &p.name).await?;
+                let g = read_f32(g, &p.name).await?;
+                let n = values.len();
+                self.fused(i, &mut values, &g, lr, wd);
+                params.params[i].value = Tensor::<1>::from_data(TensorData::new(values, [n]), &device);
+                continue;
+            }
             let value = p.value.clone();
             p.value = match self.kind {
                 OptimizerKind::AdamW => {
@@ -109,12 +178,18 @@ impl Optimizer {
                 }
             };
         }
+        Ok(())
     }
 
     /// Named state tensors for a checkpoint: `exp_avg.{name}`, `exp_avg_sq.{name}`.
     pub async fn state(&self, params: &ParamStore) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
         let mut out = Vec::new();
         for (i, p) in params.params.iter().enumerate() {
+            for (prefix, h) in [("exp_avg", &self.first_h[i]), ("exp_avg_sq", &self.second_h[i])] {
+                if !h.is_empty() {
+                    out.push((format!("{prefix}.{}", p.name), vec![h.len()], h.clone()));
+                }
+            }
             for (prefix, t) in [("exp_avg", &self.first[i]), ("exp_avg_sq", &self.second[i])] {
                 if let Some(t) = t {
                     let v = crate::device::read_f32(t.clone(), &p.name).await?;
@@ -130,11 +205,17 @@ impl Optimizer {
         self.step = step;
         for (i, p) in params.params.iter().enumerate() {
             let n = p.numel();
-            for (prefix, slot) in [("exp_avg", &mut self.first[i]), ("exp_avg_sq", &mut self.second[i])] {
+            for (k, prefix) in ["exp_avg", "exp_avg_sq"].into_iter().enumerate() {
                 let name = format!("{prefix}.{}", p.name);
-                if st.info(&name).is_some() {
-                    let v = st.f32(&name, &[n])?;
-                    *slot = Some(Tensor::<1>::from_data(TensorData::new(v, [n]), device));
+                if st.info(&name).is_none() {
+                    continue;
+                }
+                let v = st.f32(&name, &[n])?;
+                match (self.host, k) {
+                    (true, 0) => self.first_h[i] = v,
+                    (true, _) => self.second_h[i] = v,
+                    (false, 0) => self.first[i] = Some(Tensor::<1>::from_data(TensorData::new(v, [n]), device)),
+                    (false, _) => self.second[i] = Some(Tensor::<1>::from_data(TensorData::new(v, [n]), device)),
                 }
             }
         }
