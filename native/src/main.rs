@@ -161,6 +161,7 @@ fn predict(a: PredictArgs) -> Result<()> {
         }
     }
     let preds = block_on(edgetune::predict::predict(&model, &texts, a.max_length, a.batch_size))?;
+    let width = preds.iter().map(|p| p.label.chars().count()).max().unwrap_or(0);
     for p in &preds {
         if a.json {
             println!("{}", serde_json::to_string(p)?);
@@ -168,7 +169,7 @@ fn predict(a: PredictArgs) -> Result<()> {
             println!("{v:>10.4}  {}", p.text);
         } else {
             let conf = p.probs.get(&p.label).copied().unwrap_or(0.0);
-            println!("{:<24} {:>6.2} %  {}", p.label, conf * 100.0, p.text);
+            println!("{:<width$}  {:>6.2} %  {}", p.label, conf * 100.0, p.text);
         }
     }
     Ok(())
