@@ -36,10 +36,15 @@ impl Progress {
                 bar.set_position(*resumed_at_step as u64);
                 self.bar = Some(bar);
             }
-            Event::Step { epoch, step, loss, samples_per_s, .. } => {
+            Event::Step { epoch, step, total_steps, loss, samples_per_s, eta_s, .. } => {
+                let msg = format!("epoch {epoch} loss {loss:.4} {samples_per_s:.1} samples/s");
                 if let Some(bar) = &self.bar {
                     bar.set_position(*step as u64);
-                    bar.set_message(format!("epoch {epoch} loss {loss:.4} {samples_per_s:.1} samples/s"));
+                    if bar.is_hidden() && (step % (total_steps / 10).max(1) == 0 || step == total_steps) {
+                        // Logs get a line every tenth of the run instead of a bar.
+                        eprintln!("step {step}/{total_steps}: {msg}, ETA {eta_s:.0} s");
+                    }
+                    bar.set_message(msg);
                 }
             }
             Event::Epoch { epoch, epochs, train_loss, valid, best, .. } => {
@@ -48,8 +53,9 @@ impl Progress {
                     valid.summary(),
                     if *best { " (best)" } else { "" }
                 );
+                // suspend() also prints when the bar is hidden (stderr not a terminal).
                 match &self.bar {
-                    Some(bar) => bar.println(line),
+                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
                     None => eprintln!("{line}"),
                 }
             }
