@@ -69,11 +69,11 @@ fn embeddings_match_transformers_on_cpu() {
     embeddings_match(block_on(device::init(Backend::Cpu)).unwrap());
 }
 
+/// The wgpu device, or None (skip) where no adapter exists outside CI.
 #[cfg(feature = "wgpu")]
-#[test]
-fn embeddings_match_transformers_on_wgpu() {
+fn wgpu() -> Option<Device> {
     match std::panic::catch_unwind(|| block_on(device::init(Backend::Wgpu))) {
-        Ok(Ok(d)) => embeddings_match(d),
+        Ok(Ok(d)) => Some(d),
         other => {
             let why = match other {
                 Ok(Err(e)) => e.to_string(),
@@ -81,7 +81,25 @@ fn embeddings_match_transformers_on_wgpu() {
             };
             assert!(!common::must_run_everything(), "wgpu unavailable in CI: {why}");
             eprintln!("skipping: no wgpu adapter ({why})");
+            None
         }
+    }
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn embeddings_match_transformers_on_wgpu() {
+    if let Some(d) = wgpu() {
+        embeddings_match(d);
+    }
+}
+
+/// Training on wgpu (autodiff + the optimiser as tensor operations) matches PyTorch too.
+#[cfg(feature = "wgpu")]
+#[test]
+fn first_five_training_losses_match_pytorch_on_wgpu() {
+    if let Some(d) = wgpu() {
+        five_steps_on(OptimizerKind::AdamW, false, d);
     }
 }
 
@@ -102,10 +120,13 @@ fn first_five_sgd_losses_match_pytorch() {
 }
 
 fn five_steps(kind: OptimizerKind, host_optimizer: bool) {
+    five_steps_on(kind, host_optimizer, block_on(device::init(Backend::Cpu)).unwrap());
+}
+
+fn five_steps_on(kind: OptimizerKind, host_optimizer: bool, device: Device) {
     let g = golden();
     let t = &g["train"];
     let expected_run = if kind == OptimizerKind::Sgd { &g["train_sgd"] } else { t };
-    let device = block_on(device::init(Backend::Cpu)).unwrap();
     let labels = t["num_labels"].as_u64().unwrap() as usize;
     let mut model = load_model(&device, labels);
     // The head starts from PyTorch's initial weights ([labels, hidden] upstream layout).
