@@ -53,7 +53,7 @@ fn embeddings_match(device: Device) {
         &device,
     );
     let hidden = model.bert.forward(&model.params, t_ids, t_mask.clone(), None);
-    let pooled: Vec<f32> = block_on(mean_pool(hidden, t_mask).into_data_async()).unwrap().to_vec::<f32>().unwrap();
+    let pooled: Vec<f32> = block_on(device::read_f32(mean_pool(hidden, t_mask), "golden")).unwrap();
     let mut worst = 0f32;
     for (i, row) in expected.iter().enumerate() {
         for (j, &x) in row.iter().enumerate() {
@@ -167,9 +167,9 @@ fn five_steps_on(kind: OptimizerKind, host_optimizer: bool, device: Device) {
         let live = model.params.with_grad();
         let loss = batch_loss(&model, &live, &rows, &targets, None, None);
         let mut grads = loss.backward();
-        let value: f32 = block_on(loss.without_autodiff().into_data_async()).unwrap().to_vec::<f32>().unwrap()[0];
+        let value: f32 = block_on(device::read_f32(loss.without_autodiff(), "golden")).unwrap()[0];
         let acc: Vec<Option<Tensor<1>>> = live.params.iter().map(|p| if p.trainable { p.value.grad_remove(&mut grads) } else { None }).collect();
-        let sq: f32 = block_on(grad_sq_norm(&acc).unwrap().into_data_async()).unwrap().to_vec::<f32>().unwrap()[0];
+        let sq: f32 = block_on(device::read_f32(grad_sq_norm(&acc).unwrap(), "golden")).unwrap()[0];
         let norm = (sq as f64).sqrt();
         println!("{kind:?} host={host_optimizer} step {step}: loss {value:.6} (torch {:.6}), grad norm {norm:.5} (torch {:.5})", expected[step], expected_norms[step]);
         assert!((value as f64 - expected[step]).abs() <= 1e-3, "step {step}: loss {value} vs PyTorch {}", expected[step]);

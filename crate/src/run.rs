@@ -32,8 +32,8 @@ fn head_spec(cfg: &TrainConfig, data: &Prepared) -> HeadSpec {
     HeadSpec { task: cfg.task, labels: data.labels.clone(), pooling: cfg.pooling, seed: cfg.seed }
 }
 
-/// Loads and prepares everything a run needs; `on_reports` sees the data reports before any
-/// training starts.
+/// Loads the model and prepares the data (the data reports are in the result, to show before
+/// training starts).
 pub fn load_and_prepare(req: &TrainRequest, device: &Device) -> Result<(TextClassifier, Prepared)> {
     req.config.validate()?;
     let files = ModelFiles::from_dir(&req.model)?;

@@ -12,7 +12,7 @@ use crate::data::{length_grouped_batches, sequential_batches};
 use crate::device;
 use crate::error::{Error, Result};
 use crate::model::bert::Dropout;
-use crate::model::params::{Group, ParamStore};
+use crate::model::params::ParamStore;
 use crate::model::{Task, TextClassifier};
 use crate::prepare::{Prepared, Split, Target};
 use crate::rng::Rng;
@@ -273,7 +273,8 @@ pub async fn fit(
                     }
                 }
             }
-            drop_live(live);
+            // Free the autodiff copies before the optimiser allocates.
+            std::mem::drop(live);
             let sq = grad_sq_norm(&acc);
             let (loss, sq_norm) = read_pair(step_loss.expect("a chunk has at least one batch"), sq).await?;
             let norm = sq_norm.sqrt();
@@ -380,11 +381,6 @@ pub async fn fit(
     Ok(FitOutcome { model, valid, test, state })
 }
 
-/// Drops the autodiff copies before the optimiser runs, so their memory is free again.
-fn drop_live(live: ParamStore) {
-    drop(live);
-}
-
 /// Saves a checkpoint; parameters that turned non-finite mean the run diverged (the previous
 /// checkpoint is left in place).
 async fn save(dir: &std::path::Path, name: &str, model: &TextClassifier, opt: Option<&Optimizer>, state: &RunState) -> Result<()> {
@@ -404,11 +400,4 @@ fn diverged(run_dir: &Option<PathBuf>, step: usize, what: String) -> Error {
         None => String::new(),
     };
     Error::Training(format!("training diverged at step {step}: {what}. Lower the learning rate (--lr) or keep gradient clipping on{keep}"))
-}
-
-/// Counts parameters per group, for messages.
-pub fn group_sizes(p: &ParamStore) -> (usize, usize) {
-    let body = p.params.iter().filter(|x| x.group == Group::Body && x.trainable).map(|x| x.numel()).sum();
-    let head = p.params.iter().filter(|x| x.group == Group::Head && x.trainable).map(|x| x.numel()).sum();
-    (body, head)
 }
