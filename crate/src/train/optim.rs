@@ -27,6 +27,30 @@ pub fn lr_factor(schedule: Schedule, step: usize, warmup: usize, total: usize) -
     }
 }
 
+/// One moment buffer: a device tensor, or (CPU backend) a plain vector that one fused loop
+/// updates in a single pass (a chain of tensor operations makes ~14 passes).
+#[derive(Clone, Debug)]
+pub enum Moment {
+    Device(Tensor<1>),
+    Host(Vec<f32>),
+}
+
+impl Moment {
+    fn into_device(self) -> Option<Tensor<1>> {
+        match self {
+            Moment::Device(t) => Some(t),
+            Moment::Host(_) => None,
+        }
+    }
+
+    fn into_host(self) -> Option<Vec<f32>> {
+        match self {
+            Moment::Host(v) => Some(v),
+            Moment::Device(_) => None,
+        }
+    }
+}
+
 /// Per-parameter optimiser state (first and second moments / momentum buffer).
 pub struct Optimizer {
     pub kind: OptimizerKind,
@@ -38,15 +62,12 @@ pub struct Optimizer {
     eps: f64,
     /// Optimiser steps taken so far.
     pub step: usize,
-    /// `m` (AdamW) or the momentum buffer (SGD), per parameter id; None for frozen ones.
-    pub first: Vec<Option<Tensor<1>>>,
+    /// `m` (AdamW) or the momentum buffer (SGD), per parameter id; None before the first update.
+    pub first: Vec<Option<Moment>>,
     /// `v` (AdamW only).
-    pub second: Vec<Option<Tensor<1>>>,
-    /// On the CPU backend the moments live in host memory and one fused loop updates a
-    /// parameter in a single pass (a chain of tensor operations makes ~14 passes).
+    pub second: Vec<Option<Moment>>,
+    /// Keep the moments in host memory and update with a fused loop (CPU backend).
     host: bool,
-    first_h: Vec<Vec<f32>>,
-    second_h: Vec<Vec<f32>>,
 }
 
 impl Optimizer {
@@ -64,8 +85,6 @@ impl Optimizer {
             first: vec![None; n],
             second: vec![None; n],
             host: false,
-            first_h: vec![Vec::new(); n],
-            second_h: vec![Vec::new(); n],
         }
     }
 
@@ -81,12 +100,9 @@ impl Optimizer {
         match self.kind {
             OptimizerKind::AdamW => {
                 let (b1, b2) = (self.betas.0 as f32, self.betas.1 as f32);
-                let m = &mut self.first_h[i];
-                let v = &mut self.second_h[i];
-                if m.len() != p.len() {
-                    *m = vec![0.0; p.len()];
-                    *v = vec![0.0; p.len()];
-                }
+                let zeros = || vec![0.0; p.len()];
+                let mut m = self.first[i].take().and_then(Moment::into_host).unwrap_or_else(zeros);
+                let mut v = self.second[i].take().and_then(Moment::into_host).unwrap_or_else(zeros);
                 let step = (lr / (1.0 - self.betas.0.powi(t))) as f32;
                 let inv_bc2 = (1.0 / (1.0 - self.betas.1.powi(t)).sqrt()) as f32;
                 let eps = self.eps as f32;
@@ -97,24 +113,24 @@ impl Optimizer {
                     *vk = b2 * *vk + (1.0 - b2) * gk * gk;
                     *pk = *pk * decay - step * *mk / (vk.sqrt() * inv_bc2 + eps);
                 }
+                self.first[i] = Some(Moment::Host(m));
+                self.second[i] = Some(Moment::Host(v));
             }
             OptimizerKind::Sgd => {
                 let (lr, wd, mu) = (lr as f32, wd as f32, self.momentum as f32);
-                let buf = &mut self.first_h[i];
-                if mu > 0.0 && buf.len() != p.len() {
-                    *buf = Vec::new();
-                }
-                let first = buf.is_empty();
-                if mu > 0.0 && first {
-                    *buf = vec![0.0; p.len()];
-                }
+                // torch.optim.SGD: the first step's buffer is the gradient itself.
+                let prev = self.first[i].take().and_then(Moment::into_host);
+                let mut buf = vec![0.0; if mu > 0.0 { p.len() } else { 0 }];
                 for k in 0..p.len() {
                     let mut d = g[k] + wd * p[k];
                     if mu > 0.0 {
-                        d = if first { d } else { mu * buf[k] + d };
+                        d = prev.as_ref().map_or(d, |b| mu * b[k] + d);
                         buf[k] = d;
                     }
                     p[k] -= lr * d;
+                }
+                if mu > 0.0 {
+                    self.first[i] = Some(Moment::Host(buf));
                 }
             }
         }
@@ -144,12 +160,12 @@ impl Optimizer {
             p.value = match self.kind {
                 OptimizerKind::AdamW => {
                     let (b1, b2) = self.betas;
-                    let m = match self.first[i].take() {
+                    let m = match self.first[i].take().and_then(Moment::into_device) {
                         Some(m) => m.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1),
                         None => g.clone().mul_scalar(1.0 - b1),
                     };
                     let g2 = g.clone() * g;
-                    let v = match self.second[i].take() {
+                    let v = match self.second[i].take().and_then(Moment::into_device) {
                         Some(v) => v.mul_scalar(b2) + g2.mul_scalar(1.0 - b2),
                         None => g2.mul_scalar(1.0 - b2),
                     };
@@ -158,21 +174,21 @@ impl Optimizer {
                     // torch: denom = sqrt(v) / sqrt(bc2) + eps; p -= lr / bc1 * m / denom
                     let denom = v.clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(self.eps);
                     let update = (m.clone() / denom).mul_scalar(lr / bc1);
-                    self.first[i] = Some(m);
-                    self.second[i] = Some(v);
+                    self.first[i] = Some(Moment::Device(m));
+                    self.second[i] = Some(Moment::Device(v));
                     let decayed = if wd > 0.0 { value.mul_scalar(1.0 - lr * wd) } else { value };
                     decayed - update
                 }
                 OptimizerKind::Sgd => {
                     // torch.optim.SGD: L2 decay added to the gradient, momentum without dampening.
                     let g = if wd > 0.0 { g + value.clone().mul_scalar(wd) } else { g };
-                    let buf = match self.first[i].take() {
+                    let buf = match self.first[i].take().and_then(Moment::into_device) {
                         Some(b) if self.momentum > 0.0 => b.mul_scalar(self.momentum) + g,
                         _ => g,
                     };
                     let update = buf.clone().mul_scalar(lr);
                     if self.momentum > 0.0 {
-                        self.first[i] = Some(buf);
+                        self.first[i] = Some(Moment::Device(buf));
                     }
                     value - update
                 }
@@ -185,16 +201,13 @@ impl Optimizer {
     pub async fn state(&self, params: &ParamStore) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
         let mut out = Vec::new();
         for (i, p) in params.params.iter().enumerate() {
-            for (prefix, h) in [("exp_avg", &self.first_h[i]), ("exp_avg_sq", &self.second_h[i])] {
-                if !h.is_empty() {
-                    out.push((format!("{prefix}.{}", p.name), vec![h.len()], h.clone()));
-                }
-            }
-            for (prefix, t) in [("exp_avg", &self.first[i]), ("exp_avg_sq", &self.second[i])] {
-                if let Some(t) = t {
-                    let v = crate::device::read_f32(t.clone(), &p.name).await?;
-                    out.push((format!("{prefix}.{}", p.name), vec![v.len()], v));
-                }
+            for (prefix, moment) in [("exp_avg", &self.first[i]), ("exp_avg_sq", &self.second[i])] {
+                let values = match moment {
+                    Some(Moment::Host(v)) => v.clone(),
+                    Some(Moment::Device(t)) => read_f32(t.clone(), &p.name).await?,
+                    None => continue,
+                };
+                out.push((format!("{prefix}.{}", p.name), vec![values.len()], values));
             }
         }
         Ok(out)
@@ -205,18 +218,17 @@ impl Optimizer {
         self.step = step;
         for (i, p) in params.params.iter().enumerate() {
             let n = p.numel();
-            for (k, prefix) in ["exp_avg", "exp_avg_sq"].into_iter().enumerate() {
+            for (prefix, slot) in [("exp_avg", &mut self.first[i]), ("exp_avg_sq", &mut self.second[i])] {
                 let name = format!("{prefix}.{}", p.name);
                 if st.info(&name).is_none() {
                     continue;
                 }
                 let v = st.f32(&name, &[n])?;
-                match (self.host, k) {
-                    (true, 0) => self.first_h[i] = v,
-                    (true, _) => self.second_h[i] = v,
-                    (false, 0) => self.first[i] = Some(Tensor::<1>::from_data(TensorData::new(v, [n]), device)),
-                    (false, _) => self.second[i] = Some(Tensor::<1>::from_data(TensorData::new(v, [n]), device)),
-                }
+                *slot = Some(if self.host {
+                    Moment::Host(v)
+                } else {
+                    Moment::Device(Tensor::<1>::from_data(TensorData::new(v, [n]), device))
+                });
             }
         }
         Ok(())
