@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The project's tests: Rust unit and integration tests (CPU, and wgpu where a Vulkan driver is
-# present), including the PyTorch golden-value and export round-trip checks.
+# The project's tests: the page's wasm build, the Rust unit and integration tests (CPU, and wgpu
+# where a Vulkan driver is present; PyTorch golden values, export round trips, wasm ↔ native
+# parity), then the browser end-to-end tests in headless Chromium (web/tests).
+# With arguments, only `cargo test` runs, with them (e.g. scripts/test.sh --test golden).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/edgetune/target}
@@ -8,4 +10,10 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/edgetune/target}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/edgetune-xdg-$(id -u)}
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 export EDGETUNE_PYTHON=${EDGETUNE_PYTHON:-$(bash scripts/setup-python.sh)}
-cargo test --release --workspace "$@"
+if [ $# -gt 0 ]; then
+  exec cargo test --release --workspace "$@"
+fi
+bash scripts/build-web.sh
+cargo test --release --workspace
+cargo build --release -q -p edgetune-cli
+(cd web && npm ci --no-audit --no-fund --silent && EDGETUNE_BIN="$CARGO_TARGET_DIR/release/edgetune" npm test)

@@ -7,7 +7,6 @@
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::future::Future;
 
 pub use burn::tensor::Device;
 
@@ -109,7 +108,7 @@ pub fn seed(device: &Device, seed: u64) {
 /// Drives a future to completion on the current thread (native). The core is async so that the
 /// browser can await GPU reads; natively every read is ready at once or blocks inside the backend.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn block_on<F: Future>(fut: F) -> F::Output {
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     use std::sync::Arc;
     use std::task::{Context, Poll, Wake, Waker};
     struct Thread(std::thread::Thread);

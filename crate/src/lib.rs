@@ -13,6 +13,7 @@
 //! - [`metrics`], [`predict`], [`export`] (a directory PyTorch `transformers` loads back).
 //! - [`device`]: the only place that names backends.
 
+pub mod archive;
 pub mod data;
 pub mod device;
 pub mod error;
@@ -31,3 +32,7 @@ pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};
+
+// The page's JS boundary: the only wasm-bindgen code.
+#[cfg(target_arch = "wasm32")]
+mod web;

@@ -77,6 +77,32 @@ pub fn sort_labels(labels: &mut [String]) {
     }
 }
 
+/// The first rows of a data file and the columns edgetune would use, for the page's preview.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Preview {
+    pub name: String,
+    pub format: crate::data::Format,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub total_rows: usize,
+    pub text_column: String,
+    pub label_column: String,
+}
+
+pub fn preview(source: &DataSource, cfg: &TrainConfig, rows: usize) -> Result<Preview> {
+    let table = source.table(cfg)?;
+    let (ti, li) = pick_columns(&table, cfg.text_column.as_deref(), cfg.label_column.as_deref())?;
+    Ok(Preview {
+        name: source.name(),
+        format: table.format,
+        rows: table.rows.iter().take(rows).map(|r| r.fields.iter().map(|f| f.clone().unwrap_or_default()).collect()).collect(),
+        total_rows: table.rows.len(),
+        text_column: table.columns[ti].clone(),
+        label_column: table.columns[li].clone(),
+        columns: table.columns,
+    })
+}
+
 fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>) -> Result<(Vec<Example>, DataReport, String, String)> {
     let table = source.table(cfg)?;
     let (text, label) = match columns {
@@ -166,7 +192,7 @@ pub fn encode_split(examples: Vec<Example>, labels: &[String], cfg: &TrainConfig
                 None => {
                     return Err(Error::data(
                         file,
-                        format!("line {}: label '{}' never appears in the training data (classes: {})", e.line, e.label, preview(labels)),
+                        format!("line {}: label '{}' never appears in the training data (classes: {})", e.line, e.label, label_list(labels)),
                     ))
                 }
             },
@@ -198,7 +224,7 @@ pub fn prepare_eval(source: &DataSource, cfg: &TrainConfig, tokenizer: &Tokenize
     Ok((split, report))
 }
 
-fn preview(labels: &[String]) -> String {
+fn label_list(labels: &[String]) -> String {
     let mut s = labels.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
     if labels.len() > 8 {
         s.push_str(&format!(", … {} in all", labels.len()));

@@ -4,7 +4,7 @@
 use crate::data::DataReport;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::model::{load, load_dir, HeadSpec, ModelFiles, TextClassifier};
+use crate::model::{load, HeadSpec, ModelFiles, TextClassifier};
 use crate::prepare::{prepare, DataSource, Prepared};
 use crate::tokenize::Tokenizer;
 use crate::train::checkpoint::{self, find_checkpoint, RunSpec};
@@ -96,15 +96,42 @@ pub fn load_resume(run_dir: &Path, device: &Device) -> Result<(TrainRequest, Tex
         let resume = Resume { state: Default::default(), optimizer: None, best: None };
         return Ok((req, model, data, resume));
     };
-    let files = ModelFiles::from_dir(&last)?;
+    let best = find_checkpoint(run_dir, "best").map(|b| read_dir_files(&b)).transpose()?;
+    let (model, data, resume) = resume_from_files(&last.display().to_string(), read_dir_files(&last)?, best, &req, device)?;
+    Ok((req, model, data, resume))
+}
+
+fn read_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_file() {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            files.push((name, std::fs::read(&path).map_err(|e| Error::io(&path, e))?));
+        }
+    }
+    Ok(files)
+}
+
+/// A run's model, data and resume point from its `last` (and `best`) checkpoint files — a run
+/// directory natively, OPFS in the page. The data is prepared with the checkpoint's tokenizer
+/// and the run's configuration, so splits and batch order are those of the original run.
+pub fn resume_from_files(
+    source: &str,
+    last: Vec<(String, Vec<u8>)>,
+    best: Option<Vec<(String, Vec<u8>)>>,
+    req: &TrainRequest,
+    device: &Device,
+) -> Result<(TextClassifier, Prepared, Resume)> {
+    let (state, optimizer) = checkpoint::state_from_files(&last, source)?;
+    let files = ModelFiles::from_files(source, last)?;
     let data = prepare(&req.train, req.valid.as_ref(), req.test.as_ref(), &req.config, &tokenizer_of(&files)?)?;
     let model = load(files, Some(&head_spec(&req.config, &data)), device)?;
-    let (state, optimizer) = checkpoint::load_state(&last)?;
-    let best = match find_checkpoint(run_dir, "best") {
-        Some(b) => Some(load_dir(&b, Some(&head_spec(&req.config, &data)), device)?.params),
+    let best = match best {
+        Some(b) => Some(load(ModelFiles::from_files(&format!("{source} (best)"), b)?, Some(&head_spec(&req.config, &data)), device)?.params),
         None => None,
     };
-    Ok((req, model, data, Resume { state, optimizer, best }))
+    Ok((model, data, Resume { state, optimizer, best }))
 }
 
 /// Continues a run where its last checkpoint left it.

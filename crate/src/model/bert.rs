@@ -8,6 +8,7 @@ use super::config::{Activation, BertConfig};
 use super::params::{ParamId, ParamStore};
 use crate::error::{Error, Result};
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use crate::device;
 use burn::tensor::module::{embedding, layer_norm, linear};
 use burn::tensor::{Distribution, Int, Tensor};
 
@@ -179,7 +180,7 @@ impl Bert {
 
             let inter = layer.intermediate.forward(p, x.clone()); // [batch, seq, intermediate]
             let inter = match self.config.hidden_act {
-                Activation::Gelu => gelu(inter),
+                Activation::Gelu => gelu_exact(inter),
                 Activation::GeluTanh => gelu_approximate(inter),
                 Activation::Relu => relu(inter),
             };
@@ -201,4 +202,15 @@ pub fn mean_pool(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
 
 pub(crate) fn apply_dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
     dropout(x, p)
+}
+
+/// Exact (erf) GELU. burn's fused `gelu` is one pass on the CPU, but its derivative is a tanh
+/// approximation built on `x³` and `tanh`, which on WGSL (WebGPU) turns into NaN for large
+/// activations. On GPU devices GELU is composed from `erf`, whose derivative autodiff takes
+/// exactly and finitely (and fusion merges the pieces back into one kernel).
+fn gelu_exact<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if device::is_host(&x.device()) {
+        return gelu(x);
+    }
+    x.clone() * x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5)
 }

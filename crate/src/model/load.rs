@@ -53,10 +53,36 @@ impl ModelFiles {
             vocab_txt: optional("vocab.txt")?,
             tokenizer_config: optional("tokenizer_config.json")?,
         };
-        if files.tokenizer_json.is_none() && files.vocab_txt.is_none() {
-            return Err(Error::model(dir.display().to_string(), "no tokenizer.json or vocab.txt: the model's tokenizer is needed"));
+        files.check_tokenizer()
+    }
+
+    /// The files of a model given as (name, bytes) — a folder the user dropped in the page, a
+    /// download, or a checkpoint kept in OPFS. A missing file is named in the error.
+    pub fn from_files(source: &str, files: Vec<(String, Vec<u8>)>) -> Result<Self> {
+        let mut out = ModelFiles { source: source.to_string(), ..Default::default() };
+        let (mut config, mut weights) = (None, None);
+        for (name, bytes) in files {
+            // A dropped folder gives paths ("MiniLM/config.json"): the file name decides.
+            match name.rsplit(['/', '\\']).next().unwrap_or(&name) {
+                "config.json" => config = Some(bytes),
+                "model.safetensors" => weights = Some(bytes),
+                "tokenizer.json" => out.tokenizer_json = Some(bytes),
+                "vocab.txt" => out.vocab_txt = Some(bytes),
+                "tokenizer_config.json" => out.tokenizer_config = Some(bytes),
+                _ => {}
+            }
         }
-        Ok(files)
+        let missing = |file: &str, why: &str| Error::model(source, format!("the model directory is missing {file}{why}"));
+        out.config = config.ok_or_else(|| missing("config.json", ""))?;
+        out.weights = weights.ok_or_else(|| missing("model.safetensors", " (edgetune reads safetensors weights, not pytorch_model.bin)"))?;
+        out.check_tokenizer()
+    }
+
+    fn check_tokenizer(self) -> Result<Self> {
+        if self.tokenizer_json.is_none() && self.vocab_txt.is_none() {
+            return Err(Error::model(&self.source, "no tokenizer.json or vocab.txt: the model's tokenizer is needed"));
+        }
+        Ok(self)
     }
 }
 

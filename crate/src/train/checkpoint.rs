@@ -10,7 +10,7 @@
 
 use super::optim::Optimizer;
 use crate::error::{Error, Result};
-use crate::export::export_dir;
+use crate::export::export_files;
 use crate::fsutil::write_atomic;
 use crate::model::TextClassifier;
 use crate::weights::{to_bytes, SafeTensors};
@@ -57,21 +57,33 @@ pub fn find_checkpoint(run_dir: &Path, name: &str) -> Option<PathBuf> {
     old.join("config.json").exists().then_some(old)
 }
 
-/// Writes a checkpoint: the model (as an export), and for resumable ones the optimiser and state.
-pub async fn save(run_dir: &Path, name: &str, model: &TextClassifier, opt: Option<&Optimizer>, state: &RunState) -> Result<()> {
+/// A checkpoint as (file name, bytes): the model as an export, `state.json`, and with `opt` the
+/// optimiser state (`optimizer.safetensors`). The page stores these in OPFS; natively [`save`]
+/// writes them to a directory.
+pub async fn files(model: &TextClassifier, opt: Option<&Optimizer>, state: &RunState) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = export_files(model).await?;
+    if let Some(opt) = opt {
+        let tensors = opt.state(&model.params).await?;
+        let meta = BTreeMap::from([("step".to_string(), opt.step.to_string())]);
+        files.push(("optimizer.safetensors".into(), to_bytes(&tensors, &meta)));
+    }
+    let state = serde_json::to_vec_pretty(state).map_err(|e| Error::config(e.to_string()))?;
+    files.push(("state.json".into(), state));
+    Ok(files)
+}
+
+/// Writes checkpoint `name` of a run: to `NAME.tmp/` first, then swapped in with renames.
+pub fn save(run_dir: &Path, name: &str, files: Vec<(String, Vec<u8>)>) -> Result<()> {
     let dir = checkpoint_dir(run_dir, name);
     let tmp = dir.with_extension("tmp");
     let old = dir.with_extension("old");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
-    export_dir(model, &tmp).await?;
-    if let Some(opt) = opt {
-        let tensors = opt.state(&model.params).await?;
-        let meta = BTreeMap::from([("step".to_string(), opt.step.to_string())]);
-        write_atomic(&tmp.join("optimizer.safetensors"), &to_bytes(&tensors, &meta))?;
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    for (file, bytes) in files {
+        write_atomic(&tmp.join(file), &bytes)?;
     }
-    write_json(&tmp.join("state.json"), state)?;
     if dir.exists() {
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
@@ -83,6 +95,18 @@ pub async fn save(run_dir: &Path, name: &str, model: &TextClassifier, opt: Optio
         std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
     }
     Ok(())
+}
+
+/// The state and optimiser of a checkpoint held as files (the page's OPFS copy).
+pub fn state_from_files(files: &[(String, Vec<u8>)], source: &str) -> Result<(RunState, Option<SafeTensors>)> {
+    let find = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, b)| b);
+    let state = find("state.json").ok_or_else(|| Error::model(source, "the checkpoint has no state.json"))?;
+    let state: RunState = serde_json::from_slice(state).map_err(|e| Error::config(format!("{source}/state.json: {e}")))?;
+    let opt = match find("optimizer.safetensors") {
+        Some(b) => Some(SafeTensors::parse(b.clone(), "optimizer.safetensors")?),
+        None => None,
+    };
+    Ok((state, opt))
 }
 
 /// Reads the state and optimiser of a `last` checkpoint.

@@ -120,3 +120,41 @@ pub fn report_from_logits(model: &TextClassifier, logits: &[Vec<f32>], targets: 
 pub fn argmax(row: &[f32]) -> usize {
     row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
 }
+
+/// An example the model gets wrong, for the page's "misclassified" list.
+#[derive(Clone, Debug, Serialize)]
+pub struct Misclassified {
+    pub text: String,
+    pub label: String,
+    pub predicted: String,
+    /// The probability the model gave its (wrong) prediction.
+    pub confidence: f64,
+    pub line: usize,
+}
+
+/// The examples of `split` the model classifies wrongly, most confident mistakes first.
+pub async fn misclassified(model: &TextClassifier, split: &Split, batch_size: usize, limit: usize) -> Result<Vec<Misclassified>> {
+    if model.task != Task::Classification {
+        return Ok(Vec::new());
+    }
+    let rows = logits(model, &split.ids, batch_size).await?;
+    let mut wrong: Vec<Misclassified> = rows
+        .iter()
+        .zip(&split.targets)
+        .zip(&split.examples)
+        .filter_map(|((row, t), e)| {
+            let Target::Class(c) = *t else { return None };
+            let p = argmax(row);
+            (p != c).then(|| Misclassified {
+                text: e.text.clone(),
+                label: model.labels[c].clone(),
+                predicted: model.labels[p].clone(),
+                confidence: softmax(row)[p],
+                line: e.line,
+            })
+        })
+        .collect();
+    wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    wrong.truncate(limit);
+    Ok(wrong)
+}

@@ -1,16 +1,15 @@
-//! The training loop: forward → loss → backward → clip → optimiser step, evaluation on the
-//! validation split after each epoch, best-checkpoint keeping, early stopping, and resume.
+//! The training run: events, freezing, the loss, batch order, and the native loop over
+//! [`Trainer`] that writes checkpoints, history and the report to a run directory.
 //! One loop for every platform (burn's `Learner` does not build for wasm); in the shape of burn's
 //! `custom-training-loop` example and nanoGPT's train.py.
 
 use super::batch::pad_batch;
 use super::checkpoint::{self, RunState};
-use super::config::{ClassWeights, TrainConfig};
-use super::eval::{evaluate, EvalReport};
-use super::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
+use super::config::TrainConfig;
+use super::eval::EvalReport;
+use super::trainer::Trainer;
 use crate::data::{length_grouped_batches, sequential_batches};
-use crate::device;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::bert::Dropout;
 use crate::model::params::ParamStore;
 use crate::model::{Task, TextClassifier};
@@ -20,7 +19,6 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
 use std::path::PathBuf;
-use web_time::Instant;
 
 /// Progress events, for a progress bar, `--json` lines or the page's charts.
 #[derive(Clone, Debug, Serialize)]
@@ -71,6 +69,20 @@ pub struct FitOutcome {
     pub valid: Option<EvalReport>,
     pub test: Option<EvalReport>,
     pub state: RunState,
+    pub stopped_early: bool,
+}
+
+impl FitOutcome {
+    /// The `done` event.
+    pub fn done_event(&self, run_dir: Option<PathBuf>) -> Event {
+        Event::Done {
+            run_dir,
+            best_epoch: self.state.best_epoch,
+            stopped_early: self.stopped_early,
+            valid: self.valid.clone(),
+            test: self.test.clone(),
+        }
+    }
 }
 
 /// Where to resume from: the state and optimiser of a `last` checkpoint (its parameters are
@@ -141,22 +153,6 @@ pub fn batch_loss(
     }
 }
 
-fn class_weight_tensor(model: &TextClassifier, split: &Split, cfg: &TrainConfig) -> Option<Tensor<1>> {
-    if cfg.class_weights != ClassWeights::Balanced || model.task != Task::Classification {
-        return None;
-    }
-    let k = model.labels.len();
-    let mut counts = vec![0usize; k];
-    for t in &split.targets {
-        if let Target::Class(c) = t {
-            counts[*c] += 1;
-        }
-    }
-    let n = split.len() as f32;
-    let w: Vec<f32> = counts.iter().map(|&c| if c == 0 { 0.0 } else { n / (k as f32 * c as f32) }).collect();
-    Some(Tensor::<1>::from_data(TensorData::new(w, [k]), &model.device))
-}
-
 /// The order of training batches in `epoch`: a pure function of the seed and the epoch, so a
 /// resumed run sees the same batches as an uninterrupted one.
 pub fn epoch_batches(split: &Split, cfg: &TrainConfig, epoch: usize) -> Vec<Vec<usize>> {
@@ -171,233 +167,58 @@ pub fn epoch_batches(split: &Split, cfg: &TrainConfig, epoch: usize) -> Vec<Vec<
     }
 }
 
-async fn read_pair(loss: Tensor<1>, sq_norm: Option<Tensor<1>>) -> Result<(f64, f64)> {
-    let both = match sq_norm {
-        Some(n) => Tensor::cat(vec![loss, n], 0),
-        None => loss,
-    };
-    let v = device::read_f32(both, "the loss").await?;
-    Ok((v[0] as f64, v.get(1).copied().unwrap_or(0.0) as f64))
-}
-
 /// Trains `model` on `data`. With `run_dir`, checkpoints, history and reports are written there.
+/// The native loop over [`Trainer`]; the page drives the same `Trainer` one step at a time.
 pub async fn fit(
-    mut model: TextClassifier,
+    model: TextClassifier,
     data: &Prepared,
     cfg: &TrainConfig,
     run_dir: Option<PathBuf>,
     resume: Option<Resume>,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<FitOutcome> {
-    cfg.validate()?;
-    apply_freezing(&mut model, cfg);
-    if model.params.trainable_count() == 0 {
-        return Err(Error::Training("every parameter is frozen: nothing to train".into()));
-    }
-    let train = &data.train;
-    if train.is_empty() {
-        return Err(Error::Training("the training split is empty".into()));
-    }
-    let (per_epoch, total) = step_counts(train.len(), cfg);
-    let epochs = total.div_ceil(per_epoch);
-    let warmup = ((total as f64) * cfg.warmup_ratio).ceil() as usize;
-    let drop = {
-        let h = cfg.dropout.unwrap_or(model.config.hidden_dropout_prob);
-        let a = cfg.dropout.unwrap_or(model.config.attention_probs_dropout_prob);
-        Dropout { hidden: h, attention: a }
-    };
-    let weights = class_weight_tensor(&model, train, cfg);
-    let mut opt = Optimizer::new(cfg, &model.params).on_host(device::is_host(&model.device));
-    let (mut state, mut best) = (RunState::default(), None);
-    if let Some(r) = resume {
-        if let Some(st) = &r.optimizer {
-            opt.restore(&model.params, r.state.global_step, st, &model.device)?;
-        }
-        opt.step = r.state.global_step;
-        state = r.state;
-        best = r.best;
-    }
-    on_event(&Event::Start {
-        run_dir: run_dir.clone(),
-        train: train.len(),
-        valid: data.valid.len(),
-        test: data.test.as_ref().map_or(0, Split::len),
-        classes: model.labels.len(),
-        epochs,
-        total_steps: total,
-        resumed_at_step: state.global_step,
-        trainable_params: model.params.trainable_count(),
-        total_params: model.params.total_count(),
-    });
-
-    let started = Instant::now();
-    let first_step = state.global_step;
-    let mut samples = 0usize;
-    let mut stopped_early = false;
-    let mut last_valid = None;
-    let mut first_loss: Option<f64> = None;
-    let metric = cfg.metric();
-    let higher_is_better = metric != super::Metric::Loss;
-
-    while !state.finished && state.global_step < total {
-        let epoch = state.epoch;
-        let batches = epoch_batches(train, cfg, epoch);
-        let (mut loss_sum, mut loss_n) = (0.0, 0usize);
-        for chunk in batches.chunks(cfg.grad_accum).skip(state.step_in_epoch) {
-            // Dropout masks from a per-step seed: a resumed run draws the same ones.
-            device::seed(&model.device, cfg.seed.wrapping_mul(1_000_003).wrapping_add(state.global_step as u64));
-            let live = model.params.with_grad();
-            let mut acc: Vec<Option<Tensor<1>>> = vec![None; live.len()];
-            let mut step_loss: Option<Tensor<1>> = None;
-            let chunk_len: usize = chunk.iter().map(Vec::len).sum();
-            for batch in chunk {
-                let rows: Vec<&[u32]> = batch.iter().map(|&i| train.ids[i].as_slice()).collect();
-                let targets: Vec<Target> = batch.iter().map(|&i| train.targets[i]).collect();
-                // Micro-batches weigh by their size, so accumulation equals one big batch.
-                let share = batch.len() as f64 / chunk_len as f64;
-                let loss = batch_loss(&model, &live, &rows, &targets, weights.as_ref(), Some(drop)).mul_scalar(share);
-                let mut grads = loss.backward();
-                let value = loss.without_autodiff();
-                step_loss = Some(match step_loss {
-                    Some(s) => s + value,
-                    None => value,
-                });
-                for (i, p) in live.params.iter().enumerate() {
-                    if p.trainable {
-                        if let Some(g) = p.value.grad_remove(&mut grads) {
-                            acc[i] = Some(match acc[i].take() {
-                                Some(a) => a + g,
-                                None => g,
-                            });
-                        }
-                    }
-                }
-            }
-            // Free the autodiff copies before the optimiser allocates.
-            std::mem::drop(live);
-            let sq = grad_sq_norm(&acc);
-            let (loss, sq_norm) = read_pair(step_loss.expect("a chunk has at least one batch"), sq).await?;
-            let norm = sq_norm.sqrt();
-            if !loss.is_finite() || !norm.is_finite() {
-                return Err(diverged(&run_dir, state.global_step + 1, format!("the loss is {loss} (gradient norm {norm})")));
-            }
-            let first = *first_loss.get_or_insert(loss);
-            if loss > 50.0 * first.max(1.0) {
-                return Err(diverged(&run_dir, state.global_step + 1, format!("the loss exploded from {first:.4} to {loss:.4}")));
-            }
-            let grads = match cfg.max_grad_norm {
-                Some(max) => scale_grads(acc, max / (norm + 1e-6)),
-                None => acc,
-            };
-            let factor = lr_factor(cfg.schedule, state.global_step, warmup, total);
-            opt.apply(&mut model.params, grads, factor).await?;
-            state.global_step += 1;
-            state.step_in_epoch += 1;
-            samples += chunk_len;
-            loss_sum += loss;
-            loss_n += 1;
-            let elapsed = started.elapsed().as_secs_f64();
-            let done_here = state.global_step - first_step;
-            on_event(&Event::Step {
-                epoch: epoch + 1,
-                step: state.global_step,
-                total_steps: total,
-                loss: loss_sum / loss_n as f64,
-                lr: cfg.lr * factor,
-                samples_per_s: samples as f64 / elapsed.max(1e-9),
-                eta_s: elapsed / done_here as f64 * (total - state.global_step) as f64,
-            });
-            if let (Some(dir), true) = (&run_dir, cfg.checkpoint_every > 0 && state.global_step % cfg.checkpoint_every == 0) {
-                save(dir, "last", &model, Some(&opt), &state).await?;
-            }
-            if state.global_step >= total {
-                break;
-            }
-        }
-
-        // End of epoch (or of the step budget): validate, keep the best, maybe stop.
-        let valid = if data.valid.is_empty() { None } else { Some(evaluate(&model, &data.valid, cfg.eval_batch_size).await?) };
-        let value = valid.as_ref().map(|v| v.metric(metric));
-        let improved = match (value, state.best_metric) {
-            (Some(v), Some(b)) => if higher_is_better { v > b } else { v < b },
-            _ => true,
-        };
-        if improved {
-            state.best_metric = value;
-            state.best_epoch = Some(epoch + 1);
-            state.bad_epochs = 0;
-            best = Some(model.params.clone());
-        } else {
-            state.bad_epochs += 1;
-        }
-        state.epoch += 1;
-        state.step_in_epoch = 0;
-        if cfg.patience > 0 && state.bad_epochs >= cfg.patience && state.global_step < total {
-            stopped_early = true;
-        }
-        state.finished = stopped_early || state.global_step >= total;
-        let train_loss = loss_sum / loss_n.max(1) as f64;
-        if let Some(dir) = &run_dir {
-            if improved {
-                save(dir, "best", &model, None, &state).await?;
-            }
-            save(dir, "last", &model, Some(&opt), &state).await?;
-            let record = serde_json::json!({
-                "epoch": epoch + 1, "step": state.global_step, "train_loss": train_loss,
-                "valid": valid, "best": improved, "elapsed_s": started.elapsed().as_secs_f64(),
-            });
-            checkpoint::append_history(dir, &record)?;
-        }
-        if let Some(v) = &valid {
-            on_event(&Event::Epoch {
-                epoch: epoch + 1,
-                epochs,
-                train_loss,
-                valid: v.clone(),
-                best: improved,
-                elapsed_s: started.elapsed().as_secs_f64(),
-            });
-        }
-        last_valid = valid;
-    }
-
-    // Finish with the best parameters.
-    if let Some(b) = best {
-        model.params = b;
-    }
-    let valid = match (&last_valid, state.best_epoch) {
-        (Some(_), Some(_)) if !data.valid.is_empty() => Some(evaluate(&model, &data.valid, cfg.eval_batch_size).await?),
-        _ => last_valid,
-    };
-    let test = match &data.test {
-        Some(t) => Some(evaluate(&model, t, cfg.eval_batch_size).await?),
-        None => None,
-    };
+    let mut t = Trainer::new(model, data, cfg, resume)?;
     if let Some(dir) = &run_dir {
-        let report = serde_json::json!({ "best_epoch": state.best_epoch, "stopped_early": stopped_early, "valid": valid, "test": test, "labels": model.labels });
+        t.keep_hint = format!("; the last good checkpoint is kept in {}", checkpoint::checkpoint_dir(dir, "last").display());
+    }
+    on_event(&t.start_event(data, run_dir.clone()));
+    while !t.is_finished() {
+        let progress = t.step(data).await?;
+        if let Some(step) = &progress.step {
+            on_event(step);
+        }
+        let Some(end) = progress.epoch else {
+            if let (Some(dir), true) = (&run_dir, cfg.checkpoint_every > 0 && t.state.global_step % cfg.checkpoint_every == 0) {
+                save(dir, "last", &t, true).await?;
+            }
+            continue;
+        };
+        if let Some(dir) = &run_dir {
+            if end.improved {
+                save(dir, "best", &t, false).await?;
+            }
+            save(dir, "last", &t, true).await?;
+            checkpoint::append_history(dir, &end.record(&t.state))?;
+        }
+        if let Some(e) = end.event() {
+            on_event(&e);
+        }
+    }
+    let outcome = t.finish(data).await?;
+    if let Some(dir) = &run_dir {
+        let report = serde_json::json!({
+            "best_epoch": outcome.state.best_epoch, "stopped_early": outcome.stopped_early,
+            "valid": outcome.valid, "test": outcome.test, "labels": outcome.model.labels,
+        });
         checkpoint::write_json(&dir.join("report.json"), &report)?;
     }
-    on_event(&Event::Done { run_dir: run_dir.clone(), best_epoch: state.best_epoch, stopped_early, valid: valid.clone(), test: test.clone() });
-    Ok(FitOutcome { model, valid, test, state })
+    on_event(&outcome.done_event(run_dir));
+    Ok(outcome)
 }
 
 /// Saves a checkpoint; parameters that turned non-finite mean the run diverged (the previous
 /// checkpoint is left in place).
-async fn save(dir: &std::path::Path, name: &str, model: &TextClassifier, opt: Option<&Optimizer>, state: &RunState) -> Result<()> {
-    match checkpoint::save(dir, name, model, opt, state).await {
-        Err(Error::NonFinite(tensor)) => Err(diverged(
-            &Some(dir.to_path_buf()),
-            state.global_step,
-            format!("parameter '{tensor}' became NaN or infinite"),
-        )),
-        other => other,
-    }
-}
-
-fn diverged(run_dir: &Option<PathBuf>, step: usize, what: String) -> Error {
-    let keep = match run_dir {
-        Some(d) => format!("; the last good checkpoint is kept in {}", checkpoint::checkpoint_dir(d, "last").display()),
-        None => String::new(),
-    };
-    Error::Training(format!("training diverged at step {step}: {what}. Lower the learning rate (--lr) or keep gradient clipping on{keep}"))
+async fn save(dir: &std::path::Path, name: &str, t: &Trainer, with_optimizer: bool) -> Result<()> {
+    let files = t.checkpoint_files(with_optimizer).await?;
+    checkpoint::save(dir, name, files)
 }

@@ -5,9 +5,12 @@ pub mod checkpoint;
 pub mod config;
 pub mod eval;
 pub mod fit;
+pub mod memory;
 pub mod optim;
+pub mod trainer;
 
 pub use checkpoint::{RunSpec, RunState};
 pub use config::{ClassWeights, Metric, OptimizerKind, Schedule, TrainConfig};
 pub use eval::{evaluate, EvalReport};
 pub use fit::{fit, Event, FitOutcome, Resume};
+pub use trainer::{EpochEnd, Progress, Trainer};

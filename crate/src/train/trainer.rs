@@ -1,0 +1,393 @@
+//! The training loop as a state machine: one call, one optimiser step (forward → loss → backward
+//! → clip → update), with validation and best-parameter keeping at each epoch end.
+//!
+//! The native runner drives it in a plain loop ([`super::fit`]); the page's Web Worker drives it
+//! one awaited step at a time, so it can pause, stop, checkpoint to OPFS and post progress
+//! between steps. Everything that decides *what* is trained lives here, once, for both.
+
+use super::checkpoint::{self, RunState};
+use super::config::{ClassWeights, TrainConfig};
+use super::eval::{evaluate, EvalReport};
+use super::fit::{apply_freezing, batch_loss, epoch_batches, step_counts, Event, FitOutcome, Resume};
+use super::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
+use crate::device;
+use crate::error::{Error, Result};
+use crate::model::bert::Dropout;
+use crate::model::params::ParamStore;
+use crate::model::{Task, TextClassifier};
+use crate::prepare::{Prepared, Split, Target};
+use burn::tensor::{Tensor, TensorData};
+use std::path::PathBuf;
+use web_time::Instant;
+
+/// What one [`Trainer::step`] did.
+pub struct Progress {
+    /// The optimiser step taken (None when only an epoch end was left to do, after a resume).
+    pub step: Option<Event>,
+    /// Set when the step finished an epoch (or the step budget): validation ran.
+    pub epoch: Option<EpochEnd>,
+}
+
+/// The end of an epoch: its validation report and whether it is the best so far.
+#[derive(Clone, Debug)]
+pub struct EpochEnd {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub train_loss: f64,
+    pub valid: Option<EvalReport>,
+    pub improved: bool,
+    pub elapsed_s: f64,
+}
+
+impl EpochEnd {
+    /// The `epoch` event (only with a validation split: without one there is nothing to show).
+    pub fn event(&self) -> Option<Event> {
+        self.valid.as_ref().map(|v| Event::Epoch {
+            epoch: self.epoch,
+            epochs: self.epochs,
+            train_loss: self.train_loss,
+            valid: v.clone(),
+            best: self.improved,
+            elapsed_s: self.elapsed_s,
+        })
+    }
+
+    /// One line of `history.jsonl`.
+    pub fn record(&self, state: &RunState) -> serde_json::Value {
+        serde_json::json!({
+            "epoch": self.epoch, "step": state.global_step, "train_loss": self.train_loss,
+            "valid": self.valid, "best": self.improved, "elapsed_s": self.elapsed_s,
+        })
+    }
+}
+
+pub struct Trainer {
+    pub model: TextClassifier,
+    pub cfg: TrainConfig,
+    pub state: RunState,
+    /// Appended to "training diverged" errors: where the last good checkpoint is.
+    pub keep_hint: String,
+    opt: Optimizer,
+    best: Option<ParamStore>,
+    per_epoch: usize,
+    total: usize,
+    warmup: usize,
+    drop: Dropout,
+    class_weights: Option<Tensor<1>>,
+    /// The current epoch's batch order (a pure function of seed and epoch).
+    order: Option<(usize, Vec<Vec<usize>>)>,
+    /// Seconds spent in steps (pauses do not count toward samples/s or the ETA).
+    busy_s: f64,
+    started: Instant,
+    first_step: usize,
+    samples: usize,
+    loss_sum: f64,
+    loss_n: usize,
+    first_loss: Option<f64>,
+    last_valid: Option<EvalReport>,
+    stopped_early: bool,
+}
+
+impl Trainer {
+    /// Prepares a run (or continues one from `resume`): freezing, optimiser, schedule.
+    pub fn new(mut model: TextClassifier, data: &Prepared, cfg: &TrainConfig, resume: Option<Resume>) -> Result<Self> {
+        cfg.validate()?;
+        apply_freezing(&mut model, cfg);
+        if model.params.trainable_count() == 0 {
+            return Err(Error::Training("every parameter is frozen: nothing to train".into()));
+        }
+        if data.train.is_empty() {
+            return Err(Error::Training("the training split is empty".into()));
+        }
+        let (per_epoch, total) = step_counts(data.train.len(), cfg);
+        let warmup = ((total as f64) * cfg.warmup_ratio).ceil() as usize;
+        let drop = Dropout {
+            hidden: cfg.dropout.unwrap_or(model.config.hidden_dropout_prob),
+            attention: cfg.dropout.unwrap_or(model.config.attention_probs_dropout_prob),
+        };
+        let class_weights = class_weight_tensor(&model, &data.train, cfg);
+        let mut opt = Optimizer::new(cfg, &model.params).on_host(device::is_host(&model.device));
+        let (mut state, mut best) = (RunState::default(), None);
+        if let Some(r) = resume {
+            if let Some(st) = &r.optimizer {
+                opt.restore(&model.params, r.state.global_step, st, &model.device)?;
+            }
+            opt.step = r.state.global_step;
+            state = r.state;
+            best = r.best;
+        }
+        let first_step = state.global_step;
+        Ok(Trainer {
+            model,
+            cfg: cfg.clone(),
+            state,
+            keep_hint: String::new(),
+            opt,
+            best,
+            per_epoch,
+            total,
+            warmup,
+            drop,
+            class_weights,
+            order: None,
+            busy_s: 0.0,
+            started: Instant::now(),
+            first_step,
+            samples: 0,
+            loss_sum: 0.0,
+            loss_n: 0,
+            first_loss: None,
+            last_valid: None,
+            stopped_early: false,
+        })
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.total
+    }
+
+    pub fn epochs(&self) -> usize {
+        self.total.div_ceil(self.per_epoch)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.state.finished || self.state.global_step >= self.total
+    }
+
+    /// The `start` event.
+    pub fn start_event(&self, data: &Prepared, run_dir: Option<PathBuf>) -> Event {
+        Event::Start {
+            run_dir,
+            train: data.train.len(),
+            valid: data.valid.len(),
+            test: data.test.as_ref().map_or(0, Split::len),
+            classes: self.model.labels.len(),
+            epochs: self.epochs(),
+            total_steps: self.total,
+            resumed_at_step: self.state.global_step,
+            trainable_params: self.model.params.trainable_count(),
+            total_params: self.model.params.total_count(),
+        }
+    }
+
+    /// Ends the run now (the user pressed stop): `finish` then keeps the best parameters.
+    pub fn stop(&mut self) {
+        self.stopped_early = true;
+        self.state.finished = true;
+    }
+
+    /// One optimiser step (`grad_accum` batches), then the epoch end if that was its last step.
+    pub async fn step(&mut self, data: &Prepared) -> Result<Progress> {
+        if self.is_finished() {
+            return Ok(Progress { step: None, epoch: None });
+        }
+        let epoch = self.state.epoch;
+        if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            self.order = Some((epoch, epoch_batches(&data.train, &self.cfg, epoch)));
+            (self.loss_sum, self.loss_n) = (0.0, 0);
+        }
+        let chunks = self.order.as_ref().map_or(0, |(_, b)| b.len().div_ceil(self.cfg.grad_accum));
+        let step = if self.state.step_in_epoch < chunks { Some(self.optimizer_step(data, epoch).await?) } else { None };
+        let epoch_over = self.state.step_in_epoch >= chunks || self.state.global_step >= self.total;
+        let epoch = if epoch_over { Some(self.end_epoch(data).await?) } else { None };
+        Ok(Progress { step, epoch })
+    }
+
+    async fn optimizer_step(&mut self, data: &Prepared, epoch: usize) -> Result<Event> {
+        let t0 = Instant::now();
+        let train = &data.train;
+        let (_, batches) = self.order.as_ref().expect("the epoch order is set");
+        let start = self.state.step_in_epoch * self.cfg.grad_accum;
+        let chunk = &batches[start..(start + self.cfg.grad_accum).min(batches.len())];
+        // Dropout masks from a per-step seed: a resumed run draws the same ones.
+        device::seed(&self.model.device, self.cfg.seed.wrapping_mul(1_000_003).wrapping_add(self.state.global_step as u64));
+        let live = self.model.params.with_grad();
+        let mut acc: Vec<Option<Tensor<1>>> = vec![None; live.len()];
+        let mut step_loss: Option<Tensor<1>> = None;
+        let chunk_len: usize = chunk.iter().map(Vec::len).sum();
+        for batch in chunk {
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| train.ids[i].as_slice()).collect();
+            let targets: Vec<Target> = batch.iter().map(|&i| train.targets[i]).collect();
+            // Micro-batches weigh by their size, so accumulation equals one big batch.
+            let share = batch.len() as f64 / chunk_len as f64;
+            let loss = batch_loss(&self.model, &live, &rows, &targets, self.class_weights.as_ref(), Some(self.drop)).mul_scalar(share);
+            let mut grads = loss.backward();
+            let value = loss.without_autodiff();
+            step_loss = Some(match step_loss {
+                Some(s) => s + value,
+                None => value,
+            });
+            for (i, p) in live.params.iter().enumerate() {
+                if p.trainable {
+                    if let Some(g) = p.value.grad_remove(&mut grads) {
+                        acc[i] = Some(match acc[i].take() {
+                            Some(a) => a + g,
+                            None => g,
+                        });
+                    }
+                }
+            }
+        }
+        // Free the autodiff copies before the optimiser allocates.
+        std::mem::drop(live);
+        let sq = grad_sq_norm(&acc);
+        let (loss, sq_norm) = read_pair(step_loss.expect("a chunk has at least one batch"), sq).await?;
+        let norm = sq_norm.sqrt();
+        let at = self.state.global_step + 1;
+        if !loss.is_finite() || !norm.is_finite() {
+            let culprits = if loss.is_finite() { self.non_finite_grads(&acc).await? } else { String::new() };
+            return Err(self.diverged(at, format!("the loss is {loss} (gradient norm {norm}{culprits})")));
+        }
+        let first = *self.first_loss.get_or_insert(loss);
+        if loss > 50.0 * first.max(1.0) {
+            return Err(self.diverged(at, format!("the loss exploded from {first:.4} to {loss:.4}")));
+        }
+        let grads = match self.cfg.max_grad_norm {
+            Some(max) => scale_grads(acc, max / (norm + 1e-6)),
+            None => acc,
+        };
+        let factor = lr_factor(self.cfg.schedule, self.state.global_step, self.warmup, self.total);
+        self.opt.apply(&mut self.model.params, grads, factor).await?;
+        self.state.global_step += 1;
+        self.state.step_in_epoch += 1;
+        self.samples += chunk_len;
+        self.loss_sum += loss;
+        self.loss_n += 1;
+        self.busy_s += t0.elapsed().as_secs_f64();
+        let done_here = (self.state.global_step - self.first_step) as f64;
+        Ok(Event::Step {
+            epoch: epoch + 1,
+            step: self.state.global_step,
+            total_steps: self.total,
+            loss: self.loss_sum / self.loss_n as f64,
+            lr: self.cfg.lr * factor,
+            samples_per_s: self.samples as f64 / self.busy_s.max(1e-9),
+            eta_s: self.busy_s / done_here * (self.total - self.state.global_step) as f64,
+        })
+    }
+
+    /// Validates, keeps the best parameters, decides on early stopping.
+    async fn end_epoch(&mut self, data: &Prepared) -> Result<EpochEnd> {
+        let t0 = Instant::now();
+        let epoch = self.state.epoch;
+        let metric = self.cfg.metric();
+        let valid = if data.valid.is_empty() { None } else { Some(evaluate(&self.model, &data.valid, self.cfg.eval_batch_size).await?) };
+        let value = valid.as_ref().map(|v| v.metric(metric));
+        let improved = match (value, self.state.best_metric) {
+            (Some(v), Some(b)) if metric == super::Metric::Loss => v < b,
+            (Some(v), Some(b)) => v > b,
+            _ => true,
+        };
+        let st = &mut self.state;
+        if improved {
+            st.best_metric = value;
+            st.best_epoch = Some(epoch + 1);
+            st.bad_epochs = 0;
+            self.best = Some(self.model.params.clone());
+        } else {
+            st.bad_epochs += 1;
+        }
+        st.epoch += 1;
+        st.step_in_epoch = 0;
+        if self.cfg.patience > 0 && st.bad_epochs >= self.cfg.patience && st.global_step < self.total {
+            self.stopped_early = true;
+        }
+        st.finished = self.stopped_early || st.global_step >= self.total;
+        self.busy_s += t0.elapsed().as_secs_f64();
+        self.last_valid = valid.clone();
+        Ok(EpochEnd {
+            epoch: epoch + 1,
+            epochs: self.epochs(),
+            train_loss: self.loss_sum / self.loss_n.max(1) as f64,
+            valid,
+            improved,
+            elapsed_s: self.started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// A checkpoint as files: the model as an export (a complete Hugging Face-style directory),
+    /// plus `state.json` and, for resumable ones, `optimizer.safetensors`. Parameters that turned
+    /// non-finite mean the run diverged.
+    pub async fn checkpoint_files(&self, with_optimizer: bool) -> Result<Vec<(String, Vec<u8>)>> {
+        let opt = with_optimizer.then_some(&self.opt);
+        match checkpoint::files(&self.model, opt, &self.state).await {
+            Err(Error::NonFinite(tensor)) => Err(self.diverged(self.state.global_step, format!("parameter '{tensor}' became NaN or infinite"))),
+            other => other,
+        }
+    }
+
+    /// The best parameters' weights file (`model.safetensors`), for the page's `best` checkpoint.
+    pub fn has_best(&self) -> bool {
+        self.best.is_some()
+    }
+
+    /// Finishes: the best parameters, evaluated on validation and test.
+    pub async fn finish(mut self, data: &Prepared) -> Result<FitOutcome> {
+        let had_best = self.best.is_some();
+        if let Some(b) = self.best.take() {
+            self.model.params = b;
+        }
+        let bs = self.cfg.eval_batch_size;
+        let valid = match &self.last_valid {
+            // The last validation was of the last parameters: redo it for the best ones.
+            Some(_) if had_best && !data.valid.is_empty() => Some(evaluate(&self.model, &data.valid, bs).await?),
+            None if !data.valid.is_empty() && self.state.global_step > 0 => Some(evaluate(&self.model, &data.valid, bs).await?),
+            _ => self.last_valid.clone(),
+        };
+        let test = match &data.test {
+            Some(t) => Some(evaluate(&self.model, t, bs).await?),
+            None => None,
+        };
+        Ok(FitOutcome { model: self.model, valid, test, state: self.state, stopped_early: self.stopped_early })
+    }
+
+    /// Names the parameters whose gradients hold NaN or infinity, nearest the loss first (where
+    /// backpropagation broke), read one by one: only on the failure path.
+    async fn non_finite_grads(&self, grads: &[Option<Tensor<1>>]) -> Result<String> {
+        let mut bad = Vec::new();
+        for (p, g) in self.model.params.params.iter().zip(grads).rev() {
+            let Some(g) = g else { continue };
+            let v = device::read_f32((g.clone() * g.clone()).sum(), &p.name).await?;
+            if !v[0].is_finite() {
+                bad.push(p.name.as_str());
+            }
+        }
+        Ok(match bad.len() {
+            0 => String::new(),
+            n if n <= 3 => format!("; not finite in {}", bad.join(", ")),
+            n => format!("; not finite in {n} tensors, nearest the loss: {}", bad[..3].join(", ")),
+        })
+    }
+
+    fn diverged(&self, step: usize, what: String) -> Error {
+        Error::Training(format!(
+            "training diverged at step {step}: {what}. Lower the learning rate (--lr) or keep gradient clipping on{}",
+            self.keep_hint
+        ))
+    }
+}
+
+async fn read_pair(loss: Tensor<1>, sq_norm: Option<Tensor<1>>) -> Result<(f64, f64)> {
+    let both = match sq_norm {
+        Some(n) => Tensor::cat(vec![loss, n], 0),
+        None => loss,
+    };
+    let v = device::read_f32(both, "the loss").await?;
+    Ok((v[0] as f64, v.get(1).copied().unwrap_or(0.0) as f64))
+}
+
+fn class_weight_tensor(model: &TextClassifier, split: &Split, cfg: &TrainConfig) -> Option<Tensor<1>> {
+    if cfg.class_weights != ClassWeights::Balanced || model.task != Task::Classification {
+        return None;
+    }
+    let k = model.labels.len();
+    let mut counts = vec![0usize; k];
+    for t in &split.targets {
+        if let Target::Class(c) = t {
+            counts[*c] += 1;
+        }
+    }
+    let n = split.len() as f32;
+    let w: Vec<f32> = counts.iter().map(|&c| if c == 0 { 0.0 } else { n / (k as f32 * c as f32) }).collect();
+    Some(Tensor::<1>::from_data(TensorData::new(w, [k]), &model.device))
+}

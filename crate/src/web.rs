@@ -1,0 +1,364 @@
+//! The page's JS boundary, and the only wasm-bindgen code: a [`Session`] that the Web Worker
+//! (`web/worker.js`) owns. It converts JS values to the core's serde structs and back, and core
+//! errors to `Error` objects whose message is the core's; training logic stays in the core.
+//!
+//! Methods that await the device return Promises. wasm-bindgen futures must be `'static`, so
+//! state lives in an `Rc<RefCell<..>>` and the trainer is taken out for the length of a step:
+//! a second call while one is running gets a clear "busy" error instead of a borrow panic.
+
+use crate::archive;
+use crate::device::{self, Backend, Device};
+use crate::error::Error;
+use crate::model::{load, HeadSpec, ModelFiles, TextClassifier};
+use crate::predict::predict;
+use crate::prepare::{prepare, preview, DataSource, Prepared};
+use crate::run::{resume_from_files, TrainRequest};
+use crate::train::eval::misclassified;
+use crate::train::memory::{estimate, MemoryEstimate};
+use crate::train::{Trainer, TrainConfig};
+use js_sys::{Array, Promise, Uint8Array};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+/// What wasm can hold: 4 GiB of linear memory, less room for the data and the runtime.
+const WASM_BUDGET_MB: f64 = 3000.0;
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn err(e: Error) -> JsValue {
+    JsError::new(&e.to_string()).into()
+}
+
+fn msg(m: &str) -> JsValue {
+    JsError::new(m).into()
+}
+
+fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| msg(&e.to_string()))
+}
+
+fn config_from(js: JsValue) -> Result<TrainConfig, JsValue> {
+    let cfg: TrainConfig = if js.is_undefined() || js.is_null() {
+        TrainConfig::default()
+    } else {
+        serde_wasm_bindgen::from_value(js).map_err(|e| err(Error::config(format!("settings: {e}"))))?
+    };
+    cfg.validate().map_err(err)?;
+    Ok(cfg)
+}
+
+/// (name, bytes) pairs from parallel JS arrays.
+fn files_from(names: Vec<String>, files: Vec<Uint8Array>) -> Vec<(String, Vec<u8>)> {
+    names.into_iter().zip(files).map(|(n, f)| (n, f.to_vec())).collect()
+}
+
+fn files_to_js(files: Vec<(String, Vec<u8>)>) -> JsValue {
+    let out = Array::new();
+    for (name, bytes) in files {
+        out.push(&Array::of2(&JsValue::from_str(&name), &Uint8Array::from(bytes.as_slice())));
+    }
+    out.into()
+}
+
+#[derive(Default)]
+struct State {
+    model_files: Option<ModelFiles>,
+    data: Option<DataSource>,
+    prepared: Option<Rc<Prepared>>,
+    trainer: Option<Trainer>,
+    /// The trained model (or a loaded fine-tuned one): what predict and export use.
+    model: Option<Rc<TextClassifier>>,
+    training: bool,
+}
+
+#[wasm_bindgen]
+pub struct Session {
+    device: Device,
+    backend: Backend,
+    state: Rc<RefCell<State>>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// `await Session.create("webgpu" | "cpu")`: initialises the device (WebGPU once per page).
+    pub async fn create(backend: String) -> Result<Session, JsValue> {
+        let backend: Backend = backend.parse().map_err(err)?;
+        let device = device::init(backend).await.map_err(err)?;
+        Ok(Session { device, backend, state: Rc::default() })
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        match self.backend {
+            Backend::Wgpu => "webgpu".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Loads a model from its files (config.json, model.safetensors, tokenizer.json/vocab.txt)
+    /// and checks them; returns what the page shows about it.
+    #[wasm_bindgen(js_name = loadModel)]
+    pub fn load_model(&self, source: String, names: Vec<String>, files: Vec<Uint8Array>) -> Result<JsValue, JsValue> {
+        let files = ModelFiles::from_files(&source, files_from(names, files)).map_err(err)?;
+        // A full load checks every tensor's name and shape now rather than at training time.
+        let probe = HeadSpec { task: Default::default(), labels: vec!["a".into(), "b".into()], pooling: Default::default(), seed: 0 };
+        let fine_tuned = if has_classifier(&files.weights) { Some(load(files.clone(), None, &self.device).map_err(err)?) } else { None };
+        let model = match &fine_tuned {
+            Some(m) => m,
+            None => &load(files.clone(), Some(&probe), &self.device).map_err(err)?,
+        };
+        let c = &model.config;
+        let info = serde_json::json!({
+            "source": source, "hidden_size": c.hidden_size, "layers": c.num_hidden_layers,
+            "heads": c.num_attention_heads, "vocab_size": c.vocab_size, "max_position": c.max_position_embeddings,
+            "params": model.params.total_count() - if fine_tuned.is_some() { 0 } else { 2 * (c.hidden_size + 1) },
+            "fine_tuned_labels": fine_tuned.as_ref().map(|m| m.labels.clone()).unwrap_or_default(),
+        });
+        let mut st = self.state.borrow_mut();
+        st.model_files = Some(files);
+        st.model = fine_tuned.map(Rc::new);
+        st.prepared = None;
+        to_js(&info)
+    }
+
+    /// Reads a data file (CSV/TSV/JSONL) and returns its preview and the columns picked.
+    #[wasm_bindgen(js_name = loadData)]
+    pub fn load_data(&self, name: String, bytes: Vec<u8>, text_column: Option<String>, label_column: Option<String>) -> Result<JsValue, JsValue> {
+        let source = DataSource::Bytes { name, bytes };
+        let cfg = TrainConfig { text_column, label_column, ..Default::default() };
+        let p = preview(&source, &cfg, 50).map_err(err)?;
+        let mut st = self.state.borrow_mut();
+        st.data = Some(source);
+        st.prepared = None;
+        to_js(&p)
+    }
+
+    /// Cleans, splits and tokenizes the data for `config`; returns the data reports, the
+    /// classes, split sizes and whether training fits in memory (`max_buffer_mb`: the adapter's
+    /// largest storage buffer; `budget_mb`: memory the device can give).
+    pub fn prepare(&self, config: JsValue, max_buffer_mb: Option<f64>, budget_mb: Option<f64>) -> Result<JsValue, JsValue> {
+        let cfg = config_from(config)?;
+        let mut st = self.state.borrow_mut();
+        let (Some(files), Some(data)) = (&st.model_files, &st.data) else {
+            return Err(msg("load a model and a data file first"));
+        };
+        let tokenizer = crate::tokenize::Tokenizer::from_bytes(files.tokenizer_json.as_deref(), files.vocab_txt.as_deref(), files.tokenizer_config.as_deref()).map_err(err)?;
+        let prepared = prepare(data, None, None, &cfg, &tokenizer).map_err(err)?;
+        let config = crate::model::BertConfig::from_json(&files.config, "config.json").map_err(err)?;
+        let memory = memory_check(&config, files, &prepared, &cfg, data_len(data), max_buffer_mb, budget_mb);
+        let out = serde_json::json!({
+            "reports": prepared.reports, "labels": prepared.labels,
+            "splits": { "train": prepared.train.len(), "valid": prepared.valid.len(), "test": prepared.test.as_ref().map_or(0, |t| t.len()) },
+            "memory": memory,
+        });
+        st.prepared = Some(Rc::new(prepared));
+        to_js(&out)
+    }
+
+    /// Starts a run from the loaded model and data; returns the `start` event.
+    #[wasm_bindgen(js_name = startTraining)]
+    pub fn start_training(&self, config: JsValue) -> Result<JsValue, JsValue> {
+        let cfg = config_from(config)?;
+        let mut st = self.state.borrow_mut();
+        if st.training {
+            return Err(msg("a run is already in progress: stop it first"));
+        }
+        let (Some(files), Some(data)) = (&st.model_files, &st.data) else {
+            return Err(msg("load a model and a data file first"));
+        };
+        let tokenizer = crate::tokenize::Tokenizer::from_bytes(files.tokenizer_json.as_deref(), files.vocab_txt.as_deref(), files.tokenizer_config.as_deref()).map_err(err)?;
+        let prepared = Rc::new(prepare(data, None, None, &cfg, &tokenizer).map_err(err)?);
+        let spec = HeadSpec { task: cfg.task, labels: prepared.labels.clone(), pooling: cfg.pooling, seed: cfg.seed };
+        let model = load(files.clone(), Some(&spec), &self.device).map_err(err)?;
+        let trainer = Trainer::new(model, &prepared, &cfg, None).map_err(err)?;
+        let start = trainer.start_event(&prepared, None);
+        st.trainer = Some(trainer);
+        st.prepared = Some(prepared);
+        st.training = true;
+        to_js(&start)
+    }
+
+    /// Continues a run from the checkpoint files the worker kept in OPFS, with the run's data and
+    /// settings; returns the `start` event (its `resumed_at_step` says where).
+    #[wasm_bindgen(js_name = resumeTraining)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume_training(
+        &self,
+        config: JsValue,
+        data_name: String,
+        data_bytes: Vec<u8>,
+        last_names: Vec<String>,
+        last_files: Vec<Uint8Array>,
+        best_names: Vec<String>,
+        best_files: Vec<Uint8Array>,
+    ) -> Result<JsValue, JsValue> {
+        let cfg = config_from(config)?;
+        let mut st = self.state.borrow_mut();
+        if st.training {
+            return Err(msg("a run is already in progress: stop it first"));
+        }
+        let data = DataSource::Bytes { name: data_name, bytes: data_bytes };
+        let req = TrainRequest { model: Default::default(), train: data.clone(), valid: None, test: None, config: cfg.clone(), run_dir: None };
+        let last = files_from(last_names, last_files);
+        let best = (!best_names.is_empty()).then(|| files_from(best_names, best_files));
+        // The checkpoint is a complete model directory: it is also the model to predict with
+        // and to start over from.
+        let model_files = ModelFiles::from_files("checkpoint", last.clone()).map_err(err)?;
+        let (model, prepared, resume) = resume_from_files("the saved checkpoint", last, best, &req, &self.device).map_err(err)?;
+        let trainer = Trainer::new(model, &prepared, &cfg, Some(resume)).map_err(err)?;
+        let start = trainer.start_event(&prepared, None);
+        st.model_files = Some(model_files);
+        st.data = Some(data);
+        st.trainer = Some(trainer);
+        st.prepared = Some(Rc::new(prepared));
+        st.training = true;
+        to_js(&start)
+    }
+
+    /// One optimiser step: `{step, epoch, improved, finished, global_step}` (`step`/`epoch` are
+    /// events or null).
+    pub fn step(&self) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let (mut trainer, data) = take_trainer(&state)?;
+            let result = trainer.step(&data).await;
+            let out = result.as_ref().ok().map(|p| {
+                serde_json::json!({
+                    "step": p.step, "epoch": p.epoch.as_ref().and_then(|e| e.event()),
+                    "improved": p.epoch.as_ref().is_some_and(|e| e.improved),
+                    "epoch_end": p.epoch.is_some(),
+                    "finished": trainer.is_finished(), "global_step": trainer.state.global_step,
+                })
+            });
+            state.borrow_mut().trainer = Some(trainer);
+            result.map_err(err)?;
+            to_js(&out)
+        })
+    }
+
+    /// Asks the run to end: the next `finish` keeps the best parameters so far.
+    pub fn stop(&self) -> Result<(), JsValue> {
+        let mut st = self.state.borrow_mut();
+        st.trainer.as_mut().ok_or_else(|| msg("no run in progress (or a step is running)"))?.stop();
+        Ok(())
+    }
+
+    /// The current checkpoint as `[[name, Uint8Array], ...]` (with the optimiser state when
+    /// `with_optimizer`, for resuming).
+    pub fn checkpoint(&self, with_optimizer: bool) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let (trainer, data) = take_trainer(&state)?;
+            let files = trainer.checkpoint_files(with_optimizer).await;
+            state.borrow_mut().trainer = Some(trainer);
+            drop(data);
+            Ok(files_to_js(files.map_err(err)?))
+        })
+    }
+
+    /// Ends the run with the best parameters: `{done, misclassified}`; the model is then what
+    /// `predict` and `exportZip` use.
+    pub fn finish(&self) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let (trainer, data) = take_trainer(&state)?;
+            let bs = trainer.cfg.eval_batch_size;
+            let outcome = trainer.finish(&data).await;
+            state.borrow_mut().training = false;
+            let outcome = outcome.map_err(err)?;
+            let split = data.test.as_ref().unwrap_or(&data.valid);
+            let wrong = misclassified(&outcome.model, split, bs, 50).await.map_err(err)?;
+            let out = serde_json::json!({ "done": outcome.done_event(None), "misclassified": wrong });
+            state.borrow_mut().model = Some(Rc::new(outcome.model));
+            to_js(&out)
+        })
+    }
+
+    /// Predictions for `texts`: `[{text, label, probs: {label: p}, ...}]`.
+    pub fn predict(&self, texts: Vec<String>, max_length: Option<usize>) -> Promise {
+        let model = self.state.borrow().model.clone();
+        future_to_promise(async move {
+            let model = model.ok_or_else(|| msg("no trained model yet: train one or load a fine-tuned model"))?;
+            let preds = predict(&model, &texts, max_length.unwrap_or(128), 64).await.map_err(err)?;
+            to_js(&preds)
+        })
+    }
+
+    /// The trained model as a ZIP of the files `edgetune export` writes.
+    #[wasm_bindgen(js_name = exportZip)]
+    pub fn export_zip(&self) -> Promise {
+        let model = self.state.borrow().model.clone();
+        future_to_promise(async move {
+            let model = model.ok_or_else(|| msg("no trained model to export yet"))?;
+            let files = crate::export::export_files(&model).await.map_err(err)?;
+            Ok(Uint8Array::from(archive::zip(&files).as_slice()).into())
+        })
+    }
+}
+
+/// Packs files into a ZIP (the worker zips the checkpoint it kept in OPFS).
+#[wasm_bindgen(js_name = zipFiles)]
+pub fn zip_files(names: Vec<String>, files: Vec<Uint8Array>) -> Uint8Array {
+    Uint8Array::from(archive::zip(&files_from(names, files)).as_slice())
+}
+
+/// Whether a safetensors file holds a classifier head (a fine-tuned model), read from its header.
+fn has_classifier(weights: &[u8]) -> bool {
+    let len = weights.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize);
+    weights.get(8..8 + len).is_some_and(|h| h.windows(19).any(|w| w == b"\"classifier.weight\""))
+}
+
+fn take_trainer(state: &Rc<RefCell<State>>) -> Result<(Trainer, Rc<Prepared>), JsValue> {
+    let mut st = state.borrow_mut();
+    let data = st.prepared.clone().ok_or_else(|| msg("no run in progress"))?;
+    let trainer = st.trainer.take().ok_or_else(|| msg("no run in progress, or a step is still running"))?;
+    Ok((trainer, data))
+}
+
+fn data_len(d: &DataSource) -> usize {
+    match d {
+        DataSource::Bytes { bytes, .. } => bytes.len(),
+        DataSource::Path(_) => 0,
+    }
+}
+
+#[derive(Serialize)]
+struct MemoryCheck {
+    #[serde(flatten)]
+    estimate: MemoryEstimate,
+    fits: bool,
+    advice: Option<String>,
+}
+
+/// Whether the run fits the device, and if not, what to change.
+fn memory_check(config: &crate::model::BertConfig, files: &ModelFiles, data: &Prepared, cfg: &TrainConfig, data_bytes: usize, max_buffer_mb: Option<f64>, budget_mb: Option<f64>) -> MemoryCheck {
+    let params = files.weights.len() / 4;
+    let trainable = if cfg.head_only { config.hidden_size * (data.labels.len().max(1) + 1) } else { params };
+    let seq = data.train.ids.iter().map(Vec::len).max().unwrap_or(cfg.max_length);
+    let est = |c: &TrainConfig| estimate(config, params, trainable, c, seq.min(c.max_length));
+    let e = est(cfg);
+    let budget = budget_mb.unwrap_or(WASM_BUDGET_MB);
+    let data_mb = data_bytes as f64 / (1024.0 * 1024.0);
+    let fits_with = |m: &MemoryEstimate| m.estimate_mb + data_mb * 4.0 <= budget && max_buffer_mb.is_none_or(|max| m.largest_buffer_mb <= max);
+    if fits_with(&e) {
+        return MemoryCheck { estimate: e, fits: true, advice: None };
+    }
+    // Find the largest batch size that fits, halving from the one asked for.
+    let mut c = cfg.clone();
+    while c.batch_size > 1 && !fits_with(&est(&c)) {
+        c.batch_size /= 2;
+    }
+    let advice = if fits_with(&est(&c)) {
+        format!("training needs about {:.0} MB (largest buffer {:.0} MB) but this device allows {budget:.0} MB{}: lower the batch size to {} (or max length)",
+            e.estimate_mb, e.largest_buffer_mb, max_buffer_mb.map_or(String::new(), |m| format!(" with buffers up to {m:.0} MB")), c.batch_size)
+    } else {
+        format!("the data file ({data_mb:.0} MB) and the model need about {:.0} MB, more than this device's {budget:.0} MB: use a smaller file or the native runner", e.estimate_mb + data_mb * 4.0)
+    };
+    MemoryCheck { estimate: e, fits: false, advice: Some(advice) }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds the page's wasm module into web/pkg: the core crate for wasm32 (WebGPU through wgpu,
+# and the flex CPU backend with SIMD128 — see .cargo/config.toml), then wasm-bindgen at the
+# lockfile's exact version (installed once under ~/.cache/edgetune/tools).
+# usage: scripts/build-web.sh            then: node web/serve.mjs   (http://localhost:8080)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/edgetune/target}
+tools=${EDGETUNE_TOOLS:-$HOME/.cache/edgetune/tools}
+rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+if [ "$("$tools/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$version" ]; then
+  echo "installing wasm-bindgen-cli $version" >&2
+  CARGO_TARGET_DIR="$HOME/.cache/edgetune/target-tools" cargo install -q wasm-bindgen-cli --version "$version" --root "$tools"
+fi
+cargo build --release -p edgetune --lib --target wasm32-unknown-unknown --features wgpu
+rm -rf web/pkg
+"$tools/bin/wasm-bindgen" --target web --no-typescript --out-dir web/pkg "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/edgetune.wasm"
+wasm=web/pkg/edgetune_bg.wasm
+echo "web/pkg: $(du -m "$wasm" | cut -f1) MB wasm, $(gzip -9 -c "$wasm" | wc -c | awk '{printf "%.1f", $1 / 1048576}') MB gzipped" >&2

@@ -1,0 +1,76 @@
+//! Identical training on both sides: the same fixed-seed fine-tune steps (dropout on) run
+//! natively on flex and in the wasm build under Node (`web/tests/node-run.mjs`, the page's CPU
+//! fallback) give the same losses within 1e-4. Needs the wasm build: `bash scripts/build-web.sh`
+//! (scripts/test.sh runs it first). The WebGPU ↔ native wgpu comparison runs in the browser
+//! tests (`web/tests/e2e.test.mjs`).
+
+mod common;
+
+use edgetune::device::{block_on, init, Backend};
+use edgetune::prepare::DataSource;
+use edgetune::run::{load_and_prepare, TrainRequest};
+use edgetune::train::{fit, Event, TrainConfig};
+use std::process::Command;
+
+/// Every `every`-th row of banking77's train.csv (the file is sorted by class).
+fn subset(every: usize) -> Vec<u8> {
+    let text = std::fs::read_to_string(common::shared("data/banking77/train.csv")).expect("../shared/data/banking77/train.csv");
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let rows: Vec<&str> = lines.step_by(every).collect();
+    let mut out = format!("{header}\n{}", rows.join("\n"));
+    out.push('\n');
+    out.into_bytes()
+}
+
+#[test]
+fn wasm_cpu_matches_native_flex() {
+    let pkg = common::repo("web/pkg/edgetune_bg.wasm");
+    assert!(pkg.exists(), "{} is missing: build the page first with `bash scripts/build-web.sh`", pkg.display());
+    let dir = tempfile::tempdir().unwrap();
+    let data_path = dir.path().join("parity.csv");
+    std::fs::write(&data_path, subset(80)).unwrap();
+    let settings = serde_json::json!({ "batch_size": 8, "max_length": 32, "valid_split": 0.1, "test_split": 0.0, "seed": 7, "epochs": 1.0 });
+    let steps = 6;
+
+    let cfg: TrainConfig = serde_json::from_value(settings.clone()).unwrap();
+    let cfg = TrainConfig { max_steps: Some(steps), ..cfg };
+    let req = TrainRequest {
+        model: common::minilm(),
+        train: DataSource::Path(data_path.clone()),
+        valid: None,
+        test: None,
+        config: cfg.clone(),
+        run_dir: None,
+    };
+    let device = block_on(init(Backend::Cpu)).unwrap();
+    let (model, data) = load_and_prepare(&req, &device).unwrap();
+    let mut native = Vec::new();
+    block_on(fit(model, &data, &cfg, None, None, &mut |e| {
+        if let Event::Step { loss, .. } = e {
+            native.push(*loss);
+        }
+    }))
+    .unwrap();
+
+    let out = Command::new("node")
+        .arg(common::repo("web/tests/node-run.mjs"))
+        .arg(common::minilm())
+        .arg(&data_path)
+        .arg(settings.to_string())
+        .arg(steps.to_string())
+        .output()
+        .expect("node (Node.js 20+) on PATH");
+    assert!(out.status.success(), "node-run.mjs failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let wasm: Vec<f64> = v["losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+
+    assert_eq!(native.len(), steps);
+    assert_eq!(wasm.len(), steps, "wasm ran {} steps", wasm.len());
+    let worst = native.iter().zip(&wasm).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    println!("native flex losses: {native:?}\nwasm cpu losses:    {wasm:?}\nlargest difference: {worst:.2e}");
+    assert!(worst < 1e-4, "wasm and native losses differ by {worst:.2e} (bound 1e-4)");
+    // And the run learned something: the loss moved.
+    assert!((native[0] - native[steps - 1]).abs() > 1e-3);
+}

@@ -1,0 +1,856 @@
+// edgetune page: the main thread. It owns no model: the Web Worker (worker.js) holds the wasm
+// module, the model and the data, and this file turns its messages into the five cards
+// (Model, Data, Settings, Train, Results) and the cards' controls into messages.
+// Everything the worker sends is kept in `app`; `refresh()` derives the buttons' states and
+// `window.edgetune` (read by the browser tests) from it after every message.
+
+import { LineChart, ConfusionChart, barList } from './charts.js';
+import { downloadModel, readPickedFolder, readDropped, modelName, clearModelCache } from './model-source.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+
+// ---------------------------------------------------------------- small helpers
+
+/** Builds an element: h('td', { class: 'num', title: 'x' }, 'text', child). Text always goes in
+ *  as text nodes, never as HTML: file contents must not be able to inject markup. */
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v == null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'style') el.style.cssText = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  el.append(...children.flat().filter((c) => c != null && c !== false).map((c) => (c instanceof Node ? c : String(c))));
+  return el;
+}
+const int = (n) => Number(n).toLocaleString('en-US');
+/** "1 row", "3 rows": counts in reports read as sentences. */
+const count = (n, noun, plural = `${noun}s`) => `${int(n)} ${n === 1 ? noun : plural}`;
+const pct = (x, digits = 1) => `${(x * 100).toFixed(digits)} %`;
+const mb = (bytes) => (bytes / 1e6).toFixed(1);
+const size = (bytes) => (bytes < 1e6 ? `${Math.max(1, Math.round(bytes / 1e3))} kB` : `${mb(bytes)} MB`);
+function clock(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return '–';
+  const s = Math.round(seconds);
+  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = String(s % 60).padStart(2, '0');
+  return hh ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
+}
+const debounce = (fn, ms, timer = 0) => (...args) => (clearTimeout(timer), (timer = setTimeout(fn, ms, ...args)));
+/** "line 4" or "lines 3, 8, 12, …" (the report keeps the first few line numbers only). */
+function lineList(lines, total) {
+  if (!lines?.length) return '';
+  return ` (line${total === 1 ? '' : 's'} ${lines.join(', ')}${total > lines.length ? ', …' : ''})`;
+}
+
+// ---------------------------------------------------------------- state
+
+const app = {
+  worker: null,
+  prefer: ['auto', 'webgpu', 'cpu'].includes(params.get('backend')) ? params.get('backend') : 'auto', // sent with init
+  ready: false,          // the current worker answered init
+  restart: null,         // why the worker was restarted: 'resume' after a lost GPU
+  busy: new Set(),       // operations in flight: init, download, model, data, prepare
+  latest: {},            // id of the newest request of each kind; older replies are stale
+  failed: false,         // the last operation ended in an error
+  model: null,           // { source, files, fromCache }: kept to re-send to a new worker
+  modelInfo: null,       // the worker's `model` reply
+  data: null,            // { name, bytes }
+  columns: null,         // { text, label } chosen in the selects
+  preview: null,
+  prepared: null,
+  labels: [],
+  phase: null,           // 'training' | 'paused' | 'done'
+  stopping: false,
+  trainAfterPrepare: false,
+  run: null,             // { epochs, total, step (last step event), epochSteps }
+  lostNotice: false,
+  losses: 0,             // GPU losses during this run
+  sort: { key: null, dir: 1 },
+};
+
+// What the browser tests read; kept current by refresh() and the message handlers.
+const pub = (window.edgetune = {
+  state: 'idle', backend: null, adapter: null, events: [], valid: null, test: null,
+  savedRun: null, lastCheckpointStep: null,
+});
+
+const lossChart = new LineChart($('loss-chart'), {
+  label: 'Loss', xLabel: 'step', yMin: 0, xInteger: true, empty: 'The loss appears here during training',
+  series: [
+    { name: 'training loss', color: '#1d5fd1' },
+    { name: 'validation loss', color: '#d9480f', markers: true, dash: [5, 4] },
+  ],
+});
+const metricChart = new LineChart($('metric-chart'), {
+  label: 'Validation metrics', xLabel: 'epoch', yMin: 0, yMax: 1, xInteger: true, xMin: 0,
+  empty: 'Validation scores appear after each epoch',
+  series: [
+    { name: 'accuracy', color: '#157f3b', markers: true },
+    { name: 'macro F1', color: '#7a3bd1', markers: true, dash: [5, 4] },
+  ],
+});
+const confusion = new ConfusionChart($('confusion'), $('confusion-tip'));
+
+// ---------------------------------------------------------------- worker
+
+let nextId = 1;
+/** Posts a message with a fresh id and returns the id. Buffers are copied, not transferred:
+ *  the page keeps the model and data so a new worker (backend switch) can get them again. */
+function send(msg) {
+  const id = nextId++;
+  app.worker.postMessage({ ...msg, id });
+  return id;
+}
+
+function startWorker() {
+  app.worker?.terminate();
+  app.ready = false;
+  app.modelInfo = null;
+  app.prepared = null;
+  // ?mock=1 swaps in a fake worker so the page can be worked on without a wasm build.
+  const url = params.has('mock') ? `./dev-mock-worker.js${location.search}` : './worker.js';
+  const worker = new Worker(url, { type: 'module' });
+  app.worker = worker;
+  worker.onmessage = (e) => worker === app.worker && handle(e.data);
+  worker.onerror = (e) => {
+    if (worker !== app.worker) return;
+    e.preventDefault();
+    handle({ type: 'error', stage: 'init', message: `The worker stopped: ${e.message || 'worker.js could not be loaded'}` });
+  };
+  setBusy('init', true);
+  app.latest.init = send({ type: 'init', prefer: app.prefer });
+  $('backend-info').replaceChildren(h('span', { class: 'muted' }, 'Starting…'));
+  refresh();
+}
+
+function setBusy(name, on) {
+  if (on) {
+    app.busy.add(name);
+    app.failed = false;
+  } else app.busy.delete(name);
+}
+
+/** True when a reply answers an older request than the newest of its kind (the user changed a
+ *  column twice, or typed on): such replies are dropped. */
+const stale = (kind, m) => m.id != null && app.latest[kind] != null && m.id !== app.latest[kind];
+
+function handle(m) {
+  const handler = handlers[m.type];
+  if (handler) handler(m);
+  else console.warn('edgetune: unknown message from the worker', m);
+  refresh();
+}
+
+const handlers = {
+  ready(m) {
+    setBusy('init', false);
+    app.ready = true;
+    pub.backend = m.backend;
+    pub.adapter = m.adapter;
+    pub.savedRun = m.savedRun ?? null;
+    renderBackend(m);
+    if (app.restart === 'resume') {
+      // The GPU was lost mid-run: the worker saved model, data and checkpoint itself.
+      app.restart = null;
+      if (m.savedRun) {
+        app.lostNotice = true;
+        notice(`The GPU was reset; resumed from step ${m.savedRun.step}`);
+        send({ type: 'resumeSaved' });
+        return;
+      }
+      // No checkpoint yet: start over once the new worker has the model and data again.
+      app.phase = null;
+      app.trainAfterPrepare = true;
+    } else showResumeBanner(pub.savedRun);
+    // A fresh worker holds nothing: hand it whatever this page has loaded.
+    if (app.model) sendModel();
+    if (app.data) sendData();
+  },
+  model(m) {
+    if (stale('model', m)) return;
+    setBusy('model', false);
+    resolveErrors('model');
+    app.modelInfo = m.info;
+    const i = m.info;
+    const from = app.model?.fromCache ? ' (from cache)' : '';
+    const tuned = i.fine_tuned_labels?.length ? ` · fine-tuned for ${i.fine_tuned_labels.length} labels` : '';
+    status(`${modelName(i.source)}${from} ready: ${i.layers} layers, ${i.hidden_size} hidden, ${(i.params / 1e6).toFixed(1)} M parameters${tuned}`, true);
+    if (i.fine_tuned_labels?.length && !pub.valid && !pub.test) {
+      // A fine-tuned model can classify right away: offer "Try it" before any training.
+      app.labels = i.fine_tuned_labels;
+      $('results').hidden = false;
+      $('report-section').hidden = true;
+    }
+    schedulePrepare();
+  },
+  data(m) {
+    if (stale('data', m)) return;
+    setBusy('data', false);
+    resolveErrors('data');
+    const p = (app.preview = m.preview);
+    app.columns = { text: p.text_column, label: p.label_column };
+    renderPreview();
+    schedulePrepare();
+  },
+  prepared(m) {
+    if (stale('prepare', m)) return;
+    setBusy('prepare', false);
+    resolveErrors('prepare');
+    app.prepared = m;
+    app.labels = m.labels;
+    renderDataReport(m);
+    renderMemory(m.memory);
+    if (app.trainAfterPrepare && m.memory?.fits !== false) {
+      app.trainAfterPrepare = false;
+      startTraining();
+      notice('The GPU was reset before the first checkpoint; training restarted from the beginning');
+    }
+  },
+  event(m) {
+    const ev = m.event;
+    pub.events.push(ev);
+    onEvent[ev.event]?.(ev);
+  },
+  checkpoint(m) {
+    pub.lastCheckpointStep = m.step;
+    const at = m.saved_at ? ` (${new Date(m.saved_at).toLocaleTimeString()})` : '';
+    $('checkpoint-status').textContent = `checkpoint saved at step ${m.step}${at}`;
+  },
+  trained(m) {
+    pub.valid = m.valid ?? pub.valid;
+    pub.test = m.test ?? pub.test;
+    app.phase = 'done';
+    app.stopping = false;
+    if (!app.modelInfo) status('Fine-tuned model ready (resumed run): try it or download it below.', true);
+    showResults();
+    renderMisclassified(m.misclassified || []);
+  },
+  paused(m) {
+    app.phase = 'paused';
+    renderProgress();
+    $('epoch-summary').textContent = `Paused at step ${m.step}. Continue when you are ready.`;
+  },
+  continued() {
+    app.phase = 'training';
+    $('epoch-summary').textContent = '';
+  },
+  predictions(m) {
+    if (m.id != null && m.id !== app.latest.predict) return; // the text has changed since
+    renderPrediction(m.predictions?.[0]);
+  },
+  exported(m) {
+    const url = URL.createObjectURL(new Blob([m.bytes], { type: 'application/zip' }));
+    const a = h('a', { href: url, download: m.name || 'edgetune-model.zip', hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    exportDone();
+  },
+  discarded() {
+    pub.savedRun = null;
+    showResumeBanner(null);
+  },
+  log(m) {
+    $('log').textContent = m.message;
+  },
+  lost(m) {
+    $('log').textContent = m.message || 'The GPU device was lost.';
+    // A lost device cannot be revived inside the worker: start a new one. Mid-run the new
+    // worker continues from its last checkpoint; otherwise it just gets the model and data again.
+    let running = app.phase === 'training' || app.phase === 'paused';
+    if (running && ++app.losses > 3) {
+      // A device that keeps failing will not finish this run: say what to do instead.
+      showError('The GPU was reset several times during this run: choose Compute: CPU in Settings and train again.', 'train');
+      running = false;
+      app.phase = null;
+      app.failed = true;
+    }
+    app.restart = running ? 'resume' : null;
+    if (running) app.phase = 'training';
+    startWorker();
+  },
+  error(m) {
+    showError(m.message, m.stage);
+    const stage = m.stage;
+    // A failed prediction or download leaves the page as it was; anything else needs the user.
+    if (stage !== 'predict' && stage !== 'export') app.failed = true;
+    if (stage === 'init') $('backend-info').replaceChildren(h('span', { class: 'notice' }, 'The worker did not start.'));
+    if (['init', 'model', 'data', 'prepare', 'predict'].includes(stage) && !stale(stage, m)) setBusy(stage, false);
+    if (stage === 'model') {
+      app.modelInfo = null;
+      status('The model could not be loaded.');
+    } else if (stage === 'data') {
+      // A new file that cannot be read leaves nothing to show; a bad column choice keeps the
+      // preview so another column can be picked.
+      if (!app.columns) clearData();
+      app.prepared = null;
+    } else if (stage === 'prepare') {
+      app.prepared = null;
+      $('data-report').replaceChildren();
+      $('memory').hidden = true;
+    } else if (stage === 'train' || stage === 'resume') {
+      app.phase = pub.valid || pub.test ? 'done' : null;
+      app.stopping = false;
+      app.trainAfterPrepare = false;
+    } else if (stage === 'export') exportDone();
+  },
+};
+
+// ---------------------------------------------------------------- training events
+
+const onEvent = {
+  start(ev) {
+    const resumed = ev.resumed_at_step || 0;
+    app.run = { epochs: ev.epochs, total: ev.total_steps, step: null, epochSteps: app.run?.epochSteps || [] };
+    // Resuming redraws from the checkpoint: points after it are about to be recomputed.
+    const keptEpochs = app.run.epochSteps.filter((s) => s <= resumed).length;
+    app.run.epochSteps.length = keptEpochs;
+    lossChart.truncate(resumed);
+    metricChart.truncate(keptEpochs);
+    lossChart.setXMax(ev.total_steps);
+    metricChart.setXMax(ev.epochs);
+    $('progress').max = ev.total_steps;
+    $('progress').value = resumed;
+    const test = ev.test ? ` · ${int(ev.test)} test` : '';
+    $('progress-text').textContent = `${resumed ? `Resuming at step ${resumed}` : 'Starting'}: ` +
+      `${int(ev.train)} training examples · ${int(ev.valid)} validation${test} · ${ev.classes} classes · ` +
+      `${(ev.trainable_params / 1e6).toFixed(1)} M of ${(ev.total_params / 1e6).toFixed(1)} M parameters trained`;
+    if (app.lostNotice) {
+      app.lostNotice = false;
+      notice(`The GPU was reset; resumed from step ${resumed}`);
+    }
+  },
+  step(ev) {
+    app.run ??= { epochs: 0, total: ev.total_steps, epochSteps: [] };
+    app.run.step = ev;
+    lossChart.add(0, ev.step, ev.loss);
+    scheduleProgress();
+  },
+  epoch(ev) {
+    const v = ev.valid || {};
+    const at = app.run?.step?.step ?? 0;
+    app.run?.epochSteps.push(at);
+    lossChart.add(1, at, v.loss);
+    if ('accuracy' in v) {
+      metricChart.add(0, ev.epoch, v.accuracy);
+      metricChart.add(1, ev.epoch, v.macro_f1);
+    }
+    const score = 'accuracy' in v ? `accuracy ${pct(v.accuracy)} · macro F1 ${v.macro_f1.toFixed(3)}` : `RMSE ${v.rmse?.toFixed(4)} · R² ${v.r2?.toFixed(3)}`;
+    $('epoch-summary').textContent = `Epoch ${ev.epoch} / ${ev.epochs}: validation ${score} · loss ${v.loss?.toFixed(4)}${ev.best ? ' · best so far' : ''}`;
+  },
+  done(ev) {
+    pub.valid = ev.valid ?? null;
+    pub.test = ev.test ?? null;
+    app.phase = 'done';
+    app.stopping = false;
+    const best = ev.best_epoch ? ` Best epoch: ${ev.best_epoch}.` : '';
+    $('epoch-summary').textContent = `${ev.stopped_early ? 'Stopped early' : 'Finished'}.${best}`;
+    renderProgress();
+    showResults();
+  },
+};
+
+let progressFrame = 0;
+/** Step events can come faster than frames: paint the progress once per frame at most. */
+function scheduleProgress() {
+  progressFrame ||= requestAnimationFrame(() => ((progressFrame = 0), renderProgress()));
+}
+
+function renderProgress() {
+  const s = app.run?.step;
+  if (!s) return;
+  $('progress').max = s.total_steps;
+  $('progress').value = s.step;
+  const epochs = app.run.epochs ? ` / ${app.run.epochs}` : '';
+  const state = app.phase === 'paused' ? ' · paused' : app.phase === 'done' ? ' · done' : '';
+  $('progress-text').textContent = `step ${s.step} / ${s.total_steps} · epoch ${s.epoch}${epochs} · ` +
+    `${(s.samples_per_s ?? 0).toFixed(1)} samples/s · ETA ${clock(s.eta_s)}${state}`;
+}
+
+// ---------------------------------------------------------------- 1 Model
+
+function status(text, ok = false) {
+  $('model-status').textContent = text;
+  $('model-status').classList.toggle('ok', ok);
+}
+
+let progressShown = { done: 0, total: 0 };
+let modelFrame = 0;
+function showDownload(p) {
+  progressShown = p;
+  modelFrame ||= requestAnimationFrame(() => {
+    modelFrame = 0;
+    const { done, total } = progressShown;
+    const bar = $('model-progress');
+    bar.hidden = false;
+    bar.max = Math.max(total, done, 1);
+    bar.value = done;
+    const text = `${mb(done)} / ${mb(Math.max(total, done))} MB`;
+    bar.textContent = text;
+    $('model-progress-text').textContent = text;
+  });
+}
+
+let download = null;
+async function loadModel(getFiles, what) {
+  download?.abort();
+  const ctl = (download = new AbortController());
+  clearErrors();
+  setBusy('download', true);
+  app.model = null;
+  app.modelInfo = null;
+  app.prepared = null;
+  status(what);
+  refresh();
+  try {
+    const got = await getFiles(ctl.signal);
+    if (ctl !== download) return;
+    app.model = got;
+    const bytes = Object.values(got.files).reduce((n, b) => n + b.byteLength, 0);
+    showDownload({ done: bytes, total: bytes });
+    sendModel();
+  } catch (e) {
+    if (e.name === 'AbortError' || ctl !== download) return;
+    showError(e.message);
+    app.failed = true;
+    status('No model loaded.');
+  } finally {
+    if (ctl === download) setBusy('download', false);
+    refresh();
+  }
+}
+
+function sendModel() {
+  app.modelInfo = null;
+  app.prepared = null;
+  status(`${modelName(app.model.source)}${app.model.fromCache ? ' (from cache)' : ''}: loading into the worker…`);
+  if (!app.ready) return; // the `ready` handler sends it
+  setBusy('model', true);
+  app.latest.model = send({ type: 'model', source: app.model.source, files: app.model.files });
+}
+
+function loadFromUrl() {
+  const url = $('model-url').value;
+  loadModel((signal) => downloadModel(url, { signal, onProgress: showDownload }), 'Downloading the model…');
+}
+
+$('model-url').value = params.get('model') || $('model-url').value;
+$('backend').value = app.prefer;
+$('model-load').addEventListener('click', loadFromUrl);
+$('model-url').addEventListener('keydown', (e) => e.key === 'Enter' && loadFromUrl());
+$('model-files').addEventListener('change', (e) => {
+  const files = e.target.files;
+  if (files.length) loadModel(() => readPickedFolder(files), 'Reading the folder…');
+  e.target.value = '';
+});
+dropZone($('model-drop'), (dt) => {
+  const reading = readDropped(dt); // must start inside the drop event
+  loadModel(() => reading, 'Reading the folder…');
+});
+$('clear-cache').addEventListener('click', async () => {
+  await clearModelCache();
+  $('log').textContent = 'Downloaded models forgotten: the next load downloads again.';
+});
+
+/** Highlights a drop zone while something is dragged over it and hands the drop on. */
+function dropZone(zone, onDrop) {
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    if (!zone.closest('fieldset')?.disabled) onDrop(e.dataTransfer);
+  });
+}
+// A file dropped beside a zone would make the browser navigate away from the page.
+window.addEventListener('dragover', (e) => e.preventDefault());
+window.addEventListener('drop', (e) => e.preventDefault());
+
+// ---------------------------------------------------------------- 2 Data
+
+async function loadDataFile(file) {
+  if (!file) return;
+  clearErrors();
+  app.data = { name: file.name, bytes: await file.arrayBuffer() };
+  app.columns = null;
+  $('data-name').textContent = `${file.name} · ${size(file.size)}`;
+  sendData();
+  refresh();
+}
+
+function sendData() {
+  app.prepared = null;
+  if (!app.ready) return; // the `ready` handler sends it
+  setBusy('data', true);
+  const msg = { type: 'data', name: app.data.name, bytes: app.data.bytes };
+  if (app.columns) Object.assign(msg, { text_column: app.columns.text, label_column: app.columns.label });
+  app.latest.data = send(msg);
+}
+
+function clearData() {
+  app.preview = null;
+  $('data-preview').hidden = true;
+  $('data-preview').replaceChildren();
+  $('data-report').replaceChildren();
+  for (const id of ['text-column', 'label-column']) Object.assign($(id), { disabled: true }).replaceChildren();
+}
+
+$('data-file').addEventListener('change', (e) => {
+  loadDataFile(e.target.files[0]);
+  e.target.value = '';
+});
+dropZone($('data-drop'), (dt) => loadDataFile(dt.files[0]));
+for (const id of ['text-column', 'label-column']) {
+  $(id).addEventListener('change', () => {
+    app.columns = { text: $('text-column').value, label: $('label-column').value };
+    sendData();
+    refresh();
+  });
+}
+
+function renderPreview() {
+  const p = app.preview;
+  for (const [id, chosen] of [['text-column', p.text_column], ['label-column', p.label_column]]) {
+    $(id).replaceChildren(...p.columns.map((c) => h('option', { value: c, selected: c === chosen }, c)));
+    $(id).disabled = false;
+  }
+  const role = (c) => (c === p.text_column ? 'col-text' : c === p.label_column ? 'col-label' : null);
+  const head = h('tr', {}, p.columns.map((c) => h('th', { class: role(c), scope: 'col' }, c,
+    c === p.text_column && h('span', { class: 'tag' }, 'text'), c === p.label_column && h('span', { class: 'tag' }, 'label'))));
+  const body = document.createDocumentFragment();
+  for (const row of p.rows) {
+    body.append(h('tr', {}, p.columns.map((c, i) => h('td', { class: role(c), title: row[i]?.length > 60 ? row[i] : null }, row[i] ?? ''))));
+  }
+  const caption = `First ${p.rows.length} of ${int(p.total_rows)} rows · ${String(p.format).toUpperCase()}`;
+  $('data-preview').replaceChildren(h('table', {}, h('caption', {}, caption), h('thead', {}, head), h('tbody', {}, body)));
+  $('data-preview').hidden = false;
+}
+
+function renderDataReport(m) {
+  const blocks = m.reports.map((r, i) => {
+    const classes = r.classes || [];
+    const most = Math.max(1, ...classes.map(([, n]) => n));
+    const shown = classes.length > 40 ? [...classes].sort((a, b) => b[1] - a[1]).slice(0, 40) : classes;
+    const issues = [];
+    if (r.duplicates_removed) issues.push(`${count(r.duplicates_removed, 'duplicate row')} removed${lineList(r.duplicate_lines, r.duplicates_removed)}`);
+    if (r.empty_text) issues.push(`${count(r.empty_text, 'row')} with an empty text dropped${lineList(r.empty_text_lines, r.empty_text)}`);
+    if (r.missing_label) issues.push(`${count(r.missing_label, 'row')} without a label dropped${lineList(r.missing_label_lines, r.missing_label)}`);
+    if (r.too_long) issues.push(`${count(r.too_long, 'text is', 'texts are')} longer than ${r.max_length} tokens and will be cut to fit`);
+    const rare = classes.filter(([, n]) => n < 3).map(([l]) => l);
+    if (rare.length) issues.push(`Classes with fewer than 3 examples (too few to validate on): ${rare.slice(0, 8).join(', ')}${rare.length > 8 ? ', …' : ''}`);
+    if (r.conflicts?.length) {
+      issues.push([`${count(r.conflicts.length, 'text appears', 'texts appear')} with different labels (kept; they are often labelling mistakes):`,
+        h('ul', {}, r.conflicts.slice(0, 5).map((c) => h('li', {},
+          `“${c.text.length > 80 ? c.text.slice(0, 79) + '…' : c.text}”: ${c.labels.join(' / ')}${lineList(c.lines.slice(0, 5), c.lines.length)}`)))]);
+    }
+    const splits = i === 0 && m.splits
+      ? h('p', { class: 'splits' }, `Split: ${int(m.splits.train)} train · ${int(m.splits.valid)} validation · ${int(m.splits.test)} test`) : null;
+    return h('div', { class: 'report' },
+      h('h3', {}, `Data check: ${r.source}`),
+      h('p', {}, `${count(r.rows, 'row')} read, ${int(r.kept)} kept, ${count(classes.length, 'class', 'classes')}.`),
+      splits,
+      barList(shown, { max: most, text: int, label: 'Examples per class' }),
+      shown.length < classes.length && h('p', { class: 'small muted' }, `The 40 largest of ${classes.length} classes are shown.`),
+      h('ul', { class: 'issues' }, issues.length ? issues.map((t) => h('li', {}, t)) : h('li', { class: 'muted' }, 'No problems found.')));
+  });
+  $('data-report').replaceChildren(...blocks);
+}
+
+/** Says why Train is disabled when the run would not fit (the advice names the numbers). */
+function renderMemory(memory) {
+  const box = $('memory');
+  box.hidden = !memory || (memory.fits && !memory.advice);
+  if (box.hidden) return;
+  box.classList.toggle('good', !!memory.fits);
+  const need = `training needs about ${Math.round(memory.estimate_mb)} MB (largest buffer ${Math.round(memory.largest_buffer_mb)} MB): lower the batch size or max length`;
+  box.textContent = memory.fits ? memory.advice : `This run does not fit on this device: ${memory.advice || need}.`;
+}
+
+// ---------------------------------------------------------------- 3 Settings
+
+const NULLABLE = new Set(['max_grad_norm', 'head_lr', 'dropout']);
+const INTEGER = new Set(['batch_size', 'max_length', 'freeze_layers', 'grad_accum', 'patience', 'seed', 'checkpoint_every']);
+
+/** The TrainConfig the form describes (snake_case keys, as crate/src/train/config.rs), or null
+ *  while a field is invalid (that field is marked). Empty optional fields are sent as null. */
+function readConfig() {
+  const config = {};
+  let ok = true;
+  for (const el of $('settings').elements) {
+    if (!el.name) continue;
+    let value;
+    if (el.type === 'checkbox') value = el.checked;
+    else if (el.tagName === 'SELECT') value = el.value;
+    else if (el.value === '' && NULLABLE.has(el.name) && !el.validity.badInput) value = null;
+    else {
+      value = Number(el.value);
+      const bad = el.value === '' || !el.checkValidity() || !Number.isFinite(value) || (INTEGER.has(el.name) && !Number.isInteger(value));
+      el.setAttribute('aria-invalid', String(bad));
+      if (bad) ok = false;
+    }
+    config[el.name] = value;
+  }
+  if (app.columns) Object.assign(config, { text_column: app.columns.text, label_column: app.columns.label });
+  return ok ? config : null;
+}
+
+/** Asks the worker to clean, split and tokenize for the current settings, when it has both a
+ *  model and data and nothing is training. */
+function prepare() {
+  if (!app.ready || !app.modelInfo || !app.preview || app.phase === 'training' || app.phase === 'paused') return;
+  if (app.busy.has('model') || app.busy.has('data')) return; // their replies schedule another
+  const config = readConfig();
+  app.prepared = null;
+  if (config) {
+    setBusy('prepare', true);
+    app.latest.prepare = send({ type: 'prepare', config });
+  }
+  refresh();
+}
+const schedulePrepare = debounce(prepare, 300);
+
+$('settings').addEventListener('input', (e) => e.target.id !== 'backend' && schedulePrepare());
+$('settings').addEventListener('submit', (e) => e.preventDefault());
+$('backend').addEventListener('change', (e) => {
+  // The backend is fixed per worker: a new one gets the model and data again on `ready`.
+  app.prefer = e.target.value;
+  startWorker();
+});
+
+function renderBackend(m) {
+  const name = m.backend === 'webgpu' ? 'WebGPU' : 'CPU (wasm)';
+  const limit = m.limits?.maxStorageBufferBindingSize;
+  const parts = [h('div', {}, h('span', { class: 'backend-name' }, `${name} — ${m.adapter}`),
+    limit && h('span', { class: 'small muted' }, ` · buffers up to ${Math.round(limit / 1048576)} MB`))];
+  if (m.notice) parts.push(h('span', { class: 'notice' }, m.notice));
+  $('backend-info').replaceChildren(...parts);
+}
+
+// ---------------------------------------------------------------- 4 Train
+
+function startTraining() {
+  const config = readConfig();
+  if (!config) return;
+  clearErrors();
+  resetRun();
+  app.phase = 'training';
+  app.failed = false;
+  send({ type: 'train', config });
+  refresh();
+}
+
+/** Clears the charts and results of a previous run. */
+function resetRun() {
+  app.run = null;
+  pub.valid = pub.test = null;
+  lossChart.clear();
+  metricChart.clear();
+  $('progress').value = 0;
+  $('progress-text').textContent = 'Starting…';
+  for (const id of ['epoch-summary', 'checkpoint-status']) $(id).textContent = '';
+  $('train-notice').hidden = true;
+  $('results').hidden = true;
+  showResumeBanner(null);
+}
+
+function notice(text) {
+  $('train-notice').textContent = text;
+  $('train-notice').hidden = false;
+}
+
+$('train').addEventListener('click', () => ((app.losses = 0), startTraining()));
+$('pause').addEventListener('click', () => send({ type: 'pause' }));
+$('continue').addEventListener('click', () => send({ type: 'continue' }));
+$('stop').addEventListener('click', () => {
+  app.stopping = true;
+  send({ type: 'stop' });
+  $('epoch-summary').textContent = 'Stopping: finishing with the best parameters so far…';
+  refresh();
+});
+
+function showResumeBanner(saved) {
+  $('resume-banner').hidden = !saved;
+  if (!saved) return;
+  const when = saved.saved_at ? `, saved ${new Date(saved.saved_at).toLocaleString()}` : '';
+  $('resume-text').textContent = `An unfinished run was found: step ${saved.step} of ${saved.total_steps} on ${saved.data_name}` +
+    ` (${modelName(saved.model_source || '')})${when}.`;
+}
+$('resume-saved').addEventListener('click', () => {
+  app.losses = 0;
+  resetRun();
+  app.phase = 'training';
+  app.failed = false;
+  send({ type: 'resumeSaved' });
+  status(`Resuming the saved run of ${modelName(pub.savedRun?.model_source || 'the model')}…`);
+  refresh();
+});
+$('discard-saved').addEventListener('click', () => send({ type: 'discardSaved' }));
+
+// ---------------------------------------------------------------- 5 Results
+
+function showResults() {
+  const report = pub.test || pub.valid;
+  const which = pub.test ? 'Test' : 'Validation';
+  $('results').hidden = false;
+  $('report-section').hidden = !report;
+  if (!report) return;
+  const classification = 'accuracy' in report;
+  if (classification) {
+    $('accuracy').textContent = `${which} accuracy ${pct(report.accuracy)} · macro F1 ${report.macro_f1.toFixed(3)}`;
+    const other = pub.test && pub.valid ? ` · validation accuracy ${pct(pub.valid.accuracy)}` : '';
+    $('results-detail').textContent = `${int(report.count)} examples · loss ${report.loss.toFixed(4)} · macro precision ` +
+      `${report.macro_precision.toFixed(3)} · macro recall ${report.macro_recall.toFixed(3)}${other}`;
+    app.labels = report.labels;
+    renderPerClass(report.per_class);
+    confusion.set(report.labels, report.confusion);
+  } else {
+    $('accuracy').textContent = `${which} RMSE ${report.rmse.toFixed(4)} · MAE ${report.mae.toFixed(4)} · R² ${report.r2.toFixed(3)}`;
+    $('results-detail').textContent = `${int(report.count)} examples`;
+  }
+  for (const el of $('report-section').querySelectorAll('h3, .table-wrap, .confusion-wrap, .small')) {
+    if (!el.closest('#misclassified')) el.hidden = !classification;
+  }
+}
+
+const COLUMNS = [['label', 'Label'], ['precision', 'Precision'], ['recall', 'Recall'], ['f1', 'F1'], ['support', 'Support']];
+function renderPerClass(rows) {
+  const { key, dir } = app.sort;
+  const sorted = key ? [...rows].sort((a, b) => (a[key] < b[key] ? -dir : a[key] > b[key] ? dir : 0)) : rows;
+  const head = h('tr', {}, COLUMNS.map(([k, title]) => h('th', {
+    scope: 'col', class: k === 'label' ? null : 'num', 'aria-sort': k === key ? (dir > 0 ? 'ascending' : 'descending') : null,
+  }, h('button', {
+    type: 'button', class: 'sort', onclick: () => {
+      app.sort = { key: k, dir: k === key ? -dir : k === 'label' ? 1 : -1 };
+      renderPerClass(rows);
+      $('per-class').querySelector(`th:nth-child(${COLUMNS.findIndex((c) => c[0] === k) + 1}) button`).focus();
+    },
+  }, title))));
+  const body = sorted.map((r) => h('tr', {}, h('th', { scope: 'row' }, r.label),
+    ...['precision', 'recall', 'f1'].map((k) => h('td', { class: 'num' }, r[k].toFixed(3))), h('td', { class: 'num' }, int(r.support))));
+  $('per-class').replaceChildren(h('thead', {}, head), h('tbody', {}, body));
+}
+
+function renderMisclassified(items) {
+  const list = $('misclassified');
+  if (!items.length) {
+    list.replaceChildren(h('li', { class: 'muted' }, 'None: every example in this split was classified correctly.'));
+    return;
+  }
+  list.replaceChildren(...items.slice(0, 200).map((m) => h('li', {},
+    h('span', { class: 'text' }, m.text),
+    h('span', { class: 'meta' }, 'true ', h('b', {}, m.label), ' · predicted ', h('b', {}, m.predicted),
+      ` · ${pct(m.confidence, 0)} confident`, m.line ? ` · line ${m.line}` : ''))));
+}
+
+const predict = debounce(() => {
+  const text = $('try-text').value.trim();
+  if (!text) {
+    app.latest.predict = null;
+    $('try-output').replaceChildren();
+    return;
+  }
+  if (app.ready) app.latest.predict = send({ type: 'predict', texts: [text] });
+}, 150);
+$('try-text').addEventListener('input', predict);
+
+/** Top three classes with bars. `probs` is in labels order (an array) or keyed by label. */
+function renderPrediction(p) {
+  if (!p) return;
+  const pairs = Array.isArray(p.probs) ? p.probs.map((v, i) => [app.labels[i] ?? String(i), v]) : Object.entries(p.probs || {});
+  if (!pairs.length) {
+    $('try-output').replaceChildren(h('p', {}, 'Prediction: ', h('b', {}, p.label)));
+    return;
+  }
+  const top = pairs.sort((a, b) => b[1] - a[1]).slice(0, 3);
+  $('try-output').replaceChildren(barList(top, { max: 1, text: pct, label: 'Top predictions', className: 'probs' }));
+}
+
+function startExport(type, button) {
+  button.disabled = true;
+  button.dataset.label ??= button.textContent;
+  button.textContent = 'Preparing…';
+  send({ type });
+}
+function exportDone() {
+  for (const b of [$('download-model'), $('download-checkpoint')]) {
+    b.disabled = false;
+    if (b.dataset.label) b.textContent = b.dataset.label;
+  }
+}
+$('download-model').addEventListener('click', (e) => startExport('export', e.currentTarget));
+$('download-checkpoint').addEventListener('click', (e) => startExport('exportCheckpoint', e.currentTarget));
+
+// ---------------------------------------------------------------- errors and derived state
+
+/** The banner's message list, built on first use and rebuilt if the banner was emptied from
+ *  outside (the browser tests clear #error's text between cases). */
+function errorList() {
+  if (!$('error-list')) {
+    $('error').replaceChildren(h('ul', { id: 'error-list' }),
+      h('button', { type: 'button', id: 'error-close', class: 'icon-button close', 'aria-label': 'Dismiss', onclick: clearErrors }));
+  }
+  return $('error-list');
+}
+function showError(message, stage = 'page') {
+  const list = errorList();
+  if (list.lastElementChild?.textContent !== message) list.append(h('li', { 'data-stage': stage }, message));
+  $('error').hidden = false;
+}
+/** Takes back the errors of a stage that has since succeeded (a setting fixed, a file replaced). */
+function resolveErrors(stage) {
+  const list = errorList();
+  for (const li of list.querySelectorAll(`li[data-stage="${stage}"]`)) li.remove();
+  $('error').hidden = !list.children.length;
+}
+function clearErrors() {
+  errorList().replaceChildren();
+  $('error').hidden = true;
+}
+
+function computeState() {
+  if (app.phase === 'training' || app.phase === 'paused') return app.phase;
+  if (app.busy.size) return 'loading';
+  if (app.failed) return 'error';
+  if (app.phase === 'done') return 'done';
+  return app.prepared ? 'ready' : 'idle';
+}
+
+/** Derives every control's state from `app`; cheap, so it runs after each message. */
+function refresh() {
+  const running = app.phase === 'training' || app.phase === 'paused';
+  pub.state = computeState();
+  document.body.dataset.state = pub.state;
+  for (const id of ['model-fields', 'data-fields', 'settings-fields']) $(id).disabled = running;
+  $('model-load').disabled = app.busy.has('download');
+  if (!app.busy.has('download')) $('model-progress').hidden = !app.model;
+  const fits = app.prepared?.memory?.fits !== false;
+  $('train').disabled = running || !app.ready || !app.prepared || !fits || app.busy.size > 0;
+  $('pause').disabled = app.phase !== 'training' || app.stopping;
+  $('continue').disabled = app.phase !== 'paused' || app.stopping;
+  $('stop').disabled = !running || app.stopping;
+  $('try-text').disabled = running;
+  $('train-hint').textContent = trainHint(running, fits);
+}
+
+function trainHint(running, fits) {
+  if (running) return app.stopping ? 'Stopping…' : '';
+  const loading = app.busy.has('download') || app.busy.has('model') || app.busy.has('init');
+  if (!app.modelInfo && !app.preview) return loading ? 'Loading the model…' : 'Load a model and data first.';
+  if (!app.modelInfo) return loading ? 'Loading the model…' : 'Load a model first.';
+  if (!app.preview) return app.busy.has('data') ? 'Reading the data…' : 'Load a data file first.';
+  if (app.busy.size) return 'Checking the data and settings…';
+  if (!app.prepared) return app.failed ? 'Fix the problem above to continue.' : 'Fix the highlighted settings.';
+  if (!fits) return 'Change the settings first: this run does not fit in memory.';
+  const s = app.prepared.splits;
+  const again = app.phase === 'done' ? 'Train again to start over. ' : '';
+  return `${again}Ready: ${int(s.train)} training examples, ${app.prepared.labels.length} classes.`;
+}
+
+startWorker();

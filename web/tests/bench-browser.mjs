@@ -1,0 +1,55 @@
+// Runs web/bench.html in headless Chromium for WebGPU (SwiftShader) and the wasm CPU backend,
+// and times the page's first load (navigation → ready to train, model from a cold cache).
+// Prints one JSON line per measurement. usage: node web/tests/bench-browser.mjs [STEPS]
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../serve.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const shared = resolve(process.env.SHARED || join(here, '..', '..', '..', 'shared'));
+const steps = Number(process.argv[2] || 12);
+const server = await serve({ port: 0, mounts: { '/models/': join(shared, 'models'), '/data/': join(shared, 'data') } });
+const base = `http://127.0.0.1:${server.address().port}`;
+const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+  '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'];
+
+async function withPage(fn) {
+  const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'edgetune-bench-')), {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args,
+  });
+  try {
+    return await fn(context.pages()[0] || (await context.newPage()));
+  } finally {
+    await context.close();
+  }
+}
+
+for (const backend of ['webgpu', 'cpu']) {
+  const line = await withPage(async (page) => {
+    await page.goto(`${base}/bench.html?backend=${backend}&steps=${steps}`);
+    await page.waitForFunction(() => window.benchResult, null, { timeout: 60 * 60_000, polling: 1000 });
+    return page.evaluate(() => window.benchResult);
+  });
+  console.log(JSON.stringify(line));
+}
+
+// First load: a fresh profile (nothing cached), the default model from the local server, a data
+// file; ready when the Train button is enabled.
+const first = await withPage(async (page) => {
+  const csv = join(mkdtempSync(join(tmpdir(), 'edgetune-')), 'train.csv');
+  writeFileSync(csv, 'text,label\n' + Array.from({ length: 40 }, (_, i) => `example number ${i},${i % 2 ? 'odd' : 'even'}`).join('\n') + '\n');
+  const t0 = Date.now();
+  await page.goto(`${base}/?model=${encodeURIComponent(`${base}/models/all-MiniLM-L6-v2/`)}`);
+  await page.waitForFunction(() => window.edgetune && window.edgetune.backend, null, { timeout: 120_000 });
+  const pageReady = (Date.now() - t0) / 1000;
+  await page.click('#model-load');
+  await page.waitForFunction(() => /ready/i.test(document.querySelector('#model-status')?.textContent || ''), null, { timeout: 300_000 });
+  await page.setInputFiles('#data-file', csv);
+  await page.waitForFunction(() => !document.querySelector('#train').disabled, null, { timeout: 120_000 });
+  return { page_ready_s: pageReady, ready_to_train_s: (Date.now() - t0) / 1000, backend: await page.evaluate(() => window.edgetune.backend) };
+});
+console.log(JSON.stringify({ system: 'first load (cold cache, local server)', ...first }));
+server.close();

@@ -1,0 +1,245 @@
+// End-to-end tests of the page in headless Chromium (Debian's chromium, driven by
+// playwright-core): load MiniLM from a local server standing in for the Hub, drop a 300-row
+// stratified subset of banking77 (10 classes), train one epoch on WebGPU and on the CPU
+// fallback, reload mid-run and resume, and check that bad input shows a message in the page.
+// Screenshots go to web/test-results/ (EDGETUNE_ARTIFACTS overrides).
+// usage: (cd web && npm test)   — needs web/pkg (scripts/build-web.sh) and ../shared.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../serve.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '..', '..');
+const shared = resolve(process.env.SHARED || join(repo, '..', 'shared'));
+const artifacts = resolve(process.env.EDGETUNE_ARTIFACTS || join(repo, 'web', 'test-results'));
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHANCE = 0.1; // 10 balanced classes
+const MARGIN = 0.3; // validation accuracy must reach chance + 30 points after one epoch
+const TRAIN_TIMEOUT = 15 * 60_000;
+
+let server;
+let base;
+let work;
+
+/// CSV records (a quoted field may hold commas and line breaks), each as [raw text, last field].
+function csvRecords(text) {
+  const records = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i <= text.length; i++) {
+    const c = text[i];
+    if (c === '"') quoted = !quoted;
+    else if ((c === '\n' || i === text.length) && !quoted) {
+      const raw = text.slice(start, i).replace(/\r$/, '');
+      if (raw) records.push([raw, raw.slice(raw.lastIndexOf(',') + 1)]);
+      start = i + 1;
+    }
+  }
+  return records;
+}
+
+/// The first 30 rows of each of the 10 alphabetically first classes of banking77's train.csv.
+function stratifiedSubset() {
+  const [header, ...rows] = csvRecords(readFileSync(join(shared, 'data/banking77/train.csv'), 'utf8'));
+  const classes = [...new Set(rows.map((r) => r[1]))].sort().slice(0, 10);
+  const out = [header[0]];
+  for (const c of classes) out.push(...rows.filter((r) => r[1] === c).slice(0, 30).map((r) => r[0]));
+  return out.join('\n') + '\n';
+}
+
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  work = mkdtempSync(join(tmpdir(), 'edgetune-e2e-'));
+  writeFileSync(join(work, 'banking10.csv'), stratifiedSubset());
+  // A model directory missing its weights.
+  const broken = join(work, 'broken-model');
+  mkdirSync(broken);
+  for (const f of ['config.json', 'tokenizer.json', 'vocab.txt']) copyFileSync(join(shared, 'models/all-MiniLM-L6-v2', f), join(broken, f));
+  server = await serve({ port: 0, mounts: { '/models/': join(shared, 'models'), '/broken/': broken } });
+  base = `http://127.0.0.1:${server.address().port}`;
+});
+
+after(() => server && server.close());
+
+async function launch({ webgpu }) {
+  const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+  if (webgpu) args.push('--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--enable-unsafe-swiftshader');
+  else args.push('--disable-features=WebGPU', '--disable-gpu');
+  const profile = mkdtempSync(join(tmpdir(), 'edgetune-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath, headless: true, args, viewport: { width: 1200, height: 900 } });
+  const page = context.pages()[0] || (await context.newPage());
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  return { context, page, logs };
+}
+
+/// On failure: a screenshot, the page's own error banner and console, then rethrow.
+async function snapFailure(page, logs, e) {
+  const name = `failure-${Date.now()}.png`;
+  await page.screenshot({ path: join(artifacts, name), fullPage: true }).catch(() => {});
+  const banner = await page.textContent('#error').catch(() => '');
+  e.message += `\n  screenshot: ${join(artifacts, name)}\n  #error: ${banner}\n  console:\n    ${logs.slice(-30).join('\n    ')}`;
+  throw e;
+}
+
+async function openPage(page, backend) {
+  const model = `${base}/models/all-MiniLM-L6-v2/`;
+  await page.goto(`${base}/?model=${encodeURIComponent(model)}${backend ? `&backend=${backend}` : ''}`);
+  await page.waitForFunction(() => window.edgetune && window.edgetune.backend, null, { timeout: 120_000 });
+}
+
+async function loadModelAndData(page, settings = {}) {
+  await page.click('#model-load');
+  await page.waitForFunction(() => /ready/i.test(document.querySelector('#model-status')?.textContent || ''), null, { timeout: 300_000 });
+  await page.setInputFiles('#data-file', join(work, 'banking10.csv'));
+  await page.waitForFunction(() => (document.querySelector('#data-report')?.textContent || '').length > 20, null, { timeout: 120_000 });
+  await page.evaluate(() => (document.querySelector('#advanced').open = true));
+  for (const [id, value] of Object.entries({ epochs: '1', 'test-split': '0', 'valid-split': '0.1', ...settings })) {
+    await page.fill(`#${id}`, value);
+    await page.dispatchEvent(`#${id}`, 'change');
+  }
+  await page.waitForFunction(() => !document.querySelector('#train').disabled, null, { timeout: 120_000 });
+}
+
+async function trainToEnd(page, name) {
+  await page.click('#train');
+  await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state), null, { timeout: TRAIN_TIMEOUT, polling: 1000 });
+  const state = await page.evaluate(() => ({ state: window.edgetune.state, valid: window.edgetune.valid, events: window.edgetune.events, error: document.querySelector('#error')?.textContent }));
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+  assert.equal(state.state, 'done', `training ended in state ${state.state}: ${state.error}`);
+  return state;
+}
+
+async function checkResults(page, state) {
+  const accuracy = state.valid.accuracy;
+  assert.ok(accuracy >= CHANCE + MARGIN, `validation accuracy ${accuracy} is not above chance (${CHANCE}) by ${MARGIN}`);
+  const steps = state.events.filter((e) => e.event === 'step').length;
+  assert.ok(steps >= 8, `only ${steps} step events`);
+  assert.ok(Number(await page.getAttribute('#loss-chart', 'data-points')) >= steps, 'the loss chart shows every step');
+  assert.ok(Number(await page.getAttribute('#metric-chart', 'data-points')) >= 1, 'the metric chart shows the epoch');
+  assert.equal(await page.getAttribute('#confusion', 'data-rendered'), '1', 'the confusion matrix was drawn');
+  assert.ok(await page.isVisible('#results'));
+  return accuracy;
+}
+
+test('trains on WebGPU (SwiftShader) and shows results', { timeout: TRAIN_TIMEOUT + 600_000 }, async () => {
+  const { context, page, logs } = await launch({ webgpu: true });
+  try {
+    await openPage(page, 'webgpu');
+    const backend = await page.evaluate(() => window.edgetune.backend);
+    assert.equal(backend, 'webgpu', `no WebGPU backend: ${await page.textContent('#backend-info')}\n${logs.join('\n')}`);
+    await loadModelAndData(page);
+    const state = await trainToEnd(page, 'webgpu-trained');
+    const acc = await checkResults(page, state);
+    console.log(`webgpu: validation accuracy ${acc.toFixed(3)} after 1 epoch (${await page.textContent('#backend-info')})`);
+    // The try-it box predicts as the user types.
+    await page.fill('#try-text', 'my card still has not arrived');
+    await page.waitForFunction(() => (document.querySelector('#try-output')?.textContent || '').length > 3, null, { timeout: 60_000 });
+  } catch (e) {
+    await snapFailure(page, logs, e);
+  } finally {
+    await context.close();
+  }
+});
+
+test('trains on the CPU fallback when WebGPU is unavailable', { timeout: TRAIN_TIMEOUT + 600_000 }, async () => {
+  const { context, page, logs } = await launch({ webgpu: false });
+  try {
+    await openPage(page);
+    assert.equal(await page.evaluate(() => window.edgetune.backend), 'cpu');
+    assert.match(await page.textContent('#backend-info'), /CPU/);
+    await loadModelAndData(page);
+    const state = await trainToEnd(page, 'cpu-trained');
+    const acc = await checkResults(page, state);
+    console.log(`cpu: validation accuracy ${acc.toFixed(3)} after 1 epoch`);
+  } catch (e) {
+    await snapFailure(page, logs, e);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a reload mid-run offers to resume, and the run finishes', { timeout: TRAIN_TIMEOUT + 600_000 }, async () => {
+  const { context, page, logs } = await launch({ webgpu: false });
+  try {
+    await openPage(page, 'cpu');
+    await loadModelAndData(page, { 'checkpoint-every': '3' });
+    await page.click('#train');
+    await page.waitForFunction(() => (window.edgetune.lastCheckpointStep || 0) >= 3, null, { timeout: TRAIN_TIMEOUT, polling: 500 });
+    await page.reload();
+    await page.waitForSelector('#resume-banner:not([hidden])', { timeout: 120_000 });
+    await page.screenshot({ path: join(artifacts, 'resume-offered.png'), fullPage: true });
+    await page.click('#resume-saved');
+    await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state), null, { timeout: TRAIN_TIMEOUT, polling: 1000 });
+    const state = await page.evaluate(() => ({ state: window.edgetune.state, events: window.edgetune.events, valid: window.edgetune.valid, error: document.querySelector('#error')?.textContent }));
+    await page.screenshot({ path: join(artifacts, 'resumed-done.png'), fullPage: true });
+    assert.equal(state.state, 'done', state.error);
+    const start = state.events.find((e) => e.event === 'start');
+    assert.ok(start.resumed_at_step >= 3, `resumed at step ${start.resumed_at_step}`);
+    const steps = state.events.filter((e) => e.event === 'step').map((e) => e.step);
+    assert.equal(steps[0], start.resumed_at_step + 1, 'the resumed run continues at the next step');
+    assert.ok(state.valid.accuracy >= CHANCE + MARGIN, `validation accuracy ${state.valid.accuracy}`);
+  } catch (e) {
+    await snapFailure(page, logs, e);
+  } finally {
+    await context.close();
+  }
+});
+
+/// The CLI's message for a bad data file, without the "error: " prefix and the directory.
+function cliError(file) {
+  const bin = process.env.EDGETUNE_BIN;
+  if (!bin) return null;
+  try {
+    execFileSync(bin, ['train', '--model', join(shared, 'models/all-MiniLM-L6-v2'), '--data', file], { stdio: 'pipe' });
+  } catch (e) {
+    return e.stderr.toString().trim().replace(/^error: /, '').replaceAll(dirname(file) + '/', '');
+  }
+  return null;
+}
+
+test('bad input shows a clear message in the page', { timeout: 600_000 }, async () => {
+  const { context, page, logs } = await launch({ webgpu: false });
+  const cases = [
+    ['one-column.csv', 'text\nhello\nworld\n', 'one-column.csv: only one column ("text"): expected a text column and a label column'],
+    ['unclosed.csv', 'text,label\n"never closed,a\nb,c\n', 'unclosed.csv'],
+    ['all-empty.csv', 'text,label\n,a\n,b\n', 'no usable rows'],
+    ['one-class.csv', 'text,label\nhello,a\nworld,a\nagain,a\n', "only one class ('a')"],
+  ];
+  try {
+    await openPage(page, 'cpu');
+    await page.click('#model-load');
+    await page.waitForFunction(() => /ready/i.test(document.querySelector('#model-status')?.textContent || ''), null, { timeout: 300_000 });
+    for (const [name, body, expected] of cases) {
+      const file = join(work, name);
+      writeFileSync(file, body);
+      await page.evaluate(() => { const e = document.querySelector('#error'); if (e) e.textContent = ''; });
+      await page.setInputFiles('#data-file', file);
+      await page.waitForFunction(() => (document.querySelector('#error')?.textContent || '').trim().length > 0, null, { timeout: 60_000 });
+      const shown = (await page.textContent('#error')).trim();
+      assert.ok(shown.includes(expected), `${name}: the page shows "${shown}", expected "${expected}"`);
+      const cli = cliError(file);
+      if (cli) assert.ok(shown.includes(cli.split('\n')[0]), `${name}: the page shows "${shown}", the CLI says "${cli}"`);
+      assert.ok(await page.isVisible('#error'), `${name}: the message is visible`);
+    }
+    await page.screenshot({ path: join(artifacts, 'bad-input.png'), fullPage: true });
+    // A model directory missing a file says which.
+    await page.fill('#model-url', `${base}/broken/`);
+    await page.evaluate(() => { document.querySelector('#error').textContent = ''; });
+    await page.click('#model-load');
+    await page.waitForFunction(() => /model\.safetensors/.test(document.querySelector('#error')?.textContent || ''), null, { timeout: 60_000 });
+    assert.ok(!logs.some((l) => l.startsWith('pageerror')), `uncaught errors: ${logs.join('\n')}`);
+  } catch (e) {
+    await snapFailure(page, logs, e);
+  } finally {
+    await context.close();
+  }
+});

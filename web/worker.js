@@ -1,0 +1,301 @@
+// The Web Worker that owns the wasm module: the page stays responsive while it trains.
+// It speaks the message protocol app.js uses (see the table in web/README.md), drives the core's
+// Trainer one awaited step at a time (so pause, stop and checkpoints happen between steps), and
+// keeps the run in OPFS (data, settings, last and best checkpoints) so a reloaded tab, or a
+// lost GPU, resumes where it was.
+
+import init, { Session, zipFiles } from './pkg/edgetune.js';
+
+const RUN = 'edgetune-run';
+let session = null;
+let backend = null;
+let labels = [];
+let data = null; // {name, bytes: Uint8Array}
+let modelSource = '';
+let maxBufferMB;
+const control = { paused: false, stop: false, wake: null };
+
+const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+const errorText = (e) => (e && e.message) || String(e);
+
+// ---- OPFS: the run directory --------------------------------------------------------------
+
+async function runDir(create = true) {
+  const root = await navigator.storage.getDirectory();
+  return root.getDirectoryHandle(RUN, { create });
+}
+
+// createWritable writes to a swap file and commits on close: a crash leaves the old file.
+async function writeFile(dir, name, bytes) {
+  const handle = await dir.getFileHandle(name, { create: true });
+  const w = await handle.createWritable();
+  await w.write(bytes);
+  await w.close();
+}
+
+async function readFile(dir, name) {
+  const file = await (await dir.getFileHandle(name)).getFile();
+  return new Uint8Array(await file.arrayBuffer());
+}
+
+async function readMeta() {
+  try {
+    const dir = await runDir(false);
+    return JSON.parse(new TextDecoder().decode(await readFile(dir, 'meta.json')));
+  } catch {
+    return null;
+  }
+}
+
+async function writeMeta(meta) {
+  await writeFile(await runDir(), 'meta.json', new TextEncoder().encode(JSON.stringify(meta)));
+}
+
+// A checkpoint goes to a new directory; meta.json then points at it; the old one is removed.
+// Whatever moment the tab dies, meta.json names a complete checkpoint.
+async function saveCheckpoint(kind, files, meta) {
+  const dir = await runDir();
+  const name = `${kind}-${Date.now()}`;
+  const sub = await dir.getDirectoryHandle(name, { create: true });
+  for (const [file, bytes] of files) await writeFile(sub, file, bytes);
+  const previous = meta[kind];
+  meta[kind] = name;
+  meta.saved_at = new Date().toISOString();
+  await writeMeta(meta);
+  if (previous) await dir.removeEntry(previous, { recursive: true }).catch(() => {});
+}
+
+async function readCheckpoint(name) {
+  const sub = await (await runDir(false)).getDirectoryHandle(name);
+  const names = [];
+  const files = [];
+  for await (const [file, handle] of sub.entries()) {
+    if (handle.kind !== 'file') continue;
+    names.push(file);
+    files.push(new Uint8Array(await (await handle.getFile()).arrayBuffer()));
+  }
+  return { names, files };
+}
+
+async function savedRun() {
+  const meta = await readMeta();
+  if (!meta || meta.status !== 'running' || !meta.last) return null;
+  return { data_name: meta.data_name, model_source: meta.model_source, step: meta.step, total_steps: meta.total_steps, saved_at: meta.saved_at };
+}
+
+// ---- backend ------------------------------------------------------------------------------
+
+async function startBackend(prefer) {
+  await init();
+  let notice = null;
+  let adapter = 'CPU (wasm, SIMD128)';
+  let limits = null;
+  if (prefer !== 'cpu') {
+    const gpu = self.navigator.gpu;
+    const found = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+    if (!found) {
+      notice = gpu
+        ? 'WebGPU gave no adapter: training runs on the CPU (wasm), which is slower.'
+        : 'WebGPU is not available in this browser: training runs on the CPU (wasm), which is slower.';
+    } else {
+      const info = found.info || {};
+      adapter = info.description || [info.vendor, info.architecture, info.device].filter(Boolean).join(' ') || 'WebGPU adapter';
+      limits = { maxStorageBufferBindingSize: found.limits.maxStorageBufferBindingSize, maxBufferSize: found.limits.maxBufferSize };
+      try {
+        session = await Session.create('webgpu');
+        backend = 'webgpu';
+      } catch (e) {
+        notice = `WebGPU could not start (${errorText(e)}): training runs on the CPU (wasm), which is slower.`;
+        limits = null;
+        adapter = 'CPU (wasm, SIMD128)';
+      }
+    }
+  }
+  if (!session) {
+    session = await Session.create('cpu');
+    backend = 'cpu';
+  }
+  maxBufferMB = limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) / (1024 * 1024) : undefined;
+  return { type: 'ready', backend, adapter, notice, limits, savedRun: await savedRun() };
+}
+
+// ---- training -----------------------------------------------------------------------------
+
+// cubecl marks a lost device poisoned and fails every later read with that reason.
+function looksLikeLostDevice(e) {
+  return backend === 'webgpu' && /poison|device (was )?lost|DeviceLost|Destroyed/i.test(errorText(e));
+}
+
+// Keep a handle on the GPUDevice the core requests, so the tests can lose it on purpose
+// ({type: 'debugLoseDevice'}) and check that the run resumes from its last checkpoint.
+let gpuDevice = null;
+if (self.GPUAdapter) {
+  const request = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    gpuDevice = await request.apply(this, args);
+    return gpuDevice;
+  };
+}
+
+async function trainLoop(start, meta, config) {
+  post({ type: 'event', event: start });
+  meta.total_steps = start.total_steps;
+  const every = config.checkpoint_every ?? 20;
+  control.paused = false;
+  control.stop = false;
+  for (;;) {
+    if (control.paused) {
+      post({ type: 'paused', step: meta.step });
+      await new Promise((resolve) => (control.wake = resolve));
+      post({ type: 'continued' });
+    }
+    if (control.stop) session.stop();
+    let r;
+    try {
+      r = await session.step();
+    } catch (e) {
+      if (looksLikeLostDevice(e)) {
+        post({ type: 'lost', message: errorText(e) });
+        return;
+      }
+      throw e;
+    }
+    meta.step = r.global_step;
+    if (r.step) post({ type: 'event', event: r.step });
+    if (r.epoch) post({ type: 'event', event: r.epoch });
+    const due = r.epoch_end || (every > 0 && r.step && r.global_step % every === 0);
+    if (r.epoch_end && r.improved) await saveCheckpoint('best', await session.checkpoint(false), meta);
+    if (due && !r.finished) {
+      await saveCheckpoint('last', await session.checkpoint(true), meta);
+      post({ type: 'checkpoint', step: meta.step, saved_at: meta.saved_at });
+    }
+    if (r.finished) break;
+  }
+  const out = await session.finish();
+  meta.status = 'done';
+  await writeMeta(meta);
+  post({ type: 'event', event: out.done });
+  post({ type: 'trained', misclassified: out.misclassified, test: out.done.test, valid: out.done.valid });
+}
+
+async function train(config) {
+  if (!data) throw new Error('load a data file first');
+  // A new run replaces the saved one: its data and settings go to OPFS first.
+  const root = await navigator.storage.getDirectory();
+  await root.removeEntry(RUN, { recursive: true }).catch(() => {});
+  const dir = await runDir();
+  await writeFile(dir, 'data.bin', data.bytes);
+  const meta = { status: 'running', config, data_name: data.name, model_source: modelSource, step: 0, last: null, best: null };
+  await writeMeta(meta);
+  const start = session.startTraining(config);
+  await trainLoop(start, meta, config);
+}
+
+async function resumeSaved() {
+  const meta = await readMeta();
+  if (!meta || !meta.last) throw new Error('there is no saved run to resume');
+  const dir = await runDir(false);
+  const bytes = await readFile(dir, 'data.bin');
+  const last = await readCheckpoint(meta.last);
+  const best = meta.best ? await readCheckpoint(meta.best) : { names: [], files: [] };
+  const start = session.resumeTraining(meta.config, meta.data_name, bytes, last.names, last.files, best.names, best.files);
+  data = { name: meta.data_name, bytes };
+  modelSource = meta.model_source;
+  const cfg = JSON.parse(new TextDecoder().decode(last.files[last.names.indexOf('config.json')]));
+  labels = Object.entries(cfg.id2label || {}).sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+  post({ type: 'log', message: `resumed from step ${start.resumed_at_step} of ${start.total_steps}` });
+  await trainLoop(start, meta, meta.config);
+}
+
+// ---- messages -----------------------------------------------------------------------------
+
+const handlers = {
+  async init(m) {
+    return startBackend(m.prefer || 'auto');
+  },
+  async model(m) {
+    const names = Object.keys(m.files);
+    const info = session.loadModel(m.source, names, names.map((n) => new Uint8Array(m.files[n])));
+    modelSource = m.source;
+    if (info.fine_tuned_labels.length) labels = info.fine_tuned_labels;
+    return { type: 'model', info };
+  },
+  async data(m) {
+    const bytes = new Uint8Array(m.bytes);
+    const preview = session.loadData(m.name, bytes, m.text_column || undefined, m.label_column || undefined);
+    data = { name: m.name, bytes };
+    return { type: 'data', preview };
+  },
+  async prepare(m) {
+    const out = session.prepare(m.config || {}, maxBufferMB, undefined);
+    labels = out.labels;
+    return { type: 'prepared', ...out };
+  },
+  async train(m) {
+    await train(m.config || {});
+  },
+  async resumeSaved() {
+    await resumeSaved();
+  },
+  async discardSaved() {
+    const root = await navigator.storage.getDirectory();
+    await root.removeEntry(RUN, { recursive: true }).catch(() => {});
+    return { type: 'discarded' };
+  },
+  async predict(m) {
+    const preds = await session.predict(m.texts, undefined);
+    const predictions = preds.map((p) => ({ text: p.text, label: p.label, probs: labels.map((l) => p.probs[l] ?? 0) }));
+    return { type: 'predictions', predictions };
+  },
+  async export() {
+    const zip = await session.exportZip();
+    return { type: 'exported', name: 'edgetune-model.zip', bytes: zip.buffer };
+  },
+  async exportCheckpoint() {
+    const meta = await readMeta();
+    if (!meta || !meta.last) throw new Error('no checkpoint has been saved yet');
+    const { names, files } = await readCheckpoint(meta.last);
+    return { type: 'exported', name: 'edgetune-checkpoint.zip', bytes: zipFiles(names, files).buffer };
+  },
+};
+
+const stageOf = { init: 'init', model: 'model', data: 'data', prepare: 'prepare', train: 'train', resumeSaved: 'resume', predict: 'predict', export: 'export', exportCheckpoint: 'export', discardSaved: 'resume' };
+
+// Requests run one at a time, in order; pause / continue / stop act at once (between steps).
+let queue = Promise.resolve();
+self.onmessage = (event) => {
+  const m = event.data;
+  if (m.type === 'pause') {
+    control.paused = true;
+    return;
+  }
+  if (m.type === 'continue') {
+    control.paused = false;
+    if (control.wake) control.wake();
+    control.wake = null;
+    return;
+  }
+  if (m.type === 'debugLoseDevice') {
+    if (gpuDevice) gpuDevice.destroy();
+    return;
+  }
+  if (m.type === 'stop') {
+    control.stop = true;
+    control.paused = false;
+    if (control.wake) control.wake();
+    return;
+  }
+  const handler = handlers[m.type];
+  if (!handler) {
+    post({ type: 'error', id: m.id, stage: 'init', message: `unknown request '${m.type}'` });
+    return;
+  }
+  queue = queue.then(async () => {
+    try {
+      const reply = await handler(m);
+      if (reply) post({ ...reply, id: m.id }, reply.bytes ? [reply.bytes] : []);
+    } catch (e) {
+      post({ type: 'error', id: m.id, stage: stageOf[m.type], message: errorText(e) });
+    }
+  });
+};
