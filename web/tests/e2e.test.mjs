@@ -130,7 +130,10 @@ async function checkResults(page, state) {
   return accuracy;
 }
 
-test('trains on WebGPU (SwiftShader) and shows results', { timeout: TRAIN_TIMEOUT + 600_000 }, async () => {
+// Opt-in (EDGETUNE_WEBGPU_E2E=1): on the CPU-backed SwiftShader adapter one epoch of MiniLM runs
+// for more than 20 minutes on 2 cores, too long for every CI run (see README: known limits).
+const webgpuE2E = process.env.EDGETUNE_WEBGPU_E2E === '1';
+test('trains on WebGPU (SwiftShader) and shows results', { timeout: TRAIN_TIMEOUT + 600_000, skip: !webgpuE2E && 'set EDGETUNE_WEBGPU_E2E=1' }, async () => {
   const { context, page, logs } = await launch({ webgpu: true });
   try {
     await openPage(page, 'webgpu');
