@@ -5,7 +5,8 @@
 # usage: scripts/build-web.sh            then: node web/serve.mjs   (http://localhost:8080)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/edgetune/target}
+# Its own target dir: the wasm build's host tools and features differ from the native ones.
+export CARGO_TARGET_DIR=${EDGETUNE_WASM_TARGET_DIR:-$HOME/.cache/edgetune/target-wasm}
 tools=${EDGETUNE_TOOLS:-$HOME/.cache/edgetune/tools}
 rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
