@@ -9,7 +9,6 @@ import init, { Session, zipFiles } from './pkg/edgetune.js';
 const RUN = 'edgetune-run';
 let session = null;
 let backend = null;
-let labels = [];
 let data = null; // {name, bytes: Uint8Array}
 let modelSource = '';
 let maxBufferMB;
@@ -201,8 +200,6 @@ async function resumeSaved() {
   const start = session.resumeTraining(meta.config, meta.data_name, bytes, last.names, last.files, best.names, best.files);
   data = { name: meta.data_name, bytes };
   modelSource = meta.model_source;
-  const cfg = JSON.parse(new TextDecoder().decode(last.files[last.names.indexOf('config.json')]));
-  labels = Object.entries(cfg.id2label || {}).sort((a, b) => a[0] - b[0]).map((e) => e[1]);
   post({ type: 'log', message: `resumed from step ${start.resumed_at_step} of ${start.total_steps}` });
   await trainLoop(start, meta, meta.config);
 }
@@ -217,7 +214,6 @@ const handlers = {
     const names = Object.keys(m.files);
     const info = session.loadModel(m.source, names, names.map((n) => new Uint8Array(m.files[n])));
     modelSource = m.source;
-    if (info.fine_tuned_labels.length) labels = info.fine_tuned_labels;
     return { type: 'model', info };
   },
   async data(m) {
@@ -228,7 +224,6 @@ const handlers = {
   },
   async prepare(m) {
     const out = session.prepare(m.config || {}, maxBufferMB, undefined);
-    labels = out.labels;
     return { type: 'prepared', ...out };
   },
   async train(m) {
@@ -244,7 +239,8 @@ const handlers = {
   },
   async predict(m) {
     const preds = await session.predict(m.texts, undefined);
-    const predictions = preds.map((p) => ({ text: p.text, label: p.label, probs: labels.map((l) => p.probs[l] ?? 0) }));
+    // probs stay keyed by label: right whatever model (fine-tuned, trained, resumed) is loaded.
+    const predictions = preds.map((p) => ({ text: p.text, label: p.label, probs: p.probs }));
     return { type: 'predictions', predictions };
   },
   async export() {

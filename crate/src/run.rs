@@ -6,7 +6,6 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::model::{load, HeadSpec, ModelFiles, TextClassifier};
 use crate::prepare::{prepare, DataSource, Prepared};
-use crate::tokenize::Tokenizer;
 use crate::train::checkpoint::{self, find_checkpoint, RunSpec};
 use crate::train::{fit, Event, FitOutcome, Resume, TrainConfig};
 use std::path::{Path, PathBuf};
@@ -24,11 +23,8 @@ pub struct TrainRequest {
     pub run_dir: Option<PathBuf>,
 }
 
-fn tokenizer_of(files: &ModelFiles) -> Result<Tokenizer> {
-    Tokenizer::from_bytes(files.tokenizer_json.as_deref(), files.vocab_txt.as_deref(), files.tokenizer_config.as_deref())
-}
-
-fn head_spec(cfg: &TrainConfig, data: &Prepared) -> HeadSpec {
+/// The head a run's configuration and classes ask for.
+pub fn head_spec(cfg: &TrainConfig, data: &Prepared) -> HeadSpec {
     HeadSpec { task: cfg.task, labels: data.labels.clone(), pooling: cfg.pooling, seed: cfg.seed }
 }
 
@@ -37,7 +33,7 @@ fn head_spec(cfg: &TrainConfig, data: &Prepared) -> HeadSpec {
 pub fn load_and_prepare(req: &TrainRequest, device: &Device) -> Result<(TextClassifier, Prepared)> {
     req.config.validate()?;
     let files = ModelFiles::from_dir(&req.model)?;
-    let tokenizer = tokenizer_of(&files)?;
+    let tokenizer = files.tokenizer()?;
     let data = prepare(&req.train, req.valid.as_ref(), req.test.as_ref(), &req.config, &tokenizer)?;
     let model = load(files, Some(&head_spec(&req.config, &data)), device)?;
     Ok((model, data))
@@ -125,7 +121,7 @@ pub fn resume_from_files(
 ) -> Result<(TextClassifier, Prepared, Resume)> {
     let (state, optimizer) = checkpoint::state_from_files(&last, source)?;
     let files = ModelFiles::from_files(source, last)?;
-    let data = prepare(&req.train, req.valid.as_ref(), req.test.as_ref(), &req.config, &tokenizer_of(&files)?)?;
+    let data = prepare(&req.train, req.valid.as_ref(), req.test.as_ref(), &req.config, &files.tokenizer()?)?;
     let model = load(files, Some(&head_spec(&req.config, &data)), device)?;
     let best = match best {
         Some(b) => Some(load(ModelFiles::from_files(&format!("{source} (best)"), b)?, Some(&head_spec(&req.config, &data)), device)?.params),

@@ -12,8 +12,8 @@ use crate::error::Error;
 use crate::model::{load, HeadSpec, ModelFiles, TextClassifier};
 use crate::predict::predict;
 use crate::prepare::{prepare, preview, DataSource, Prepared};
-use crate::run::{resume_from_files, TrainRequest};
-use crate::train::eval::misclassified;
+use crate::run::{head_spec, resume_from_files, TrainRequest};
+use crate::train::eval::{logits, misclassified};
 use crate::train::memory::{estimate, MemoryEstimate};
 use crate::train::{Trainer, TrainConfig};
 use js_sys::{Array, Promise, Uint8Array};
@@ -70,7 +70,8 @@ fn files_to_js(files: Vec<(String, Vec<u8>)>) -> JsValue {
 struct State {
     model_files: Option<ModelFiles>,
     data: Option<DataSource>,
-    prepared: Option<Rc<Prepared>>,
+    /// The data prepared for the settings it holds (reused when training starts with them).
+    prepared: Option<(TrainConfig, Rc<Prepared>)>,
     trainer: Option<Trainer>,
     /// The trained model (or a loaded fine-tuned one): what predict and export use.
     model: Option<Rc<TextClassifier>>,
@@ -148,8 +149,7 @@ impl Session {
         let (Some(files), Some(data)) = (&st.model_files, &st.data) else {
             return Err(msg("load a model and a data file first"));
         };
-        let tokenizer = crate::tokenize::Tokenizer::from_bytes(files.tokenizer_json.as_deref(), files.vocab_txt.as_deref(), files.tokenizer_config.as_deref()).map_err(err)?;
-        let prepared = prepare(data, None, None, &cfg, &tokenizer).map_err(err)?;
+        let prepared = prepare(data, None, None, &cfg, &files.tokenizer().map_err(err)?).map_err(err)?;
         let config = crate::model::BertConfig::from_json(&files.config, "config.json").map_err(err)?;
         let memory = memory_check(&config, files, &prepared, &cfg, data_len(data), max_buffer_mb, budget_mb);
         let out = serde_json::json!({
@@ -157,7 +157,7 @@ impl Session {
             "splits": { "train": prepared.train.len(), "valid": prepared.valid.len(), "test": prepared.test.as_ref().map_or(0, |t| t.len()) },
             "memory": memory,
         });
-        st.prepared = Some(Rc::new(prepared));
+        st.prepared = Some((cfg, Rc::new(prepared)));
         to_js(&out)
     }
 
@@ -172,14 +172,16 @@ impl Session {
         let (Some(files), Some(data)) = (&st.model_files, &st.data) else {
             return Err(msg("load a model and a data file first"));
         };
-        let tokenizer = crate::tokenize::Tokenizer::from_bytes(files.tokenizer_json.as_deref(), files.vocab_txt.as_deref(), files.tokenizer_config.as_deref()).map_err(err)?;
-        let prepared = Rc::new(prepare(data, None, None, &cfg, &tokenizer).map_err(err)?);
-        let spec = HeadSpec { task: cfg.task, labels: prepared.labels.clone(), pooling: cfg.pooling, seed: cfg.seed };
-        let model = load(files.clone(), Some(&spec), &self.device).map_err(err)?;
+        // `prepare` already tokenized the data for these settings: reuse it.
+        let prepared = match &st.prepared {
+            Some((c, p)) if *c == cfg => p.clone(),
+            _ => Rc::new(prepare(data, None, None, &cfg, &files.tokenizer().map_err(err)?).map_err(err)?),
+        };
+        let model = load(files.clone(), Some(&head_spec(&cfg, &prepared)), &self.device).map_err(err)?;
         let trainer = Trainer::new(model, &prepared, &cfg, None).map_err(err)?;
         let start = trainer.start_event(&prepared, None);
         st.trainer = Some(trainer);
-        st.prepared = Some(prepared);
+        st.prepared = Some((cfg, prepared));
         st.training = true;
         to_js(&start)
     }
@@ -216,7 +218,7 @@ impl Session {
         st.model_files = Some(model_files);
         st.data = Some(data);
         st.trainer = Some(trainer);
-        st.prepared = Some(Rc::new(prepared));
+        st.prepared = Some((cfg, Rc::new(prepared)));
         st.training = true;
         to_js(&start)
     }
@@ -273,7 +275,15 @@ impl Session {
             state.borrow_mut().training = false;
             let outcome = outcome.map_err(err)?;
             let split = data.test.as_ref().unwrap_or(&data.valid);
-            let wrong = misclassified(&outcome.model, split, bs, 50).await.map_err(err)?;
+            let computed;
+            let rows = match &outcome.final_logits {
+                Some(rows) => rows,
+                None => {
+                    computed = logits(&outcome.model, &split.ids, bs).await.map_err(err)?;
+                    &computed
+                }
+            };
+            let wrong = misclassified(&outcome.model, split, rows, 50);
             let out = serde_json::json!({ "done": outcome.done_event(None), "misclassified": wrong });
             state.borrow_mut().model = Some(Rc::new(outcome.model));
             to_js(&out)
@@ -316,7 +326,7 @@ fn has_classifier(weights: &[u8]) -> bool {
 
 fn take_trainer(state: &Rc<RefCell<State>>) -> Result<(Trainer, Rc<Prepared>), JsValue> {
     let mut st = state.borrow_mut();
-    let data = st.prepared.clone().ok_or_else(|| msg("no run in progress"))?;
+    let data = st.prepared.as_ref().map(|(_, p)| p.clone()).ok_or_else(|| msg("no run in progress"))?;
     let trainer = st.trainer.take().ok_or_else(|| msg("no run in progress, or a step is still running"))?;
     Ok((trainer, data))
 }

@@ -78,6 +78,11 @@ impl ModelFiles {
         out.check_tokenizer()
     }
 
+    /// The model's tokenizer (tokenizer.json, else vocab.txt + tokenizer_config.json).
+    pub fn tokenizer(&self) -> Result<Tokenizer> {
+        Tokenizer::from_bytes(self.tokenizer_json.as_deref(), self.vocab_txt.as_deref(), self.tokenizer_config.as_deref())
+    }
+
     fn check_tokenizer(self) -> Result<Self> {
         if self.tokenizer_json.is_none() && self.vocab_txt.is_none() {
             return Err(Error::model(&self.source, "no tokenizer.json or vocab.txt: the model's tokenizer is needed"));
@@ -121,11 +126,7 @@ fn saved_head(cfg: &BertConfig) -> (Task, Vec<String>, Pooling) {
 /// when it matches, else freshly initialised); without, the checkpoint must hold a trained head.
 pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Result<TextClassifier> {
     let config = BertConfig::from_json(&files.config, "config.json")?;
-    let tokenizer = Tokenizer::from_bytes(
-        files.tokenizer_json.as_deref(),
-        files.vocab_txt.as_deref(),
-        files.tokenizer_config.as_deref(),
-    )?;
+    let tokenizer = files.tokenizer()?;
     if tokenizer.vocab_size() > config.vocab_size {
         let file = if files.tokenizer_json.is_some() { "tokenizer.json" } else { "vocab.txt" };
         return Err(Error::model(

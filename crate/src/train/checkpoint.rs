@@ -109,14 +109,6 @@ pub fn state_from_files(files: &[(String, Vec<u8>)], source: &str) -> Result<(Ru
     Ok((state, opt))
 }
 
-/// Reads the state and optimiser of a `last` checkpoint.
-pub fn load_state(dir: &Path) -> Result<(RunState, Option<SafeTensors>)> {
-    let state: RunState = read_json(&dir.join("state.json"))?;
-    let opt_path = dir.join("optimizer.safetensors");
-    let opt = if opt_path.exists() { Some(SafeTensors::read(&opt_path)?) } else { None };
-    Ok((state, opt))
-}
-
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
     write_atomic(path, &bytes)

@@ -85,8 +85,13 @@ pub fn softmax(row: &[f32]) -> Vec<f64> {
 
 /// Evaluates `model` on `split`.
 pub async fn evaluate(model: &TextClassifier, split: &Split, batch_size: usize) -> Result<EvalReport> {
+    Ok(evaluate_keeping_logits(model, split, batch_size).await?.0)
+}
+
+/// Evaluates `model` on `split`, and returns the logits too (for the misclassified examples).
+pub async fn evaluate_keeping_logits(model: &TextClassifier, split: &Split, batch_size: usize) -> Result<(EvalReport, Vec<Vec<f32>>)> {
     let logits = logits(model, &split.ids, batch_size).await?;
-    Ok(report_from_logits(model, &logits, &split.targets))
+    Ok((report_from_logits(model, &logits, &split.targets), logits))
 }
 
 /// The report for precomputed logits.
@@ -132,12 +137,12 @@ pub struct Misclassified {
     pub line: usize,
 }
 
-/// The examples of `split` the model classifies wrongly, most confident mistakes first.
-pub async fn misclassified(model: &TextClassifier, split: &Split, batch_size: usize, limit: usize) -> Result<Vec<Misclassified>> {
+/// The examples of `split` the model classifies wrongly (from its `logits` on the split), most
+/// confident mistakes first.
+pub fn misclassified(model: &TextClassifier, split: &Split, rows: &[Vec<f32>], limit: usize) -> Vec<Misclassified> {
     if model.task != Task::Classification {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let rows = logits(model, &split.ids, batch_size).await?;
     let mut wrong: Vec<Misclassified> = rows
         .iter()
         .zip(&split.targets)
@@ -156,5 +161,5 @@ pub async fn misclassified(model: &TextClassifier, split: &Split, batch_size: us
         .collect();
     wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     wrong.truncate(limit);
-    Ok(wrong)
+    wrong
 }

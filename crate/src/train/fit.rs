@@ -70,6 +70,9 @@ pub struct FitOutcome {
     pub test: Option<EvalReport>,
     pub state: RunState,
     pub stopped_early: bool,
+    /// The logits behind the final report (`test`, or `valid` without a test split), when
+    /// `finish` computed them: the page lists misclassified examples from them.
+    pub final_logits: Option<Vec<Vec<f32>>>,
 }
 
 impl FitOutcome {

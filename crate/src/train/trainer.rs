@@ -7,7 +7,7 @@
 
 use super::checkpoint::{self, RunState};
 use super::config::{ClassWeights, TrainConfig};
-use super::eval::{evaluate, EvalReport};
+use super::eval::{evaluate, evaluate_keeping_logits, EvalReport};
 use super::fit::{apply_freezing, batch_loss, epoch_batches, step_counts, Event, FitOutcome, Resume};
 use super::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
 use crate::device;
@@ -316,11 +316,6 @@ impl Trainer {
         }
     }
 
-    /// The best parameters' weights file (`model.safetensors`), for the page's `best` checkpoint.
-    pub fn has_best(&self) -> bool {
-        self.best.is_some()
-    }
-
     /// Finishes: the best parameters, evaluated on validation and test.
     pub async fn finish(mut self, data: &Prepared) -> Result<FitOutcome> {
         let had_best = self.best.is_some();
@@ -328,17 +323,26 @@ impl Trainer {
             self.model.params = b;
         }
         let bs = self.cfg.eval_batch_size;
-        let valid = match &self.last_valid {
+        let redo_valid = match &self.last_valid {
             // The last validation was of the last parameters: redo it for the best ones.
-            Some(_) if had_best && !data.valid.is_empty() => Some(evaluate(&self.model, &data.valid, bs).await?),
-            None if !data.valid.is_empty() && self.state.global_step > 0 => Some(evaluate(&self.model, &data.valid, bs).await?),
-            _ => self.last_valid.clone(),
+            Some(_) => had_best,
+            None => self.state.global_step > 0,
+        };
+        let (valid, mut final_logits) = if redo_valid && !data.valid.is_empty() {
+            let (report, logits) = evaluate_keeping_logits(&self.model, &data.valid, bs).await?;
+            (Some(report), Some(logits))
+        } else {
+            (self.last_valid.clone(), None)
         };
         let test = match &data.test {
-            Some(t) => Some(evaluate(&self.model, t, bs).await?),
+            Some(t) => {
+                let (report, logits) = evaluate_keeping_logits(&self.model, t, bs).await?;
+                final_logits = Some(logits);
+                Some(report)
+            }
             None => None,
         };
-        Ok(FitOutcome { model: self.model, valid, test, state: self.state, stopped_early: self.stopped_early })
+        Ok(FitOutcome { model: self.model, valid, test, state: self.state, stopped_early: self.stopped_early, final_logits })
     }
 
     /// Names the parameters whose gradients hold NaN or infinity, nearest the loss first (where
