@@ -189,3 +189,72 @@ fn exploding_loss_stops_and_keeps_the_last_checkpoint() {
     let last = load_dir(&run_dir.join("checkpoints/last"), None, &device).unwrap();
     assert_eq!(last.labels, vec!["0", "1"]);
 }
+
+/// Image collections: each bad case is an error that says what to do, or a file skipped and
+/// named in the report; good files beside bad ones still train.
+#[test]
+fn image_folders() {
+    use edgetune::prepare::Encoder;
+    use edgetune::vision::Fit;
+    let tmp = tempfile::tempdir().unwrap();
+    let png = std::fs::read(common::shared("data/digits/images/3/0003.png")).unwrap();
+    let png2 = std::fs::read(common::shared("data/digits/images/5/0005.png")).unwrap();
+    let png3 = std::fs::read(common::shared("data/digits/images/7/0007.png")).unwrap();
+    let enc = Encoder::Image { size: 32, fit: Fit::Resize };
+    let cfg = TrainConfig { valid_split: 0.0, test_split: 0.0, ..TrainConfig::defaults_for(edgetune::model::ModelKind::Image) };
+    let make = |name: &str, files: &[(&str, &[u8])]| -> PathBuf {
+        let root = tmp.path().join(name);
+        for (rel, bytes) in files {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        }
+        std::fs::create_dir_all(&root).unwrap();
+        root
+    };
+    let err = |root: &Path| prepare(&DataSource::Path(root.to_path_buf()), None, None, &cfg, enc).unwrap_err().to_string();
+
+    // Errors.
+    let one = make("one", &[("cats/a.png", &png), ("cats/b.png", &png[..])]);
+    let e = err(&one);
+    println!("{e}");
+    assert!(e.contains("only one class") && e.contains("cats"), "{e}");
+    let none = make("none", &[("cats/notes.txt", b"hello"), ("dogs/readme.md", b"hi")]);
+    let e = err(&none);
+    println!("{e}");
+    assert!(e.contains("no image"), "{e}");
+    let empty = make("empty", &[]);
+    let e = err(&empty);
+    println!("{e}");
+    assert!(e.contains("no image"), "{e}");
+
+    // Skipped and reported; the rest is used. Non-ASCII names and nested folders are fine.
+    let mixed = make(
+        "mixed",
+        &[
+            ("chats/a.png", &png),
+            ("chats/sous-dossier/b.png", &png2),
+            // The same pixels as a.png (other bytes after the image's end): a duplicate.
+            ("chats/copie.png", &[&png[..], b"x"].concat()),
+            ("chiens/été.png", &png3),
+            ("chiens/zéro.png", b""),
+            ("chiens/broken.png", &png[..png.len() / 2]),
+            ("chiens/garbage.jpg", b"this is not a jpeg at all"),
+            ("chiens/scan.tiff", b"II*\0"),
+            ("loose.png", &png),
+        ],
+    );
+    let data = prepare(&DataSource::Path(mixed.clone()), None, None, &cfg, enc).unwrap();
+    let report = &data.reports[0];
+    println!("{report}");
+    let names: Vec<&str> = report.skipped.iter().map(|s| s.name.as_str()).collect();
+    for bad in ["chiens/zéro.png", "chiens/broken.png", "chiens/garbage.jpg", "chiens/scan.tiff", "loose.png"] {
+        assert!(names.contains(&bad), "{bad} not reported as skipped: {names:?}");
+    }
+    assert!(report.skipped.iter().all(|s| !s.why.is_empty()));
+    assert_eq!(report.kept, 3, "a.png, the nested b.png and été.png are kept");
+    assert_eq!(report.duplicates_removed, 1);
+    assert_eq!(data.labels, ["chats", "chiens"]);
+    let shown = report.to_string();
+    assert!(shown.contains("files skipped: 5") && shown.contains("duplicates removed: 1"), "{shown}");
+}

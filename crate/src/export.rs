@@ -8,21 +8,73 @@
 //! `AutoModelForSequenceClassification.from_pretrained(dir, trust_remote_code=True)` computes the
 //! same logits. Such an export deliberately has no pooler weights: loading it as a plain
 //! `BertForSequenceClassification` reports them missing instead of silently pooling differently.
+//! An image model exports as `config.json` (architecture, preprocessing, classes) and
+//! `model.safetensors` in the upstream ResNet names, batch-norm running statistics included, plus
+//! `modeling_resnet.py`, which builds the network in PyTorch (torchvision's own `resnet18/34/50`
+//! for that family) and loads the file with `load_state_dict(strict=True)`.
 //! Every file is written to a temporary name and renamed: a crash never leaves half a file.
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::model::{Pooling, Task, TextClassifier};
+use crate::model::{Classifier, ImageClassifier, Pooling, Task, TextClassifier};
 use crate::weights::to_bytes;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 const MODELING: &str = include_str!("modeling_edgetune.py");
+const MODELING_RESNET: &str = include_str!("modeling_resnet.py");
 
 /// The files of an export, as (name, bytes): the browser offers them as downloads, natively they
 /// are written to a directory.
-pub async fn export_files(model: &TextClassifier) -> Result<Vec<(String, Vec<u8>)>> {
+pub async fn export_files(model: &Classifier) -> Result<Vec<(String, Vec<u8>)>> {
+    match model {
+        Classifier::Text(m) => text_files(m).await,
+        Classifier::Image(m) => image_files(m).await,
+    }
+}
+
+async fn image_files(model: &ImageClassifier) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut tensors = Vec::new();
+    for (name, shape, values) in model.params.to_upstream().await? {
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite(name));
+        }
+        tensors.push((name, shape, values));
+    }
+    let metadata = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+    let mut c = model.config.to_json_fields();
+    let (id2label, label2id) = label_maps(&model.labels, model.task);
+    c.insert("num_labels".into(), json!(model.labels.len().max(1)));
+    c.insert("id2label".into(), Value::Object(id2label));
+    c.insert("label2id".into(), Value::Object(label2id));
+    c.insert("problem_type".into(), json!(problem_type(model.task)));
+    c.insert("edgetune_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    Ok(vec![
+        ("config.json".to_string(), serde_json::to_vec_pretty(&Value::Object(c)).map_err(|e| Error::config(e.to_string()))?),
+        ("model.safetensors".to_string(), to_bytes(&tensors, &metadata)),
+        ("modeling_resnet.py".to_string(), MODELING_RESNET.as_bytes().to_vec()),
+    ])
+}
+
+fn label_maps(labels: &[String], task: Task) -> (Map<String, Value>, Map<String, Value>) {
+    match task {
+        Task::Classification => (
+            labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect(),
+            labels.iter().enumerate().map(|(i, l)| (l.clone(), json!(i))).collect(),
+        ),
+        Task::Regression => (Map::from_iter([("0".into(), json!("LABEL_0"))]), Map::from_iter([("LABEL_0".into(), json!(0))])),
+    }
+}
+
+fn problem_type(task: Task) -> &'static str {
+    match task {
+        Task::Classification => "single_label_classification",
+        Task::Regression => "regression",
+    }
+}
+
+async fn text_files(model: &TextClassifier) -> Result<Vec<(String, Vec<u8>)>> {
     let mut tensors = Vec::new();
     for (name, shape, values) in model.params.to_upstream().await? {
         let key = if name.starts_with("embeddings.") || name.starts_with("encoder.") || name.starts_with("pooler.") {
@@ -53,23 +105,11 @@ pub fn config_json(model: &TextClassifier) -> Value {
     for k in ["_name_or_path", "auto_map", "id2label", "label2id", "problem_type", "classifier_pooling", "num_labels"] {
         c.remove(k);
     }
-    let (id2label, label2id): (Map<String, Value>, Map<String, Value>) = match model.task {
-        Task::Classification => (
-            model.labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect(),
-            model.labels.iter().enumerate().map(|(i, l)| (l.clone(), json!(i))).collect(),
-        ),
-        Task::Regression => (Map::from_iter([("0".into(), json!("LABEL_0"))]), Map::from_iter([("LABEL_0".into(), json!(0))])),
-    };
+    let (id2label, label2id) = label_maps(&model.labels, model.task);
     c.insert("model_type".into(), json!("bert"));
     c.insert("id2label".into(), Value::Object(id2label));
     c.insert("label2id".into(), Value::Object(label2id));
-    c.insert(
-        "problem_type".into(),
-        json!(match model.task {
-            Task::Classification => "single_label_classification",
-            Task::Regression => "regression",
-        }),
-    );
+    c.insert("problem_type".into(), json!(problem_type(model.task)));
     let pooling = match model.head.pooling {
         Pooling::Mean => "mean",
         Pooling::Cls => "cls",
@@ -92,7 +132,7 @@ pub fn config_json(model: &TextClassifier) -> Value {
 }
 
 /// Writes the export to `dir` (created if needed), each file atomically.
-pub async fn export_dir(model: &TextClassifier, dir: &Path) -> Result<()> {
+pub async fn export_dir(model: &Classifier, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let files = export_files(model).await?;
     // Weights first, config last: a directory with a config.json is a complete export.
@@ -102,7 +142,7 @@ pub async fn export_dir(model: &TextClassifier, dir: &Path) -> Result<()> {
     if let Some((name, bytes)) = files.iter().find(|(n, _)| n == "config.json") {
         write_atomic(&dir.join(name), bytes)?;
     }
-    if model.head.pooling == Pooling::Cls {
+    if model.as_text().is_some_and(|m| m.head.pooling == Pooling::Cls) {
         // A stale file from an earlier mean-pooled export would contradict config.json.
         let _ = std::fs::remove_file(dir.join("modeling_edgetune.py"));
     }

@@ -8,6 +8,7 @@
 //! - [`weights`]: safetensors in and out, in the upstream tensor names.
 //! - [`model`]: the BERT encoder and the classifier head, loaded from a Hugging Face directory.
 //! - [`data`]: CSV/TSV/JSONL with column mapping, cleaning report, stratified splits, batching.
+//! - [`vision`]: image folders/zips/lists → Pillow-exact resized inputs, augmentation, previews.
 //! - [`prepare`]: user files → tokenized splits.
 //! - [`train`]: AdamW/SGD, schedules, clipping, accumulation, early stopping, checkpoints.
 //! - [`metrics`], [`predict`], [`export`] (a directory PyTorch `transformers` loads back).
@@ -29,6 +30,7 @@ pub mod rng;
 pub mod run;
 pub mod tokenize;
 pub mod train;
+pub mod vision;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -1,14 +1,18 @@
-//! Predictions for new texts: the label and the probability of every class (or the value, for
-//! regression).
+//! Predictions for new texts or images: the label and the probability of every class (or the
+//! value, for regression).
 
 use crate::error::Result;
-use crate::model::{Task, TextClassifier};
-use crate::train::eval::{argmax, logits, softmax};
+use crate::model::{ImageClassifier, Task, TextClassifier};
+use crate::prepare::Split;
+use crate::train::eval::{argmax, image_logits, logits, softmax};
+use crate::vision::{decode, to_input, Fit};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Prediction {
+    /// The text, or the image's file name.
     pub text: String,
     /// The predicted class, or the predicted value as text for regression.
     pub label: String,
@@ -24,27 +28,37 @@ pub struct Prediction {
 pub async fn predict(model: &TextClassifier, texts: &[String], max_length: usize, batch_size: usize) -> Result<Vec<Prediction>> {
     let ids: Vec<Vec<u32>> = texts.iter().map(|t| model.tokenizer.encode_truncated(t, max_length)).collect();
     let rows = logits(model, &ids, batch_size).await?;
-    Ok(texts
-        .iter()
-        .zip(rows)
-        .map(|(text, row)| match model.task {
-            Task::Classification => {
-                let p = softmax(&row);
-                Prediction {
-                    text: text.clone(),
-                    label: model.labels[argmax(&row)].clone(),
-                    probs: model.labels.iter().cloned().zip(p).collect(),
-                    value: None,
-                    logits: row,
-                }
-            }
-            Task::Regression => Prediction {
-                text: text.clone(),
-                label: format!("{}", row[0]),
-                probs: BTreeMap::new(),
-                value: Some(row[0] as f64),
-                logits: row,
-            },
-        })
-        .collect())
+    Ok(texts.iter().zip(rows).map(|(text, row)| prediction(text, row, model.task, &model.labels)).collect())
+}
+
+/// Predictions for image files given as (name, bytes); `fit` overrides the model's own way of
+/// reaching its input size. A file that is not a readable image is an error naming it.
+pub async fn predict_images(model: &ImageClassifier, files: &[(String, Vec<u8>)], fit: Option<Fit>, batch_size: usize) -> Result<Vec<Prediction>> {
+    let fit = fit.unwrap_or(model.default_fit());
+    let mut split = Split::default();
+    for (i, (name, bytes)) in files.iter().enumerate() {
+        let pixels = to_input(&decode(bytes, name)?, model.image_size(), fit);
+        split.examples.push(crate::data::Example { text: name.clone(), label: String::new(), line: i + 1, image: Some(Arc::new(pixels)) });
+    }
+    let rows = image_logits(model, &split, batch_size).await?;
+    Ok(files.iter().zip(rows).map(|((name, _), row)| prediction(name, row, model.task, &model.labels)).collect())
+}
+
+fn prediction(text: &str, row: Vec<f32>, task: Task, labels: &[String]) -> Prediction {
+    match task {
+        Task::Classification => Prediction {
+            text: text.to_string(),
+            label: labels[argmax(&row)].clone(),
+            probs: labels.iter().cloned().zip(softmax(&row)).collect(),
+            value: None,
+            logits: row,
+        },
+        Task::Regression => Prediction {
+            text: text.to_string(),
+            label: format!("{}", row[0]),
+            probs: BTreeMap::new(),
+            value: Some(row[0] as f64),
+            logits: row,
+        },
+    }
 }

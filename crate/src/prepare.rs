@@ -1,26 +1,56 @@
-//! From the user's files to tokenized train / validation / test splits, with the data report a
+//! From the user's files to model-ready train / validation / test splits, with the data report a
 //! person reads before training: read → pick columns → clean → split (stratified) → label ids →
-//! tokenize. The same path serves the CLI (files) and the page (bytes).
+//! tokenize (text) or decode and resize (images). The same path serves the CLI (files) and the
+//! page (bytes).
 
 use crate::data::{clean, parse_table, pick_columns, read_table, stratified_split, DataReport, Example, Table};
 use crate::error::{Error, Result};
 use crate::model::Task;
 use crate::tokenize::Tokenizer;
 use crate::train::TrainConfig;
+use crate::vision::{self, Fit, ImageFile, Skipped};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-/// Where a data file comes from.
+/// Where data comes from.
 #[derive(Clone, Debug)]
 pub enum DataSource {
+    /// A file (CSV/TSV/JSONL; for images also a zip) or, for images, a folder of class folders.
     Path(PathBuf),
+    /// A file's bytes (the page).
     Bytes { name: String, bytes: Vec<u8> },
+    /// A dropped folder as (relative path, bytes): images in class folders (the page).
+    Files { name: String, entries: Vec<(String, Vec<u8>)> },
 }
 
 impl DataSource {
     pub fn name(&self) -> String {
         match self {
             DataSource::Path(p) => p.display().to_string(),
-            DataSource::Bytes { name, .. } => name.clone(),
+            DataSource::Bytes { name, .. } | DataSource::Files { name, .. } => name.clone(),
+        }
+    }
+
+    /// The labelled image files of this source, and those skipped while listing.
+    fn image_files(&self, cfg: &TrainConfig) -> Result<(Vec<ImageFile>, Vec<Skipped>)> {
+        let is_zip = |n: &str| n.to_ascii_lowercase().ends_with(".zip");
+        match self {
+            DataSource::Files { name, entries } => vision::from_entries(name, entries.clone()),
+            DataSource::Bytes { name, bytes } if is_zip(name) => vision::read_zip(bytes, name),
+            DataSource::Bytes { name, .. } => Err(Error::data(
+                name,
+                "for an image model, give a zip of class folders or drop a folder (a CSV of image paths needs the files beside it)",
+            )),
+            #[cfg(not(target_arch = "wasm32"))]
+            DataSource::Path(p) if p.is_dir() => vision::read_folder(p),
+            #[cfg(not(target_arch = "wasm32"))]
+            DataSource::Path(p) if is_zip(&p.to_string_lossy()) => {
+                vision::read_zip(&crate::fsutil::read(p)?, &p.display().to_string())
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            DataSource::Path(p) => vision::read_csv(p, cfg.text_column.as_deref(), cfg.label_column.as_deref()),
+            #[cfg(target_arch = "wasm32")]
+            DataSource::Path(p) => Err(Error::data(p.display().to_string(), "files are read from bytes in the page")),
         }
     }
 
@@ -28,7 +58,31 @@ impl DataSource {
         match self {
             DataSource::Path(p) => read_table(p, &cfg.table_options()),
             DataSource::Bytes { name, bytes } => parse_table(bytes, name, &cfg.table_options()),
+            DataSource::Files { name, .. } => Err(Error::data(name, "a folder of files is image data: pick an image model")),
         }
+    }
+}
+
+/// How examples become model inputs: tokens for a text model, pixels for an image model.
+#[derive(Clone, Copy, Debug)]
+pub enum Encoder<'a> {
+    Text(&'a Tokenizer),
+    Image { size: usize, fit: Fit },
+}
+
+impl<'a> Encoder<'a> {
+    /// A loaded model's encoder; `fit` overrides an image model's own.
+    pub fn for_model(model: &'a crate::model::Classifier, fit: Option<Fit>) -> Self {
+        match model {
+            crate::model::Classifier::Text(m) => Encoder::Text(&m.tokenizer),
+            crate::model::Classifier::Image(m) => Encoder::Image { size: m.image_size(), fit: fit.unwrap_or(m.default_fit()) },
+        }
+    }
+}
+
+impl<'a> From<&'a Tokenizer> for Encoder<'a> {
+    fn from(t: &'a Tokenizer) -> Self {
+        Encoder::Text(t)
     }
 }
 
@@ -39,10 +93,12 @@ pub enum Target {
     Value(f32),
 }
 
-/// One split, tokenized.
+/// One split, encoded.
 #[derive(Clone, Debug, Default)]
 pub struct Split {
+    /// The examples; an image example carries its pixels.
     pub examples: Vec<Example>,
+    /// Token ids (text models; empty for images).
     pub ids: Vec<Vec<u32>>,
     pub targets: Vec<Target>,
 }
@@ -103,7 +159,16 @@ pub fn preview(source: &DataSource, cfg: &TrainConfig, rows: usize) -> Result<Pr
     })
 }
 
-fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>) -> Result<(Vec<Example>, DataReport, String, String)> {
+fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>, encoder: Encoder) -> Result<(Vec<Example>, DataReport, String, String)> {
+    if let Encoder::Image { size, fit } = encoder {
+        let (files, skipped) = source.image_files(cfg)?;
+        let (images, report) = vision::clean_images(&source.name(), files, skipped, size, fit);
+        let examples = images
+            .into_iter()
+            .map(|i| Example { text: i.name, label: i.label, line: i.line, image: Some(Arc::new(i.pixels)) })
+            .collect();
+        return Ok((examples, report, "path".into(), "label".into()));
+    }
     let table = source.table(cfg)?;
     let (text, label) = match columns {
         Some((t, l)) => (Some(t), Some(l)),
@@ -114,15 +179,17 @@ fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>) -
     Ok((examples, report, table.columns[ti].clone(), table.columns[li].clone()))
 }
 
-/// Reads, cleans and splits the data, and tokenizes it with the model's tokenizer.
-pub fn prepare(
+/// Reads, cleans and splits the data, and encodes it for the model (its tokenizer, or its image
+/// size).
+pub fn prepare<'a>(
     train: &DataSource,
     valid: Option<&DataSource>,
     test: Option<&DataSource>,
     cfg: &TrainConfig,
-    tokenizer: &Tokenizer,
+    encoder: impl Into<Encoder<'a>>,
 ) -> Result<Prepared> {
-    let (examples, mut report, text_col, label_col) = read(train, cfg, None)?;
+    let encoder = encoder.into();
+    let (examples, mut report, text_col, label_col) = read(train, cfg, None, encoder)?;
     let train_name = train.name();
     if examples.is_empty() {
         return Err(Error::data(&train_name, "no usable rows after cleaning (every row had an empty text or label)"));
@@ -130,7 +197,7 @@ pub fn prepare(
     let mut reports = Vec::new();
     // Other files use the columns found in the training file.
     let mut other = |src: &DataSource| -> Result<Vec<Example>> {
-        let (ex, rep, _, _) = read(src, cfg, Some((&text_col, &label_col)))?;
+        let (ex, rep, _, _) = read(src, cfg, Some((&text_col, &label_col)), encoder)?;
         if ex.is_empty() {
             return Err(Error::data(src.name(), "no usable rows after cleaning"));
         }
@@ -164,7 +231,7 @@ pub fn prepare(
 
     let mut too_long = 0;
     let mut encode = |examples: Vec<Example>, file: &str| -> Result<Split> {
-        let (split, long) = encode_split(examples, &labels, cfg, tokenizer, file)?;
+        let (split, long) = encode_split(examples, &labels, cfg, encoder, file)?;
         too_long += long;
         Ok(split)
     };
@@ -179,9 +246,13 @@ pub fn prepare(
     Ok(Prepared { labels, train: train_split, valid: valid_split, test: test_split, reports })
 }
 
-/// Maps labels to ids (or numbers) and tokenizes; returns the split and how many texts were
-/// longer than `max_length`. A label missing from `labels` is an error naming the line.
-pub fn encode_split(examples: Vec<Example>, labels: &[String], cfg: &TrainConfig, tokenizer: &Tokenizer, file: &str) -> Result<(Split, usize)> {
+/// Maps labels to ids (or numbers) and tokenizes texts; returns the split and how many texts
+/// were longer than `max_length`. A label missing from `labels` is an error naming the line.
+pub fn encode_split<'a>(examples: Vec<Example>, labels: &[String], cfg: &TrainConfig, encoder: impl Into<Encoder<'a>>, file: &str) -> Result<(Split, usize)> {
+    let tokenizer = match encoder.into() {
+        Encoder::Text(t) => Some(t),
+        Encoder::Image { .. } => None,
+    };
     let index: std::collections::HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let mut split = Split::default();
     let mut too_long = 0;
@@ -192,33 +263,44 @@ pub fn encode_split(examples: Vec<Example>, labels: &[String], cfg: &TrainConfig
                 None => {
                     return Err(Error::data(
                         file,
-                        format!("line {}: label '{}' never appears in the training data (classes: {})", e.line, e.label, label_list(labels)),
+                        format!("{}: label '{}' never appears in the training data (classes: {})", place(e), e.label, label_list(labels)),
                     ))
                 }
             },
             Task::Regression => match e.label.trim().parse::<f32>() {
                 Ok(v) if v.is_finite() => Target::Value(v),
-                _ => return Err(Error::data(file, format!("line {}: label '{}' is not a number (regression needs numeric labels)", e.line, e.label))),
+                _ => return Err(Error::data(file, format!("{}: label '{}' is not a number (regression needs numeric labels)", place(e), e.label))),
             },
         };
-        let ids = tokenizer.encode(&e.text);
-        if ids.len() > cfg.max_length {
-            too_long += 1;
+        if let Some(tokenizer) = tokenizer {
+            if tokenizer.encode(&e.text).len() > cfg.max_length {
+                too_long += 1;
+            }
+            split.ids.push(tokenizer.encode_truncated(&e.text, cfg.max_length));
         }
-        split.ids.push(tokenizer.encode_truncated(&e.text, cfg.max_length));
         split.targets.push(target);
     }
     split.examples = examples;
     Ok((split, too_long))
 }
 
-/// A whole file as an evaluation split for a trained model with classes `labels`.
-pub fn prepare_eval(source: &DataSource, cfg: &TrainConfig, tokenizer: &Tokenizer, labels: &[String]) -> Result<(Split, DataReport)> {
-    let (examples, mut report, _, _) = read(source, cfg, None)?;
+/// Where an example came from, for messages: its line, or an image's file name.
+fn place(e: &Example) -> String {
+    match e.image {
+        Some(_) => format!("'{}'", e.text),
+        None => format!("line {}", e.line),
+    }
+}
+
+/// A whole file (or image collection) as an evaluation split for a trained model with classes
+/// `labels`.
+pub fn prepare_eval<'a>(source: &DataSource, cfg: &TrainConfig, encoder: impl Into<Encoder<'a>>, labels: &[String]) -> Result<(Split, DataReport)> {
+    let encoder = encoder.into();
+    let (examples, mut report, _, _) = read(source, cfg, None, encoder)?;
     if examples.is_empty() {
         return Err(Error::data(source.name(), "no usable rows after cleaning"));
     }
-    let (split, too_long) = encode_split(examples, labels, cfg, tokenizer, &source.name())?;
+    let (split, too_long) = encode_split(examples, labels, cfg, encoder, &source.name())?;
     report.too_long = too_long;
     report.max_length = cfg.max_length;
     Ok((split, report))

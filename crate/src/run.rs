@@ -4,8 +4,9 @@
 use crate::data::DataReport;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::model::{load, HeadSpec, ModelFiles, TextClassifier};
-use crate::prepare::{prepare, DataSource, Prepared};
+use crate::model::image::image_input;
+use crate::model::{load_any, Classifier, HeadSpec, ModelFiles, ModelKind};
+use crate::prepare::{prepare, DataSource, Encoder, Prepared};
 use crate::train::checkpoint::{self, find_checkpoint, RunSpec};
 use crate::train::{fit, Event, FitOutcome, Resume, TrainConfig};
 use std::path::{Path, PathBuf};
@@ -28,21 +29,42 @@ pub fn head_spec(cfg: &TrainConfig, data: &Prepared) -> HeadSpec {
     HeadSpec { task: cfg.task, labels: data.labels.clone(), pooling: cfg.pooling, seed: cfg.seed }
 }
 
+/// Which kind of model a directory holds (its `config.json`, else its tensor names).
+pub fn model_kind(dir: &Path) -> Result<ModelKind> {
+    ModelFiles::from_dir(dir)?.kind()
+}
+
+/// Calls `f` with the model's encoder: its tokenizer, or its image size and fit (the run's
+/// `image_fit` overriding the model's own).
+pub fn with_encoder<T>(files: &ModelFiles, cfg: &TrainConfig, f: impl FnOnce(Encoder) -> Result<T>) -> Result<T> {
+    match files.kind()? {
+        ModelKind::Text => f(Encoder::Text(&files.tokenizer()?)),
+        ModelKind::Image => {
+            let (size, fit) = image_input(files)?;
+            f(Encoder::Image { size, fit: cfg.image_fit.unwrap_or(fit) })
+        }
+    }
+}
+
+/// Reads, cleans, splits and encodes a run's data for the model in `files`.
+pub fn prepare_for(files: &ModelFiles, req: &TrainRequest) -> Result<Prepared> {
+    with_encoder(files, &req.config, |enc| prepare(&req.train, req.valid.as_ref(), req.test.as_ref(), &req.config, enc))
+}
+
 /// Loads the model and prepares the data (the data reports are in the result, to show before
 /// training starts).
-pub fn load_and_prepare(req: &TrainRequest, device: &Device) -> Result<(TextClassifier, Prepared)> {
+pub fn load_and_prepare(req: &TrainRequest, device: &Device) -> Result<(Classifier, Prepared)> {
     req.config.validate()?;
     let files = ModelFiles::from_dir(&req.model)?;
-    let tokenizer = files.tokenizer()?;
-    let data = prepare(&req.train, req.valid.as_ref(), req.test.as_ref(), &req.config, &tokenizer)?;
-    let model = load(files, Some(&head_spec(&req.config, &data)), device)?;
+    let data = prepare_for(&files, req)?;
+    let model = load_any(files, Some(&head_spec(&req.config, &data)), device)?;
     Ok((model, data))
 }
 
 /// Starts a run: writes `run.json`, `config.json` and `data_report.json`, then trains.
 pub async fn train(
     req: &TrainRequest,
-    model: TextClassifier,
+    model: Classifier,
     data: &Prepared,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<FitOutcome> {
@@ -57,7 +79,7 @@ pub async fn train(
         let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
         let name = |s: &DataSource| match s {
             DataSource::Path(p) => abs(p),
-            DataSource::Bytes { name, .. } => name.clone(),
+            DataSource::Bytes { name, .. } | DataSource::Files { name, .. } => name.clone(),
         };
         let spec = RunSpec {
             model: abs(&req.model),
@@ -74,7 +96,7 @@ pub async fn train(
 }
 
 /// Everything needed to continue a run from its directory.
-pub fn load_resume(run_dir: &Path, device: &Device) -> Result<(TrainRequest, TextClassifier, Prepared, Resume)> {
+pub fn load_resume(run_dir: &Path, device: &Device) -> Result<(TrainRequest, Classifier, Prepared, Resume)> {
     let spec: RunSpec = checkpoint::read_json(&run_dir.join("run.json"))?;
     let config: TrainConfig = checkpoint::read_json(&run_dir.join("config.json"))?;
     let path = |s: &String| DataSource::Path(PathBuf::from(s));
@@ -97,7 +119,7 @@ pub fn load_resume(run_dir: &Path, device: &Device) -> Result<(TrainRequest, Tex
     Ok((req, model, data, resume))
 }
 
-fn read_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+pub fn read_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
@@ -110,7 +132,7 @@ fn read_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
 }
 
 /// A run's model, data and resume point from its `last` (and `best`) checkpoint files — a run
-/// directory natively, OPFS in the page. The data is prepared with the checkpoint's tokenizer
+/// directory natively, OPFS in the page. The data is prepared with the checkpoint's encoder
 /// and the run's configuration, so splits and batch order are those of the original run.
 pub fn resume_from_files(
     source: &str,
@@ -118,13 +140,13 @@ pub fn resume_from_files(
     best: Option<Vec<(String, Vec<u8>)>>,
     req: &TrainRequest,
     device: &Device,
-) -> Result<(TextClassifier, Prepared, Resume)> {
+) -> Result<(Classifier, Prepared, Resume)> {
     let (state, optimizer) = checkpoint::state_from_files(&last, source)?;
     let files = ModelFiles::from_files(source, last)?;
-    let data = prepare(&req.train, req.valid.as_ref(), req.test.as_ref(), &req.config, &files.tokenizer()?)?;
-    let model = load(files, Some(&head_spec(&req.config, &data)), device)?;
+    let data = prepare_for(&files, req)?;
+    let model = load_any(files, Some(&head_spec(&req.config, &data)), device)?;
     let best = match best {
-        Some(b) => Some(load(ModelFiles::from_files(&format!("{source} (best)"), b)?, Some(&head_spec(&req.config, &data)), device)?.params),
+        Some(b) => Some(load_any(ModelFiles::from_files(&format!("{source} (best)"), b)?, Some(&head_spec(&req.config, &data)), device)?.params().clone()),
         None => None,
     };
     Ok((model, data, Resume { state, optimizer, best }))
@@ -133,7 +155,7 @@ pub fn resume_from_files(
 /// Continues a run where its last checkpoint left it.
 pub async fn resume(
     req: &TrainRequest,
-    model: TextClassifier,
+    model: Classifier,
     data: &Prepared,
     resume: Resume,
     on_event: &mut dyn FnMut(&Event),

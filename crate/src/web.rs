@@ -9,11 +9,11 @@
 use crate::archive;
 use crate::device::{self, Backend, Device};
 use crate::error::Error;
-use crate::model::{load, HeadSpec, ModelFiles, TextClassifier};
+use crate::model::{load_any, Classifier, HeadSpec, ModelFiles, ModelKind};
 use crate::predict::predict;
-use crate::prepare::{prepare, preview, DataSource, Prepared};
-use crate::run::{head_spec, resume_from_files, TrainRequest};
-use crate::train::eval::{logits, misclassified};
+use crate::prepare::{preview, DataSource, Prepared};
+use crate::run::{head_spec, prepare_for, resume_from_files, TrainRequest};
+use crate::train::eval::{misclassified, split_logits};
 use crate::train::memory::{estimate, MemoryEstimate};
 use crate::train::{Trainer, TrainConfig};
 use js_sys::{Array, Promise, Uint8Array};
@@ -74,7 +74,7 @@ struct State {
     prepared: Option<(TrainConfig, Rc<Prepared>)>,
     trainer: Option<Trainer>,
     /// The trained model (or a loaded fine-tuned one): what predict and export use.
-    model: Option<Rc<TextClassifier>>,
+    model: Option<Rc<Classifier>>,
     training: bool,
 }
 
@@ -109,18 +109,34 @@ impl Session {
         let files = ModelFiles::from_files(&source, files_from(names, files)).map_err(err)?;
         // A full load checks every tensor's name and shape now rather than at training time.
         let probe = HeadSpec { task: Default::default(), labels: vec!["a".into(), "b".into()], pooling: Default::default(), seed: 0 };
-        let fine_tuned = if has_classifier(&files.weights) { Some(load(files.clone(), None, &self.device).map_err(err)?) } else { None };
+        let fine_tuned = match files.kind().map_err(err)? {
+            ModelKind::Text if has_classifier(&files.weights) => Some(load_any(files.clone(), None, &self.device).map_err(err)?),
+            ModelKind::Image if files.config_json().map_err(err)?.is_some_and(|c| c.get("id2label").is_some()) => {
+                Some(load_any(files.clone(), None, &self.device).map_err(err)?)
+            }
+            _ => None,
+        };
         let model = match &fine_tuned {
             Some(m) => m,
-            None => &load(files.clone(), Some(&probe), &self.device).map_err(err)?,
+            None => &load_any(files.clone(), Some(&probe), &self.device).map_err(err)?,
         };
-        let c = &model.config;
-        let info = serde_json::json!({
-            "source": source, "hidden_size": c.hidden_size, "layers": c.num_hidden_layers,
-            "heads": c.num_attention_heads, "vocab_size": c.vocab_size, "max_position": c.max_position_embeddings,
-            "params": model.params.total_count() - if fine_tuned.is_some() { 0 } else { 2 * (c.hidden_size + 1) },
-            "fine_tuned_labels": fine_tuned.as_ref().map(|m| m.labels.clone()).unwrap_or_default(),
-        });
+        let head = model.params().params.iter().filter(|p| p.group == crate::model::params::Group::Head).map(|p| p.numel()).sum::<usize>();
+        let params = model.params().total_count() - if fine_tuned.is_some() { 0 } else { head };
+        let fine_tuned_labels = fine_tuned.as_ref().map(|m| m.labels().to_vec()).unwrap_or_default();
+        let info = match model {
+            Classifier::Text(m) => {
+                let c = &m.config;
+                serde_json::json!({
+                    "source": source, "kind": "text", "hidden_size": c.hidden_size, "layers": c.num_hidden_layers,
+                    "heads": c.num_attention_heads, "vocab_size": c.vocab_size, "max_position": c.max_position_embeddings,
+                    "params": params, "fine_tuned_labels": fine_tuned_labels,
+                })
+            }
+            Classifier::Image(m) => serde_json::json!({
+                "source": source, "kind": "image", "architecture": crate::model::image::architecture_name(&m.config), "image_size": m.image_size(),
+                "params": params, "fine_tuned_labels": fine_tuned_labels,
+            }),
+        };
         let mut st = self.state.borrow_mut();
         st.model_files = Some(files);
         st.model = fine_tuned.map(Rc::new);
@@ -149,9 +165,14 @@ impl Session {
         let (Some(files), Some(data)) = (&st.model_files, &st.data) else {
             return Err(msg("load a model and a data file first"));
         };
-        let prepared = prepare(data, None, None, &cfg, &files.tokenizer().map_err(err)?).map_err(err)?;
-        let config = crate::model::BertConfig::from_json(&files.config, "config.json").map_err(err)?;
-        let memory = memory_check(&config, files, &prepared, &cfg, data_len(data), max_buffer_mb, budget_mb);
+        let prepared = prepare_for(files, &request(data, &cfg)).map_err(err)?;
+        let memory = match files.kind().map_err(err)? {
+            ModelKind::Text => {
+                let config = crate::model::BertConfig::from_json(files.config.as_deref().unwrap_or_default(), "config.json").map_err(err)?;
+                Some(memory_check(&config, files, &prepared, &cfg, data_len(data), max_buffer_mb, budget_mb))
+            }
+            ModelKind::Image => None,
+        };
         let out = serde_json::json!({
             "reports": prepared.reports, "labels": prepared.labels,
             "splits": { "train": prepared.train.len(), "valid": prepared.valid.len(), "test": prepared.test.as_ref().map_or(0, |t| t.len()) },
@@ -175,9 +196,9 @@ impl Session {
         // `prepare` already tokenized the data for these settings: reuse it.
         let prepared = match &st.prepared {
             Some((c, p)) if *c == cfg => p.clone(),
-            _ => Rc::new(prepare(data, None, None, &cfg, &files.tokenizer().map_err(err)?).map_err(err)?),
+            _ => Rc::new(prepare_for(files, &request(data, &cfg)).map_err(err)?),
         };
-        let model = load(files.clone(), Some(&head_spec(&cfg, &prepared)), &self.device).map_err(err)?;
+        let model = load_any(files.clone(), Some(&head_spec(&cfg, &prepared)), &self.device).map_err(err)?;
         let trainer = Trainer::new(model, &prepared, &cfg, None).map_err(err)?;
         let start = trainer.start_event(&prepared, None);
         st.trainer = Some(trainer);
@@ -206,7 +227,7 @@ impl Session {
             return Err(msg("a run is already in progress: stop it first"));
         }
         let data = DataSource::Bytes { name: data_name, bytes: data_bytes };
-        let req = TrainRequest { model: Default::default(), train: data.clone(), valid: None, test: None, config: cfg.clone(), run_dir: None };
+        let req = request(&data, &cfg);
         let last = files_from(last_names, last_files);
         let best = (!best_names.is_empty()).then(|| files_from(best_names, best_files));
         // The checkpoint is a complete model directory: it is also the model to predict with
@@ -279,7 +300,7 @@ impl Session {
             let rows = match &outcome.final_logits {
                 Some(rows) => rows,
                 None => {
-                    computed = logits(&outcome.model, &split.ids, bs).await.map_err(err)?;
+                    computed = split_logits(&outcome.model, split, bs).await.map_err(err)?;
                     &computed
                 }
             };
@@ -295,7 +316,8 @@ impl Session {
         let model = self.state.borrow().model.clone();
         future_to_promise(async move {
             let model = model.ok_or_else(|| msg("no trained model yet: train one or load a fine-tuned model"))?;
-            let preds = predict(&model, &texts, max_length.unwrap_or(128), 64).await.map_err(err)?;
+            let model = model.as_text().ok_or_else(|| msg("this is an image model: give it images, not texts"))?;
+            let preds = predict(model, &texts, max_length.unwrap_or(128), 64).await.map_err(err)?;
             to_js(&preds)
         })
     }
@@ -324,6 +346,11 @@ fn has_classifier(weights: &[u8]) -> bool {
     weights.get(8..8 + len).is_some_and(|h| h.windows(19).any(|w| w == b"\"classifier.weight\""))
 }
 
+/// A request for the page's one data source (no files on disk, no run directory).
+fn request(data: &DataSource, cfg: &TrainConfig) -> TrainRequest {
+    TrainRequest { model: Default::default(), train: data.clone(), valid: None, test: None, config: cfg.clone(), run_dir: None }
+}
+
 fn take_trainer(state: &Rc<RefCell<State>>) -> Result<(Trainer, Rc<Prepared>), JsValue> {
     let mut st = state.borrow_mut();
     let data = st.prepared.as_ref().map(|(_, p)| p.clone()).ok_or_else(|| msg("no run in progress"))?;
@@ -334,6 +361,7 @@ fn take_trainer(state: &Rc<RefCell<State>>) -> Result<(Trainer, Rc<Prepared>), J
 fn data_len(d: &DataSource) -> usize {
     match d {
         DataSource::Bytes { bytes, .. } => bytes.len(),
+        DataSource::Files { entries, .. } => entries.iter().map(|(_, b)| b.len()).sum(),
         DataSource::Path(_) => 0,
     }
 }

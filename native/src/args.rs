@@ -29,6 +29,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Time the reference fine-tuning workload (see ../shared/bench) and print one JSON line.
     Bench(BenchArgs),
+    /// Fine-tune the built-in demo (ResNet-20 on handwritten digits): nothing to download.
+    Demo(DemoArgs),
+    /// Write a PNG grid of augmented training images, to see what the model will be shown.
+    PreviewAugment(PreviewAugmentArgs),
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
@@ -40,7 +44,8 @@ pub struct TrainArgs {
     /// Model: a local Hugging Face-style directory, or hf:ORG/NAME[@REVISION] from the Hub.
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
-    /// Training data (CSV, TSV or JSONL).
+    /// Training data: CSV, TSV or JSONL for a text model; for an image model a folder with one
+    /// sub-folder per class, a zip of one, or a CSV with an image-path and a label column.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Validation file (otherwise --valid-split of the training data is held out).
@@ -68,7 +73,8 @@ pub struct TrainArgs {
     #[arg(long, value_parser = parse_backend)]
     pub device: Option<Backend>,
 
-    #[arg(long)]
+    /// The text column (for images listed in a CSV: the column of image paths).
+    #[arg(long, visible_alias = "image-column")]
     pub text_column: Option<String>,
     #[arg(long)]
     pub label_column: Option<String>,
@@ -134,6 +140,65 @@ pub struct TrainArgs {
     /// Batches of mixed lengths instead of length-grouped ones.
     #[arg(long)]
     pub no_group_by_length: bool,
+    #[command(flatten)]
+    pub image: ImageFlags,
+}
+
+/// Image options: augmentation, batch norm, fitting images to the model's input.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ImageFlags {
+    /// Train on the images as they are (no augmentation).
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Random horizontal flips (off by default: wrong for digits and text-like images).
+    #[arg(long)]
+    pub hflip: bool,
+    /// Random crop after zero padding by N pixels.
+    #[arg(long)]
+    pub crop_padding: Option<usize>,
+    /// Random rotation up to ± DEGREES.
+    #[arg(long)]
+    pub rotation: Option<f32>,
+    /// Random zoom up to ± this fraction.
+    #[arg(long)]
+    pub scale: Option<f32>,
+    /// Random brightness change up to ± this fraction.
+    #[arg(long)]
+    pub brightness: Option<f32>,
+    /// Random contrast change up to ± this fraction.
+    #[arg(long)]
+    pub contrast: Option<f32>,
+    /// Gaussian pixel noise with this standard deviation (pixels in 0..1).
+    #[arg(long)]
+    pub noise: Option<f32>,
+    /// Keep batch-norm statistics fixed (evaluation mode): for tiny datasets.
+    #[arg(long)]
+    pub freeze_bn: bool,
+    /// How images reach the model's input size: resize or center_crop (default: the model's).
+    #[arg(long, value_parser = ["resize", "center_crop"])]
+    pub image_fit: Option<String>,
+}
+
+impl ImageFlags {
+    pub fn apply(&self, cfg: &mut TrainConfig) -> Result<()> {
+        let a = &mut cfg.augment;
+        if self.no_augment {
+            *a = edgetune::vision::Augment::none();
+        }
+        a.hflip |= self.hflip;
+        if let Some(v) = self.crop_padding {
+            a.crop_padding = v;
+        }
+        macro_rules! set {
+            ($($flag:ident => $field:ident),*) => { $( if let Some(v) = self.$flag { a.$field = v; } )* };
+        }
+        set!(rotation => rotation_deg, scale => scale, brightness => brightness, contrast => contrast, noise => noise_std);
+        cfg.freeze_bn |= self.freeze_bn;
+        if let Some(f) = &self.image_fit {
+            cfg.image_fit = Some(enum_from(f)?);
+        }
+        Ok(())
+    }
 }
 
 fn enum_from<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
@@ -194,6 +259,7 @@ impl TrainArgs {
         if self.no_group_by_length {
             cfg.group_by_length = false;
         }
+        self.image.apply(cfg)?;
         cfg.validate()?;
         Ok(())
     }
@@ -204,7 +270,8 @@ pub struct EvalArgs {
     /// A fine-tuned model directory (an export, a checkpoint, or a run directory).
     #[arg(long)]
     pub model: PathBuf,
-    /// Labelled data (CSV, TSV or JSONL).
+    /// Labelled data (CSV, TSV or JSONL; for an image model a folder of class folders, a zip, or
+    /// a CSV of image paths).
     #[arg(long)]
     pub data: PathBuf,
     #[arg(long)]
@@ -226,9 +293,9 @@ pub struct PredictArgs {
     /// A fine-tuned model directory (an export, a checkpoint, or a run directory).
     #[arg(long)]
     pub model: PathBuf,
-    /// Texts to classify.
+    /// Texts to classify (for an image model: image files or folders of them).
     pub texts: Vec<String>,
-    /// A file with one text per line.
+    /// A file with one text (or image path) per line.
     #[arg(long)]
     pub file: Option<PathBuf>,
     #[arg(long, default_value_t = 128)]
@@ -255,14 +322,23 @@ pub struct ExportArgs {
 pub struct BenchArgs {
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
+    /// Training data (text: the CSV; images: the folder, of which --test-split is held out).
     #[arg(long)]
     pub train: PathBuf,
+    /// Test data (text models).
     #[arg(long)]
-    pub test: PathBuf,
+    pub test: Option<PathBuf>,
+    /// Images: the fraction held out for test when there is no --test (the reference's 0.2).
+    #[arg(long, default_value_t = 0.2)]
+    pub test_split: f64,
+    /// Train for this many epochs instead of --steps steps (images: the reference runs 10).
+    #[arg(long)]
+    pub epochs: Option<f64>,
     #[arg(long, default_value_t = 30)]
     pub steps: usize,
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
+    /// Default: 32 for text, 64 for images (the references').
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     #[arg(long, default_value_t = 64)]
     pub max_length: usize,
     /// Evaluate on the first N test rows only (0 = all).
@@ -273,4 +349,52 @@ pub struct BenchArgs {
     pub no_group_by_length: bool,
     #[arg(long, value_parser = parse_backend)]
     pub device: Option<Backend>,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Where to write the run (default runs/demo-TIMESTAMP).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Also export the fine-tuned model to this directory.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// One JSON object per line on stdout (the same events as `train --json`).
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub epochs: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// cpu, wgpu or cuda.
+    #[arg(long, value_parser = parse_backend)]
+    pub device: Option<Backend>,
+}
+
+#[derive(Args, Debug)]
+pub struct PreviewAugmentArgs {
+    /// Images: a folder of class folders, a zip of one, or a CSV of image paths.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The image model (its input size and fit); default: the demo's ResNet-20 (32×32).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The PNG to write.
+    #[arg(long, default_value = "augment-preview.png")]
+    pub out: PathBuf,
+    /// How many images: each row shows one image as loaded, then augmented variants.
+    #[arg(long, default_value_t = 8)]
+    pub rows: usize,
+    #[arg(long, default_value_t = 7)]
+    pub variants: usize,
+    /// Pixels per input pixel in the grid.
+    #[arg(long, default_value_t = 3)]
+    pub zoom: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Augmentation settings (TOML or JSON training configuration; its [augment] table).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub image: ImageFlags,
 }

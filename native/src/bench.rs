@@ -1,14 +1,19 @@
-//! `edgetune bench`: the reference workload of `../shared/bench/torch_text.py` (full fine-tune,
-//! mean pooling + linear head, AdamW, 10 % warmup then linear decay, batch 32, max 64 tokens),
-//! timed the same way: train samples/s after 2 warm-up steps, eval samples/s over the test file,
-//! peak RSS. Prints one JSON line with the same keys, so `scripts/bench-text.sh` can put the two
-//! side by side.
+//! `edgetune bench`: the reference workloads of `../shared/bench`, timed the same way (train
+//! samples/s after 2 warm-up steps, eval samples/s over the test split, peak RSS), printed as one
+//! JSON line with the same keys, so `scripts/bench-text.sh` and `scripts/bench-image.sh` put
+//! edgetune and PyTorch side by side.
+//! - text (`torch_text.py`): full fine-tune, mean pooling + linear head, AdamW, 10 % warmup then
+//!   linear decay, batch 32, max 64 tokens;
+//! - images (`torch_image.py`): ResNet-20 on an image folder, new head, AdamW 1e-3, batch 64,
+//!   random-crop augmentation, stratified 80/20 split; edgetune's image defaults otherwise.
 
 use crate::args::BenchArgs;
 use anyhow::Result;
 use edgetune::device::{block_on, init};
+use edgetune::model::ModelKind;
 use edgetune::prepare::DataSource;
-use edgetune::run::{load_and_prepare, TrainRequest};
+use edgetune::run::{load_and_prepare, model_kind, TrainRequest};
+use edgetune::vision::Augment;
 use edgetune::train::{evaluate, fit, Event, EvalReport, TrainConfig};
 use std::time::Instant;
 
@@ -20,25 +25,43 @@ pub fn peak_rss_mb() -> Option<u64> {
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
-    let cfg = TrainConfig {
-        max_steps: Some(a.steps),
-        batch_size: a.batch_size,
-        eval_batch_size: 64,
-        max_length: a.max_length,
-        lr: 5e-5,
-        head_lr: Some(1e-3),
-        valid_split: 0.0,
-        test_split: 0.0,
-        patience: 0,
-        group_by_length: !a.no_group_by_length,
-        device: a.device.unwrap_or_default(),
-        ..TrainConfig::default()
+    let model = crate::resolve_model(&a.model)?;
+    let kind = model_kind(&model)?;
+    let cfg = match kind {
+        ModelKind::Text => TrainConfig {
+            batch_size: a.batch_size.unwrap_or(32),
+            eval_batch_size: 64,
+            max_length: a.max_length,
+            lr: 5e-5,
+            head_lr: Some(1e-3),
+            valid_split: 0.0,
+            test_split: 0.0,
+            group_by_length: !a.no_group_by_length,
+            ..TrainConfig::default()
+        },
+        ModelKind::Image => TrainConfig {
+            batch_size: a.batch_size.unwrap_or(64),
+            valid_split: 0.0,
+            test_split: if a.test.is_some() { 0.0 } else { a.test_split },
+            augment: Augment { crop_padding: 2, ..Augment::none() },
+            ..TrainConfig::defaults_for(ModelKind::Image)
+        },
     };
+    let cfg = TrainConfig {
+        max_steps: if a.epochs.is_some() { None } else { Some(a.steps) },
+        epochs: a.epochs.unwrap_or(cfg.epochs),
+        patience: 0,
+        device: a.device.unwrap_or_default(),
+        ..cfg
+    };
+    if kind == ModelKind::Text && a.test.is_none() {
+        anyhow::bail!("--test FILE is required for a text model");
+    }
     let req = TrainRequest {
-        model: crate::resolve_model(&a.model)?,
+        model,
         train: DataSource::Path(a.train.clone()),
         valid: None,
-        test: Some(DataSource::Path(a.test.clone())),
+        test: a.test.clone().map(DataSource::Path),
         config: cfg.clone(),
         run_dir: None,
     };
@@ -80,7 +103,8 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let tail = &losses[losses.len().saturating_sub(10)..];
     let line = serde_json::json!({
         "system": format!("edgetune {} {}", env!("CARGO_PKG_VERSION"), cfg.device),
-        "steps": a.steps, "batch": cfg.batch_size, "max_len": cfg.max_length,
+        "steps": losses.len(), "batch": cfg.batch_size, "max_len": cfg.max_length,
+        "train": data.train.len(), "test": test.len(),
         "train_samples_per_s": (seen as f64 / train_s * 100.0).round() / 100.0,
         "eval_samples_per_s": (test.len() as f64 / eval_s * 100.0).round() / 100.0,
         "first_loss": losses.first().copied().unwrap_or(f64::NAN),

@@ -3,14 +3,15 @@
 
 mod args;
 mod bench;
+mod demo;
 mod progress;
 
 use anyhow::{bail, Context, Result};
 use args::{Cli, Command, EvalArgs, ExportArgs, PredictArgs, TrainArgs};
 use clap::Parser;
 use edgetune::device::{self, block_on, Backend, Device};
-use edgetune::model::{load_dir, TextClassifier};
-use edgetune::prepare::{prepare_eval, DataSource};
+use edgetune::model::{load_any, Classifier, ModelFiles, ModelKind};
+use edgetune::prepare::{prepare_eval, DataSource, Encoder};
 use edgetune::run::{self, TrainRequest};
 use edgetune::train::{evaluate, TrainConfig};
 use std::io::{BufRead, IsTerminal};
@@ -35,6 +36,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(a) => predict(a),
         Command::Export(a) => export(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Demo(a) => demo::demo(a),
+        Command::PreviewAugment(a) => demo::preview_augment(a),
     }
 }
 
@@ -46,7 +49,7 @@ pub(crate) fn resolve_model(spec: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(spec))
 }
 
-fn init_device(backend: Backend) -> Result<Device> {
+pub(crate) fn init_device(backend: Backend) -> Result<Device> {
     Ok(block_on(device::init(backend))?)
 }
 
@@ -62,13 +65,20 @@ fn train(a: TrainArgs) -> Result<()> {
         progress.finish(&outcome);
         return export_after(&a, &outcome.model);
     }
+    let model_dir = resolve_model(&a.model)?;
+    let kind = run::model_kind(&model_dir)?;
+    let Some(data) = &a.data else {
+        bail!(match kind {
+            ModelKind::Text => "--data FILE is required (a CSV, TSV or JSONL file with a text and a label column)",
+            ModelKind::Image => "--data is required (a folder with one sub-folder of images per class, a zip of one, or a CSV of image paths and labels)",
+        })
+    };
+    let base = TrainConfig::defaults_for(kind);
     let mut cfg = match &a.config {
-        Some(p) => TrainConfig::from_file(p)?,
-        None => TrainConfig::default(),
+        Some(p) => TrainConfig::from_file_over(p, &base)?,
+        None => base,
     };
     a.apply(&mut cfg)?;
-    let Some(data) = &a.data else { bail!("--data FILE is required (a CSV, TSV or JSONL file with a text and a label column)") };
-    let model_dir = resolve_model(&a.model)?;
     let run_dir = a.run_dir.clone().unwrap_or_else(default_run_dir);
     let req = TrainRequest {
         model: model_dir,
@@ -79,20 +89,29 @@ fn train(a: TrainArgs) -> Result<()> {
         run_dir: Some(run_dir),
     };
     let device = init_device(req.config.device)?;
-    let (model, data) = run::load_and_prepare(&req, &device)?;
-    if !a.json {
-        eprintln!("{}", run::format_reports(&data.reports));
-    }
-    let mut progress = progress::Progress::new(a.json);
-    let outcome = block_on(run::train(&req, model, &data, &mut |e| progress.event(e)))?;
-    progress.finish(&outcome);
-    export_after(&a, &outcome.model)
+    train_request(&req, &device, a.json, a.export.as_deref())
 }
 
-fn export_after(a: &TrainArgs, model: &TextClassifier) -> Result<()> {
-    if let Some(out) = &a.export {
+/// Loads, shows the data report, trains with progress output, and exports if asked.
+pub(crate) fn train_request(req: &TrainRequest, device: &Device, json: bool, export: Option<&Path>) -> Result<()> {
+    let (model, data) = run::load_and_prepare(req, device)?;
+    if !json {
+        eprintln!("{}", run::format_reports(&data.reports));
+    }
+    let mut progress = progress::Progress::new(json);
+    let outcome = block_on(run::train(req, model, &data, &mut |e| progress.event(e)))?;
+    progress.finish(&outcome);
+    export_model(export, &outcome.model, json)
+}
+
+fn export_after(a: &TrainArgs, model: &Classifier) -> Result<()> {
+    export_model(a.export.as_deref(), model, a.json)
+}
+
+fn export_model(out: Option<&Path>, model: &Classifier, json: bool) -> Result<()> {
+    if let Some(out) = out {
         block_on(edgetune::export::export_dir(model, out))?;
-        if !a.json {
+        if !json {
             eprintln!("exported to {}", out.display());
         }
     }
@@ -117,18 +136,18 @@ fn model_path(p: &Path) -> Result<PathBuf> {
 
 fn eval(a: EvalArgs) -> Result<()> {
     let device = init_device(a.device.unwrap_or_default())?;
-    let model = load_dir(&model_path(&a.model)?, None, &device)?;
+    let model = load_any(ModelFiles::from_dir(&model_path(&a.model)?)?, None, &device)?;
     let cfg = TrainConfig {
         text_column: a.text_column.clone(),
         label_column: a.label_column.clone(),
         max_length: a.max_length,
-        task: model.task,
+        task: model.task(),
         valid_split: 0.0,
         test_split: 0.0,
         ..TrainConfig::default()
     };
     let source = DataSource::Path(a.data.clone());
-    let (split, report) = prepare_eval(&source, &cfg, &model.tokenizer, &model.labels)?;
+    let (split, report) = prepare_eval(&source, &cfg, Encoder::for_model(&model, None), model.labels())?;
     if !a.json {
         eprintln!("{report}");
     }
@@ -143,7 +162,7 @@ fn eval(a: EvalArgs) -> Result<()> {
 
 fn predict(a: PredictArgs) -> Result<()> {
     let device = init_device(a.device.unwrap_or_default())?;
-    let model = load_dir(&model_path(&a.model)?, None, &device)?;
+    let model = load_any(ModelFiles::from_dir(&model_path(&a.model)?)?, None, &device)?;
     let mut texts = a.texts.clone();
     if let Some(f) = &a.file {
         let body = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
@@ -151,7 +170,7 @@ fn predict(a: PredictArgs) -> Result<()> {
     }
     if texts.is_empty() {
         if std::io::stdin().is_terminal() {
-            bail!("no texts: pass them as arguments, with --file FILE (one per line), or on standard input");
+            bail!("nothing to predict: pass texts (or image paths) as arguments, with --file FILE (one per line), or on standard input");
         }
         for line in std::io::stdin().lock().lines() {
             let line = line.context("reading standard input")?;
@@ -160,7 +179,13 @@ fn predict(a: PredictArgs) -> Result<()> {
             }
         }
     }
-    let preds = block_on(edgetune::predict::predict(&model, &texts, a.max_length, a.batch_size))?;
+    let preds = match &model {
+        Classifier::Text(m) => block_on(edgetune::predict::predict(m, &texts, a.max_length, a.batch_size))?,
+        Classifier::Image(m) => {
+            let files = demo::image_files(&texts)?;
+            block_on(edgetune::predict::predict_images(m, &files, None, a.batch_size))?
+        }
+    };
     let width = preds.iter().map(|p| p.label.chars().count()).max().unwrap_or(0);
     for p in &preds {
         if a.json {
@@ -177,10 +202,20 @@ fn predict(a: PredictArgs) -> Result<()> {
 
 fn export(a: ExportArgs) -> Result<()> {
     let device = init_device(Backend::Cpu)?;
-    let model = load_dir(&model_path(&a.model)?, None, &device)?;
+    let model = load_any(ModelFiles::from_dir(&model_path(&a.model)?)?, None, &device)?;
     block_on(edgetune::export::export_dir(&model, &a.out))?;
-    eprintln!("exported {} to {} (load it with transformers: AutoModelForSequenceClassification.from_pretrained(dir{}))",
-        a.model.display(), a.out.display(),
-        if model.head.pooling == edgetune::model::Pooling::Mean { ", trust_remote_code=True" } else { "" });
+    match &model {
+        Classifier::Text(m) => eprintln!(
+            "exported {} to {} (load it with transformers: AutoModelForSequenceClassification.from_pretrained(dir{}))",
+            a.model.display(),
+            a.out.display(),
+            if m.head.pooling == edgetune::model::Pooling::Mean { ", trust_remote_code=True" } else { "" }
+        ),
+        Classifier::Image(_) => eprintln!(
+            "exported {} to {} (load it in PyTorch: from modeling_resnet import load; model = load(dir))",
+            a.model.display(),
+            a.out.display()
+        ),
+    }
     Ok(())
 }

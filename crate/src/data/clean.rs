@@ -14,10 +14,15 @@ const LINES_SHOWN: usize = 5;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Example {
+    /// The text; for an image, its file name (relative to the collection).
     pub text: String,
     pub label: String,
-    /// The line the row starts on in the source file, for messages and predictions.
+    /// The line the row starts on in the source file (for images: the CSV line, or the file's
+    /// place in the collection), for messages and predictions.
     pub line: usize,
+    /// An image's pixels at the model's input size, CHW `[3, size, size]`.
+    #[serde(skip)]
+    pub image: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// Identical text seen with different labels.
@@ -30,9 +35,18 @@ pub struct Conflict {
     pub lines: Vec<usize>,
 }
 
+/// A file of an image collection left out before training, and why (not an image, unreadable,
+/// not in a class folder, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub name: String,
+    pub why: String,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DataReport {
     pub source: String,
+    /// Rows of a table, or files seen for an image collection (`images`).
     pub rows: usize,
     pub kept: usize,
     /// (label, count) of kept examples, sorted by label.
@@ -48,6 +62,16 @@ pub struct DataReport {
     /// Texts longer than `max_length` tokens: filled in by the caller once it has a tokenizer.
     pub too_long: usize,
     pub max_length: usize,
+    /// An image collection: `rows` counts files, conflicts list file names, duplicates have names
+    /// rather than lines.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub images: bool,
+    /// Every file left out of an image collection, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// Names of the first few duplicate images removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_names: Vec<String>,
 }
 
 /// Builds examples from the chosen columns, in row order, and reports what was dropped and why.
@@ -79,6 +103,7 @@ pub fn clean(table: &Table, text_idx: usize, label_idx: usize) -> (Vec<Example>,
                 text: text.to_string(),
                 label: label.to_string(),
                 line: row.line,
+                image: None,
             });
         }
     }
@@ -137,7 +162,8 @@ fn short(text: &str, max: usize) -> String {
 impl fmt::Display for DataReport {
     /// Several lines, no trailing newline; only problems that occurred get a line.
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let mut out = vec![format!("{}: {} rows, {} kept", self.source, self.rows, self.kept)];
+        let unit = if self.images { "files" } else { "rows" };
+        let mut out = vec![format!("{}: {} {unit}, {} kept", self.source, self.rows, self.kept)];
         let n = self.classes.len();
         let each = |c: &[(String, usize)]| {
             c.iter().map(|(l, k)| format!("{l} {k}")).collect::<Vec<_>>().join(", ")
@@ -170,8 +196,24 @@ impl fmt::Display for DataReport {
                 rare[..rare.len().min(5)].join(", ")
             ));
         }
+        if !self.skipped.is_empty() {
+            let n = self.skipped.len();
+            out.push(format!("  files skipped: {n}"));
+            for s in self.skipped.iter().take(LINES_SHOWN) {
+                out.push(format!("    {}: {}", s.name, s.why));
+            }
+            if n > LINES_SHOWN {
+                out.push(format!("    ... and {} more", n - LINES_SHOWN));
+            }
+        }
         if self.duplicates_removed > 0 {
-            let at = lines(&self.duplicate_lines, self.duplicates_removed);
+            let at = if self.images {
+                let more =
+                    if self.duplicates_removed > self.duplicate_names.len() { ", ..." } else { "" };
+                format!("{}{more}", self.duplicate_names.join(", "))
+            } else {
+                lines(&self.duplicate_lines, self.duplicates_removed)
+            };
             out.push(format!("  duplicates removed: {} ({at})", self.duplicates_removed));
         }
         if self.empty_text > 0 {
@@ -186,17 +228,23 @@ impl fmt::Display for DataReport {
             out.push(format!("  missing labels dropped: {} ({at})", self.missing_label));
         }
         if !self.conflicts.is_empty() {
+            let what = if self.images { "identical images" } else { "texts" };
             out.push(format!(
-                "  texts with different labels (all kept; check them): {}",
+                "  {what} with different labels (all kept; check them): {}",
                 self.conflicts.len()
             ));
             for c in self.conflicts.iter().take(3) {
-                let at = lines(&c.lines[..c.lines.len().min(LINES_SHOWN)], c.lines.len());
-                out.push(format!(
-                    "    \"{}\": {} ({at})",
-                    short(&c.text, 60),
-                    c.labels.join(" / ")
-                ));
+                // An image's "text" is its file names; lines only exist for a CSV list of images.
+                let shown = &c.lines[..c.lines.len().min(LINES_SHOWN)];
+                let at = match self.images && c.lines.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({})", lines(shown, c.lines.len())),
+                };
+                let what = match self.images {
+                    true => short(&c.text, 100),
+                    false => format!("\"{}\"", short(&c.text, 60)),
+                };
+                out.push(format!("    {what}: {}{at}", c.labels.join(" / ")));
             }
             if self.conflicts.len() > 3 {
                 out.push(format!("    ... and {} more", self.conflicts.len() - 3));

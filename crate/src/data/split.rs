@@ -84,6 +84,7 @@ mod tests {
                     text: format!("{label} text {k}"),
                     label: label.to_string(),
                     line,
+                    image: None,
                 });
             }
         }

@@ -1,11 +1,15 @@
 //! Loading a model from a Hugging Face-style directory or from the same files as bytes (the
-//! browser has no filesystem): `config.json`, `model.safetensors`, `tokenizer.json` and/or
-//! `vocab.txt` (+ `tokenizer_config.json`). Encoder keys may carry a `bert.` prefix (as in
-//! `BertForSequenceClassification` checkpoints) or not (as in `BertModel` ones).
+//! browser has no filesystem). A text model is `config.json`, `model.safetensors`,
+//! `tokenizer.json` and/or `vocab.txt` (+ `tokenizer_config.json`); encoder keys may carry a
+//! `bert.` prefix (as in `BertForSequenceClassification` checkpoints) or not (as in `BertModel`
+//! ones). An image model is `model.safetensors` with ResNet tensor names, plus the
+//! `config.json` an edgetune export writes (classes, preprocessing); a bare upstream file works.
 
 use super::bert::{encoder_tensors, Bert, Dense};
 use super::classifier::{init_dense, Head, Pooling, Task, TextClassifier};
 use super::config::BertConfig;
+use super::image::load_image;
+use super::kind::{Classifier, ModelKind};
 use super::params::{Group, ParamStore};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -20,7 +24,8 @@ use std::path::Path;
 pub struct ModelFiles {
     /// Where they came from, for messages.
     pub source: String,
-    pub config: Vec<u8>,
+    /// `config.json`: required for text models, optional for image ones.
+    pub config: Option<Vec<u8>>,
     pub weights: Vec<u8>,
     pub tokenizer_json: Option<Vec<u8>>,
     pub vocab_txt: Option<Vec<u8>>,
@@ -44,16 +49,15 @@ impl ModelFiles {
                  convert it with `python -c \"from transformers import AutoModel; AutoModel.from_pretrained('DIR').save_pretrained('DIR', safe_serialization=True)\"`",
             ));
         }
-        let config_path = dir.join("config.json");
         let files = ModelFiles {
             source: dir.display().to_string(),
-            config: std::fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?,
+            config: optional("config.json")?,
             weights: std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?,
             tokenizer_json: optional("tokenizer.json")?,
             vocab_txt: optional("vocab.txt")?,
             tokenizer_config: optional("tokenizer_config.json")?,
         };
-        files.check_tokenizer()
+        files.check()
     }
 
     /// The files of a model given as (name, bytes) — a folder the user dropped in the page, a
@@ -72,10 +76,33 @@ impl ModelFiles {
                 _ => {}
             }
         }
-        let missing = |file: &str, why: &str| Error::model(source, format!("the model directory is missing {file}{why}"));
-        out.config = config.ok_or_else(|| missing("config.json", ""))?;
-        out.weights = weights.ok_or_else(|| missing("model.safetensors", " (edgetune reads safetensors weights, not pytorch_model.bin)"))?;
-        out.check_tokenizer()
+        out.config = config;
+        out.weights = weights.ok_or_else(|| {
+            Error::model(source, "the model directory is missing model.safetensors (edgetune reads safetensors weights, not pytorch_model.bin)")
+        })?;
+        out.check()
+    }
+
+    /// Which kind of model these files hold: `config.json`'s `model_type` says, else (a bare
+    /// upstream weights file) the tensor names do.
+    pub fn kind(&self) -> Result<ModelKind> {
+        if let Some(c) = &self.config {
+            let v: Value = serde_json::from_slice(c).map_err(|e| Error::model(format!("{}/config.json", self.source), e.to_string()))?;
+            let image = v.get("model_type").and_then(Value::as_str).is_some_and(|t| t.starts_with("resnet"));
+            return Ok(if image { ModelKind::Image } else { ModelKind::Text });
+        }
+        if header_has(&self.weights, "conv1.weight") {
+            return Ok(ModelKind::Image);
+        }
+        Err(Error::model(&self.source, "the model directory is missing config.json"))
+    }
+
+    /// `config.json` as JSON, if there is one.
+    pub fn config_json(&self) -> Result<Option<Value>> {
+        self.config
+            .as_ref()
+            .map(|c| serde_json::from_slice(c).map_err(|e| Error::model(format!("{}/config.json", self.source), e.to_string())))
+            .transpose()
     }
 
     /// The model's tokenizer (tokenizer.json, else vocab.txt + tokenizer_config.json).
@@ -83,8 +110,8 @@ impl ModelFiles {
         Tokenizer::from_bytes(self.tokenizer_json.as_deref(), self.vocab_txt.as_deref(), self.tokenizer_config.as_deref())
     }
 
-    fn check_tokenizer(self) -> Result<Self> {
-        if self.tokenizer_json.is_none() && self.vocab_txt.is_none() {
+    fn check(self) -> Result<Self> {
+        if self.kind()? == ModelKind::Text && self.tokenizer_json.is_none() && self.vocab_txt.is_none() {
             return Err(Error::model(&self.source, "no tokenizer.json or vocab.txt: the model's tokenizer is needed"));
         }
         Ok(self)
@@ -125,7 +152,8 @@ fn saved_head(cfg: &BertConfig) -> (Task, Vec<String>, Pooling) {
 /// Loads a model. With `spec`, the head is the one the spec asks for (kept from the checkpoint
 /// when it matches, else freshly initialised); without, the checkpoint must hold a trained head.
 pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Result<TextClassifier> {
-    let config = BertConfig::from_json(&files.config, "config.json")?;
+    let raw = files.config.as_deref().ok_or_else(|| Error::model(&files.source, "the model directory is missing config.json"))?;
+    let config = BertConfig::from_json(raw, "config.json")?;
     let tokenizer = files.tokenizer()?;
     if tokenizer.vocab_size() > config.vocab_size {
         let file = if files.tokenizer_json.is_some() { "tokenizer.json" } else { "vocab.txt" };
@@ -210,7 +238,24 @@ pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Resu
     })
 }
 
-/// Loads from a local directory.
+/// Loads a model of whichever kind the files hold.
+pub fn load_any(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Result<Classifier> {
+    match files.kind()? {
+        ModelKind::Text => Ok(Classifier::Text(load(files, spec, device)?)),
+        ModelKind::Image => {
+            let config = files.config_json()?;
+            Ok(Classifier::Image(load_image(&files.source, files.weights, config.as_ref(), spec, device)?))
+        }
+    }
+}
+
+/// Loads a text model from a local directory.
 pub fn load_dir(dir: &Path, spec: Option<&HeadSpec>, device: &Device) -> Result<TextClassifier> {
     load(ModelFiles::from_dir(dir)?, spec, device)
+}
+
+/// Whether a safetensors file's header names tensor `name` (without decoding anything).
+fn header_has(weights: &[u8], name: &str) -> bool {
+    let Some(len) = weights.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize) else { return false };
+    weights.get(8..8usize.saturating_add(len)).is_some_and(|h| String::from_utf8_lossy(h).contains(&format!("\"{name}\"")))
 }

@@ -1,11 +1,17 @@
-//! Models: the BERT encoder, the classifier head, their parameters, and loading.
+//! Models: the BERT encoder and ResNet bodies, their heads, parameters, and loading. A
+//! [`Classifier`] is either kind; the model directory says which.
 
 pub mod bert;
 pub mod classifier;
 pub mod config;
+pub mod image;
+pub mod kind;
 pub mod load;
 pub mod params;
+pub mod resnet;
 
 pub use classifier::{Pooling, Task, TextClassifier};
 pub use config::BertConfig;
-pub use load::{load, load_dir, HeadSpec, ModelFiles};
+pub use image::ImageClassifier;
+pub use kind::{Classifier, ModelKind};
+pub use load::{load, load_any, load_dir, HeadSpec, ModelFiles};

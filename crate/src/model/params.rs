@@ -33,6 +33,9 @@ pub struct Param {
     /// Excluded from weight decay (biases, LayerNorm), as Hugging Face's Trainer does.
     pub no_decay: bool,
     pub group: Group,
+    /// A non-trainable buffer (batch-norm running statistics): never trained nor weight-decayed,
+    /// but saved, exported and checkpointed like a parameter. Updated outside autodiff.
+    pub buffer: bool,
 }
 
 impl Param {
@@ -81,7 +84,7 @@ impl ParamStore {
         };
         let value = Tensor::<1>::from_data(TensorData::new(values, [n]), device);
         let no_decay = name.ends_with("bias") || name.contains("LayerNorm") || name.contains("layer_norm");
-        let param = Param { name: name.to_string(), shape, value, trainable: true, transposed, no_decay, group };
+        let param = Param { name: name.to_string(), shape, value, trainable: true, transposed, no_decay, group, buffer: false };
         if let Some(&id) = self.index.get(name) {
             self.params[id] = param;
             return Ok(id);
@@ -89,6 +92,14 @@ impl ParamStore {
         self.params.push(param);
         self.index.insert(name.to_string(), self.params.len() - 1);
         Ok(self.params.len() - 1)
+    }
+
+    /// Adds a non-trainable buffer (e.g. `bn1.running_mean`) in upstream layout.
+    pub fn insert_buffer(&mut self, name: &str, shape: &[usize], values: Vec<f32>, group: Group, device: &Device) -> Result<ParamId> {
+        let id = self.insert(name, shape, values, false, group, device)?;
+        let p = &mut self.params[id];
+        (p.trainable, p.no_decay, p.buffer) = (false, true, true);
+        Ok(id)
     }
 
     pub fn id(&self, name: &str) -> Option<ParamId> {
@@ -116,6 +127,12 @@ impl ParamStore {
     pub fn t2(&self, id: ParamId) -> Tensor<2> {
         let p = &self.params[id];
         p.value.clone().reshape([p.shape[0], p.shape[1]])
+    }
+
+    /// A 4-D parameter (a convolution kernel `[out, in, kh, kw]`).
+    pub fn t4(&self, id: ParamId) -> Tensor<4> {
+        let p = &self.params[id];
+        p.value.clone().reshape([p.shape[0], p.shape[1], p.shape[2], p.shape[3]])
     }
 
     /// Number of trainable values.

@@ -12,7 +12,7 @@ use super::optim::Optimizer;
 use crate::error::{Error, Result};
 use crate::export::export_files;
 use crate::fsutil::write_atomic;
-use crate::model::TextClassifier;
+use crate::model::Classifier;
 use crate::weights::{to_bytes, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -60,10 +60,10 @@ pub fn find_checkpoint(run_dir: &Path, name: &str) -> Option<PathBuf> {
 /// A checkpoint as (file name, bytes): the model as an export, `state.json`, and with `opt` the
 /// optimiser state (`optimizer.safetensors`). The page stores these in OPFS; natively [`save`]
 /// writes them to a directory.
-pub async fn files(model: &TextClassifier, opt: Option<&Optimizer>, state: &RunState) -> Result<Vec<(String, Vec<u8>)>> {
+pub async fn files(model: &Classifier, opt: Option<&Optimizer>, state: &RunState) -> Result<Vec<(String, Vec<u8>)>> {
     let mut files = export_files(model).await?;
     if let Some(opt) = opt {
-        let tensors = opt.state(&model.params).await?;
+        let tensors = opt.state(model.params()).await?;
         let meta = BTreeMap::from([("step".to_string(), opt.step.to_string())]);
         files.push(("optimizer.safetensors".into(), to_bytes(&tensors, &meta)));
     }

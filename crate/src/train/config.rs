@@ -4,7 +4,8 @@
 use crate::data::{Format, TableOptions};
 use crate::device::Backend;
 use crate::error::{Error, Result};
-use crate::model::{Pooling, Task};
+use crate::model::{ModelKind, Pooling, Task};
+use crate::vision::{Augment, Fit};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -72,6 +73,14 @@ pub struct TrainConfig {
     pub freeze_layers: usize,
     /// Train only the head on a frozen encoder.
     pub head_only: bool,
+    // --- images ---
+    /// Training-time augmentation of images (all zero: none).
+    pub augment: Augment,
+    /// Keep batch-norm layers in evaluation mode (running statistics fixed): for tiny datasets.
+    pub freeze_bn: bool,
+    /// How images become the model's input size (default: the model's own, e.g. resize for
+    /// CIFAR models, centre crop for ImageNet ones).
+    pub image_fit: Option<Fit>,
     // --- optimisation ---
     pub epochs: f64,
     /// Stop after this many optimiser steps (tests, benchmarks).
@@ -81,8 +90,11 @@ pub struct TrainConfig {
     pub grad_accum: usize,
     pub optimizer: OptimizerKind,
     pub lr: f64,
-    /// Learning rate of the new head (defaults to 20 × lr: a fresh layer learns faster).
+    /// Learning rate of the new head (defaults to `head_lr_factor` × lr).
     pub head_lr: Option<f64>,
+    /// The head's learning rate relative to the body's when `head_lr` is not given: 20 for text
+    /// (a fresh layer on a pre-trained encoder learns faster), 1 for images.
+    pub head_lr_factor: f64,
     pub weight_decay: f64,
     pub momentum: f64,
     pub betas: (f64, f64),
@@ -118,6 +130,9 @@ impl Default for TrainConfig {
             freeze_embeddings: false,
             freeze_layers: 0,
             head_only: false,
+            augment: Augment::default(),
+            freeze_bn: false,
+            image_fit: None,
             epochs: 4.0,
             max_steps: None,
             batch_size: 32,
@@ -126,6 +141,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerKind::AdamW,
             lr: 1e-4,
             head_lr: None,
+            head_lr_factor: 20.0,
             weight_decay: 0.01,
             momentum: 0.9,
             betas: (0.9, 0.999),
@@ -144,12 +160,38 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Reads a TOML or JSON file (by extension; JSON if it starts with `{`).
+    /// The defaults for a kind of model: those above for text; for images those of the usual
+    /// CNN fine-tune (AdamW 1e-3, weight decay 1e-4, batch 64, 10 epochs, cosine decay).
+    pub fn defaults_for(kind: ModelKind) -> Self {
+        match kind {
+            ModelKind::Text => TrainConfig::default(),
+            ModelKind::Image => TrainConfig {
+                lr: 1e-3,
+                head_lr_factor: 1.0,
+                weight_decay: 1e-4,
+                batch_size: 64,
+                eval_batch_size: 128,
+                epochs: 10.0,
+                schedule: Schedule::Cosine,
+                warmup_ratio: 0.02,
+                patience: 3,
+                group_by_length: false,
+                ..TrainConfig::default()
+            },
+        }
+    }
+
+    /// Reads a TOML or JSON file (by extension; JSON if it starts with `{`) over the text defaults.
     pub fn from_file(path: &Path) -> Result<Self> {
+        Self::from_file_over(path, &TrainConfig::default())
+    }
+
+    /// Reads a TOML or JSON file; what it leaves out comes from `base`.
+    pub fn from_file_over(path: &Path, base: &TrainConfig) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let name = path.display().to_string();
         let is_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
-        let cfg: TrainConfig = if is_json {
+        let given: serde_json::Value = if is_json {
             serde_json::from_str(&text).map_err(|e| {
                 // serde_json appends " at line L column C": say the line first, as for data files.
                 let msg = e.to_string();
@@ -162,12 +204,30 @@ impl TrainConfig {
                 Error::config(format!("{name}: line {line}: {}", e.message().trim()))
             })?
         };
+        let cfg = Self::over(base, given).map_err(|e| Error::config(format!("{name}: {e}")))?;
         cfg.validate()?;
         Ok(cfg)
     }
 
+    /// `given` (a JSON object of some fields, from a file or the page) over `base`.
+    pub fn over(base: &TrainConfig, given: serde_json::Value) -> std::result::Result<Self, serde_json::Error> {
+        let mut merged = serde_json::to_value(base)?;
+        if let (Some(m), serde_json::Value::Object(g)) = (merged.as_object_mut(), given) {
+            for (k, v) in g {
+                match (m.get_mut(&k), v) {
+                    // Nested tables (augment) merge field by field.
+                    (Some(serde_json::Value::Object(inner)), serde_json::Value::Object(v)) => inner.extend(v),
+                    (_, v) => {
+                        m.insert(k, v);
+                    }
+                }
+            }
+        }
+        serde_json::from_value(merged)
+    }
+
     pub fn head_lr(&self) -> f64 {
-        self.head_lr.unwrap_or(self.lr * 20.0)
+        self.head_lr.unwrap_or(self.lr * self.head_lr_factor)
     }
 
     pub fn metric(&self) -> Metric {
@@ -217,6 +277,10 @@ impl TrainConfig {
                 return bad(format!("max_grad_norm is {n}, expected > 0 (omit it to disable clipping)"));
             }
         }
+        if !(self.head_lr_factor > 0.0 && self.head_lr_factor.is_finite()) {
+            return bad(format!("head_lr_factor is {}, expected a positive number", self.head_lr_factor));
+        }
+        self.augment.validate()?;
         if self.task == Task::Regression && self.class_weights != ClassWeights::None {
             return bad("class_weights apply to classification, not regression".into());
         }

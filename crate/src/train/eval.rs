@@ -2,11 +2,13 @@
 //! classification or regression report.
 
 use super::batch::pad_batch;
+use super::fit::image_batch;
 use crate::data::sequential_batches;
 use crate::device::read_f32;
 use crate::error::Result;
 use crate::metrics::{classification_report, regression_report, ClassificationReport, RegressionReport};
-use crate::model::{Task, TextClassifier};
+use crate::model::resnet::BnMode;
+use crate::model::{Classifier, ImageClassifier, Task, TextClassifier};
 use crate::prepare::{Split, Target};
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +58,27 @@ impl std::fmt::Display for EvalReport {
     }
 }
 
+/// Logits `[n][outputs]` for every example of `split`, in order.
+pub async fn split_logits(model: &Classifier, split: &Split, batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    match model {
+        Classifier::Text(m) => logits(m, &split.ids, batch_size).await,
+        Classifier::Image(m) => image_logits(m, split, batch_size).await,
+    }
+}
+
+/// Logits `[n][outputs]` for the images of `split` (batch norm on running statistics).
+pub async fn image_logits(model: &ImageClassifier, split: &Split, batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    let outputs = model.labels.len().max(1);
+    let mut out = Vec::with_capacity(split.len());
+    for batch in sequential_batches(split.len(), batch_size) {
+        let x = model.input(&image_batch(model, split, &batch, None));
+        let (logits, _) = model.logits(&model.params, x, BnMode::Eval);
+        let values = read_f32(logits, "logits").await?;
+        out.extend(values.chunks(outputs).map(<[f32]>::to_vec));
+    }
+    Ok(out)
+}
+
 /// Logits `[n][outputs]` for token id lists, in their given order.
 pub async fn logits(model: &TextClassifier, ids: &[Vec<u32>], batch_size: usize) -> Result<Vec<Vec<f32>>> {
     // Sort by length so each batch pads little; results are put back in order.
@@ -84,19 +107,19 @@ pub fn softmax(row: &[f32]) -> Vec<f64> {
 }
 
 /// Evaluates `model` on `split`.
-pub async fn evaluate(model: &TextClassifier, split: &Split, batch_size: usize) -> Result<EvalReport> {
+pub async fn evaluate(model: &Classifier, split: &Split, batch_size: usize) -> Result<EvalReport> {
     Ok(evaluate_keeping_logits(model, split, batch_size).await?.0)
 }
 
 /// Evaluates `model` on `split`, and returns the logits too (for the misclassified examples).
-pub async fn evaluate_keeping_logits(model: &TextClassifier, split: &Split, batch_size: usize) -> Result<(EvalReport, Vec<Vec<f32>>)> {
-    let logits = logits(model, &split.ids, batch_size).await?;
+pub async fn evaluate_keeping_logits(model: &Classifier, split: &Split, batch_size: usize) -> Result<(EvalReport, Vec<Vec<f32>>)> {
+    let logits = split_logits(model, split, batch_size).await?;
     Ok((report_from_logits(model, &logits, &split.targets), logits))
 }
 
 /// The report for precomputed logits.
-pub fn report_from_logits(model: &TextClassifier, logits: &[Vec<f32>], targets: &[Target]) -> EvalReport {
-    match model.task {
+pub fn report_from_logits(model: &Classifier, logits: &[Vec<f32>], targets: &[Target]) -> EvalReport {
+    match model.task() {
         Task::Classification => {
             let (mut truth, mut pred, mut loss) = (Vec::new(), Vec::new(), 0.0);
             for (row, t) in logits.iter().zip(targets) {
@@ -107,7 +130,7 @@ pub fn report_from_logits(model: &TextClassifier, logits: &[Vec<f32>], targets: 
                 truth.push(c);
             }
             let loss = loss / truth.len().max(1) as f64;
-            EvalReport::Classification(classification_report(&model.labels, &truth, &pred, loss))
+            EvalReport::Classification(classification_report(model.labels(), &truth, &pred, loss))
         }
         Task::Regression => {
             let (mut truth, mut pred) = (Vec::new(), Vec::new());
@@ -129,6 +152,7 @@ pub fn argmax(row: &[f32]) -> usize {
 /// An example the model gets wrong, for the page's "misclassified" list.
 #[derive(Clone, Debug, Serialize)]
 pub struct Misclassified {
+    /// The text, or the image's file name.
     pub text: String,
     pub label: String,
     pub predicted: String,
@@ -139,8 +163,8 @@ pub struct Misclassified {
 
 /// The examples of `split` the model classifies wrongly (from its `logits` on the split), most
 /// confident mistakes first.
-pub fn misclassified(model: &TextClassifier, split: &Split, rows: &[Vec<f32>], limit: usize) -> Vec<Misclassified> {
-    if model.task != Task::Classification {
+pub fn misclassified(model: &Classifier, split: &Split, rows: &[Vec<f32>], limit: usize) -> Vec<Misclassified> {
+    if model.task() != Task::Classification {
         return Vec::new();
     }
     let mut wrong: Vec<Misclassified> = rows
@@ -152,8 +176,8 @@ pub fn misclassified(model: &TextClassifier, split: &Split, rows: &[Vec<f32>], l
             let p = argmax(row);
             (p != c).then(|| Misclassified {
                 text: e.text.clone(),
-                label: model.labels[c].clone(),
-                predicted: model.labels[p].clone(),
+                label: model.labels()[c].clone(),
+                predicted: model.labels()[p].clone(),
                 confidence: softmax(row)[p],
                 line: e.line,
             })

@@ -12,9 +12,11 @@ use crate::data::{length_grouped_batches, sequential_batches};
 use crate::error::Result;
 use crate::model::bert::Dropout;
 use crate::model::params::ParamStore;
-use crate::model::{Task, TextClassifier};
+use crate::model::resnet::{BnMode, BnUpdate};
+use crate::model::{Classifier, ImageClassifier, Task, TextClassifier};
 use crate::prepare::{Prepared, Split, Target};
 use crate::rng::Rng;
+use crate::vision::{augment, to_unit, Augment};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
@@ -65,7 +67,7 @@ pub enum Event {
 /// What a finished run returns.
 pub struct FitOutcome {
     /// The model with the best validation parameters.
-    pub model: TextClassifier,
+    pub model: Classifier,
     pub valid: Option<EvalReport>,
     pub test: Option<EvalReport>,
     pub state: RunState,
@@ -96,10 +98,27 @@ pub struct Resume {
     pub best: Option<ParamStore>,
 }
 
-/// Marks parameters frozen as the configuration asks.
-pub fn apply_freezing(model: &mut TextClassifier, cfg: &TrainConfig) {
+/// Marks parameters frozen as the configuration asks. For a ResNet the stem (`conv1`, `bn1`)
+/// plays the embeddings' part and `layer1..` the encoder layers'.
+pub fn apply_freezing(model: &mut Classifier, cfg: &TrainConfig) {
     let layers = cfg.freeze_layers;
-    model.params.freeze_where(|name| {
+    if let Classifier::Image(m) = model {
+        let head = format!("{}.", m.config.head);
+        m.params.freeze_where(|name| {
+            if cfg.head_only {
+                return !name.starts_with(&head);
+            }
+            let stem = (cfg.freeze_embeddings || layers > 0) && (name.starts_with("conv1.") || name.starts_with("bn1."));
+            let layer = name
+                .strip_prefix("layer")
+                .and_then(|r| r.split('.').next())
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| i <= layers);
+            stem || layer
+        });
+        return;
+    }
+    model.params_mut().freeze_where(|name| {
         if cfg.head_only {
             return name.starts_with("embeddings.") || name.starts_with("encoder.");
         }
@@ -121,7 +140,60 @@ pub fn step_counts(train_len: usize, cfg: &TrainConfig) -> (usize, usize) {
     (per_epoch, total)
 }
 
-/// The loss of one batch (a scalar `[1]` tensor, differentiable through `p`).
+/// What changes while training: dropout (text); augmentation and batch-norm mode (images), and
+/// the seed and step the random augmentations derive from (so a resumed run draws the same).
+pub struct TrainCtx<'a> {
+    pub drop: Dropout,
+    pub augment: &'a Augment,
+    pub bn: BnMode,
+    pub seed: u64,
+    pub step: usize,
+}
+
+/// The loss of the examples `batch` of `split` (a scalar `[1]` tensor, differentiable through
+/// `p`) and, for images in training, the batch-norm statistics to fold into the running ones.
+pub fn split_batch_loss(
+    model: &Classifier,
+    p: &ParamStore,
+    split: &Split,
+    batch: &[usize],
+    class_weights: Option<&Tensor<1>>,
+    ctx: Option<&TrainCtx>,
+) -> (Tensor<1>, Vec<BnUpdate>) {
+    let targets: Vec<Target> = batch.iter().map(|&i| split.targets[i]).collect();
+    match model {
+        Classifier::Text(m) => {
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| split.ids[i].as_slice()).collect();
+            (batch_loss(m, p, &rows, &targets, class_weights, ctx.map(|c| c.drop)), Vec::new())
+        }
+        Classifier::Image(m) => {
+            let x = m.input(&image_batch(m, split, batch, ctx));
+            let (logits, bn) = m.logits(p, x, ctx.map_or(BnMode::Eval, |c| c.bn));
+            (loss_from_logits(logits, &targets, m.task, class_weights), bn)
+        }
+    }
+}
+
+/// The images `batch` of `split` as CHW values in 0..1, augmented while training. Each image's
+/// augmentation is drawn from (seed, step, example): the same on every platform and on resume.
+pub fn image_batch(model: &ImageClassifier, split: &Split, batch: &[usize], ctx: Option<&TrainCtx>) -> Vec<Vec<f32>> {
+    let size = model.image_size();
+    batch
+        .iter()
+        .map(|&i| {
+            let pixels = split.examples[i].image.as_deref().map_or(&[][..], |v| v.as_slice());
+            match ctx {
+                Some(c) => {
+                    let mut rng = Rng::derive(c.seed ^ (c.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), &format!("augment-{i}"));
+                    augment(pixels, size, c.augment, &mut rng)
+                }
+                None => to_unit(pixels),
+            }
+        })
+        .collect()
+}
+
+/// The loss of one batch of texts (a scalar `[1]` tensor, differentiable through `p`).
 pub fn batch_loss(
     model: &TextClassifier,
     p: &ParamStore,
@@ -130,11 +202,17 @@ pub fn batch_loss(
     class_weights: Option<&Tensor<1>>,
     drop: Option<Dropout>,
 ) -> Tensor<1> {
-    let dev = &model.device;
-    let (ids, mask) = pad_batch(rows, model.tokenizer.pad_id(), dev);
+    let (ids, mask) = pad_batch(rows, model.tokenizer.pad_id(), &model.device);
     let logits = model.logits(p, ids, mask, drop); // [batch, outputs]
-    let n = rows.len();
-    match model.task {
+    loss_from_logits(logits, targets, model.task, class_weights)
+}
+
+/// Cross-entropy (optionally class-weighted) or mean squared error of `logits [batch, outputs]`.
+pub fn loss_from_logits(logits: Tensor<2>, targets: &[Target], task: Task, class_weights: Option<&Tensor<1>>) -> Tensor<1> {
+    let dev = logits.device();
+    let dev = &dev;
+    let n = targets.len();
+    match task {
         Task::Classification => {
             let ys: Vec<i64> = targets.iter().map(|t| if let Target::Class(c) = t { *c as i64 } else { 0 }).collect();
             let y = Tensor::<1, Int>::from_data(TensorData::new(ys, [n]), dev);
@@ -160,7 +238,7 @@ pub fn batch_loss(
 /// resumed run sees the same batches as an uninterrupted one.
 pub fn epoch_batches(split: &Split, cfg: &TrainConfig, epoch: usize) -> Vec<Vec<usize>> {
     let mut rng = Rng::derive(cfg.seed, &format!("epoch-{epoch}"));
-    if cfg.group_by_length {
+    if cfg.group_by_length && !split.ids.is_empty() {
         let lengths: Vec<usize> = split.ids.iter().map(Vec::len).collect();
         length_grouped_batches(&lengths, cfg.batch_size, &mut rng)
     } else {
@@ -173,7 +251,7 @@ pub fn epoch_batches(split: &Split, cfg: &TrainConfig, epoch: usize) -> Vec<Vec<
 /// Trains `model` on `data`. With `run_dir`, checkpoints, history and reports are written there.
 /// The native loop over [`Trainer`]; the page drives the same `Trainer` one step at a time.
 pub async fn fit(
-    model: TextClassifier,
+    model: impl Into<Classifier>,
     data: &Prepared,
     cfg: &TrainConfig,
     run_dir: Option<PathBuf>,
@@ -211,7 +289,7 @@ pub async fn fit(
     if let Some(dir) = &run_dir {
         let report = serde_json::json!({
             "best_epoch": outcome.state.best_epoch, "stopped_early": outcome.stopped_early,
-            "valid": outcome.valid, "test": outcome.test, "labels": outcome.model.labels,
+            "valid": outcome.valid, "test": outcome.test, "labels": outcome.model.labels(),
         });
         checkpoint::write_json(&dir.join("report.json"), &report)?;
     }

@@ -8,13 +8,14 @@
 use super::checkpoint::{self, RunState};
 use super::config::{ClassWeights, TrainConfig};
 use super::eval::{evaluate, evaluate_keeping_logits, EvalReport};
-use super::fit::{apply_freezing, batch_loss, epoch_batches, step_counts, Event, FitOutcome, Resume};
+use super::fit::{apply_freezing, epoch_batches, split_batch_loss, step_counts, Event, FitOutcome, Resume, TrainCtx};
 use super::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
 use crate::device;
 use crate::error::{Error, Result};
 use crate::model::bert::Dropout;
 use crate::model::params::ParamStore;
-use crate::model::{Task, TextClassifier};
+use crate::model::resnet::{apply_bn_updates, BnMode};
+use crate::model::{Classifier, Task};
 use crate::prepare::{Prepared, Split, Target};
 use burn::tensor::{Tensor, TensorData};
 use std::path::PathBuf;
@@ -62,7 +63,7 @@ impl EpochEnd {
 }
 
 pub struct Trainer {
-    pub model: TextClassifier,
+    pub model: Classifier,
     pub cfg: TrainConfig,
     pub state: RunState,
     /// Appended to "training diverged" errors: where the last good checkpoint is.
@@ -90,10 +91,11 @@ pub struct Trainer {
 
 impl Trainer {
     /// Prepares a run (or continues one from `resume`): freezing, optimiser, schedule.
-    pub fn new(mut model: TextClassifier, data: &Prepared, cfg: &TrainConfig, resume: Option<Resume>) -> Result<Self> {
+    pub fn new(model: impl Into<Classifier>, data: &Prepared, cfg: &TrainConfig, resume: Option<Resume>) -> Result<Self> {
+        let mut model = model.into();
         cfg.validate()?;
         apply_freezing(&mut model, cfg);
-        if model.params.trainable_count() == 0 {
+        if model.params().trainable_count() == 0 {
             return Err(Error::Training("every parameter is frozen: nothing to train".into()));
         }
         if data.train.is_empty() {
@@ -101,16 +103,19 @@ impl Trainer {
         }
         let (per_epoch, total) = step_counts(data.train.len(), cfg);
         let warmup = ((total as f64) * cfg.warmup_ratio).ceil() as usize;
-        let drop = Dropout {
-            hidden: cfg.dropout.unwrap_or(model.config.hidden_dropout_prob),
-            attention: cfg.dropout.unwrap_or(model.config.attention_probs_dropout_prob),
+        let drop = match &model {
+            Classifier::Text(m) => Dropout {
+                hidden: cfg.dropout.unwrap_or(m.config.hidden_dropout_prob),
+                attention: cfg.dropout.unwrap_or(m.config.attention_probs_dropout_prob),
+            },
+            Classifier::Image(_) => Dropout { hidden: cfg.dropout.unwrap_or(0.0), attention: 0.0 },
         };
         let class_weights = class_weight_tensor(&model, &data.train, cfg);
-        let mut opt = Optimizer::new(cfg, &model.params).on_host(device::is_host(&model.device));
+        let mut opt = Optimizer::new(cfg, model.params()).on_host(device::is_host(model.device()));
         let (mut state, mut best) = (RunState::default(), None);
         if let Some(r) = resume {
             if let Some(st) = &r.optimizer {
-                opt.restore(&model.params, r.state.global_step, st, &model.device)?;
+                opt.restore(model.params(), r.state.global_step, st, model.device())?;
             }
             opt.step = r.state.global_step;
             state = r.state;
@@ -161,12 +166,12 @@ impl Trainer {
             train: data.train.len(),
             valid: data.valid.len(),
             test: data.test.as_ref().map_or(0, Split::len),
-            classes: self.model.labels.len(),
+            classes: self.model.labels().len(),
             epochs: self.epochs(),
             total_steps: self.total,
             resumed_at_step: self.state.global_step,
-            trainable_params: self.model.params.trainable_count(),
-            total_params: self.model.params.total_count(),
+            trainable_params: self.model.params().trainable_count(),
+            total_params: self.model.params().total_count(),
         }
     }
 
@@ -200,17 +205,25 @@ impl Trainer {
         let start = self.state.step_in_epoch * self.cfg.grad_accum;
         let chunk = &batches[start..(start + self.cfg.grad_accum).min(batches.len())];
         // Dropout masks from a per-step seed: a resumed run draws the same ones.
-        device::seed(&self.model.device, self.cfg.seed.wrapping_mul(1_000_003).wrapping_add(self.state.global_step as u64));
-        let live = self.model.params.with_grad();
+        device::seed(self.model.device(), self.cfg.seed.wrapping_mul(1_000_003).wrapping_add(self.state.global_step as u64));
+        let live = self.model.params().with_grad();
         let mut acc: Vec<Option<Tensor<1>>> = vec![None; live.len()];
         let mut step_loss: Option<Tensor<1>> = None;
+        let mut bn_updates = Vec::new();
         let chunk_len: usize = chunk.iter().map(Vec::len).sum();
+        let ctx = TrainCtx {
+            drop: self.drop,
+            augment: &self.cfg.augment,
+            bn: if self.cfg.freeze_bn { BnMode::Eval } else { BnMode::Train },
+            seed: self.cfg.seed,
+            step: self.state.global_step,
+        };
         for batch in chunk {
-            let rows: Vec<&[u32]> = batch.iter().map(|&i| train.ids[i].as_slice()).collect();
-            let targets: Vec<Target> = batch.iter().map(|&i| train.targets[i]).collect();
             // Micro-batches weigh by their size, so accumulation equals one big batch.
             let share = batch.len() as f64 / chunk_len as f64;
-            let loss = batch_loss(&self.model, &live, &rows, &targets, self.class_weights.as_ref(), Some(self.drop)).mul_scalar(share);
+            let (loss, bn) = split_batch_loss(&self.model, &live, train, batch, self.class_weights.as_ref(), Some(&ctx));
+            bn_updates.extend(bn);
+            let loss = loss.mul_scalar(share);
             let mut grads = loss.backward();
             let value = loss.without_autodiff();
             step_loss = Some(match step_loss {
@@ -247,7 +260,8 @@ impl Trainer {
             None => acc,
         };
         let factor = lr_factor(self.cfg.schedule, self.state.global_step, self.warmup, self.total);
-        self.opt.apply(&mut self.model.params, grads, factor).await?;
+        self.opt.apply(self.model.params_mut(), grads, factor).await?;
+        apply_bn_updates(self.model.params_mut(), bn_updates);
         self.state.global_step += 1;
         self.state.step_in_epoch += 1;
         self.samples += chunk_len;
@@ -283,7 +297,7 @@ impl Trainer {
             st.best_metric = value;
             st.best_epoch = Some(epoch + 1);
             st.bad_epochs = 0;
-            self.best = Some(self.model.params.clone());
+            self.best = Some(self.model.params().clone());
         } else {
             st.bad_epochs += 1;
         }
@@ -320,7 +334,7 @@ impl Trainer {
     pub async fn finish(mut self, data: &Prepared) -> Result<FitOutcome> {
         let had_best = self.best.is_some();
         if let Some(b) = self.best.take() {
-            self.model.params = b;
+            *self.model.params_mut() = b;
         }
         let bs = self.cfg.eval_batch_size;
         let redo_valid = match &self.last_valid {
@@ -349,7 +363,7 @@ impl Trainer {
     /// backpropagation broke), read one by one: only on the failure path.
     async fn non_finite_grads(&self, grads: &[Option<Tensor<1>>]) -> Result<String> {
         let mut bad = Vec::new();
-        for (p, g) in self.model.params.params.iter().zip(grads).rev() {
+        for (p, g) in self.model.params().params.iter().zip(grads).rev() {
             let Some(g) = g else { continue };
             let v = device::read_f32((g.clone() * g.clone()).sum(), &p.name).await?;
             if !v[0].is_finite() {
@@ -380,11 +394,11 @@ async fn read_pair(loss: Tensor<1>, sq_norm: Option<Tensor<1>>) -> Result<(f64, 
     Ok((v[0] as f64, v.get(1).copied().unwrap_or(0.0) as f64))
 }
 
-fn class_weight_tensor(model: &TextClassifier, split: &Split, cfg: &TrainConfig) -> Option<Tensor<1>> {
-    if cfg.class_weights != ClassWeights::Balanced || model.task != Task::Classification {
+fn class_weight_tensor(model: &Classifier, split: &Split, cfg: &TrainConfig) -> Option<Tensor<1>> {
+    if cfg.class_weights != ClassWeights::Balanced || model.task() != Task::Classification {
         return None;
     }
-    let k = model.labels.len();
+    let k = model.labels().len();
     let mut counts = vec![0usize; k];
     for t in &split.targets {
         if let Target::Class(c) = t {
@@ -393,5 +407,5 @@ fn class_weight_tensor(model: &TextClassifier, split: &Split, cfg: &TrainConfig)
     }
     let n = split.len() as f32;
     let w: Vec<f32> = counts.iter().map(|&c| if c == 0 { 0.0 } else { n / (k as f32 * c as f32) }).collect();
-    Some(Tensor::<1>::from_data(TensorData::new(w, [k]), &model.device))
+    Some(Tensor::<1>::from_data(TensorData::new(w, [k]), model.device()))
 }

@@ -1,0 +1,132 @@
+//! Image classification end to end with the native runner: the built-in demo reaches the
+//! accuracy goal on the digits, its export loads back in PyTorch with the same logits, a run
+//! resumes, and `preview-augment` writes its grid.
+
+mod common;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+fn edgetune() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_edgetune"))
+}
+
+fn run_json(cmd: &mut Command) -> Vec<Value> {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect(l)).collect()
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The must-show: ResNet-20 fine-tuned on the digits with the defaults (stratified 80/20
+/// train/test split) reaches ≥ 98.5 % test accuracy. Then its export must give PyTorch's logits.
+#[test]
+fn demo_reaches_98_5_percent_and_its_export_loads_in_pytorch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, export) = (tmp.path().join("run"), tmp.path().join("export"));
+    let t0 = Instant::now();
+    let events = run_json(edgetune().args(["demo", "--json", "--device", "cpu", "--run-dir"]).arg(&run).arg("--export").arg(&export));
+    let secs = t0.elapsed().as_secs_f64();
+    let done = events.last().unwrap();
+    assert_eq!(done["event"], "done", "{done}");
+    let start = &events[0];
+    let acc = done["test"]["accuracy"].as_f64().unwrap();
+    println!(
+        "demo: train {} valid {} test {}, best epoch {}, test accuracy {:.4}, macro F1 {:.4}, {secs:.1} s",
+        start["train"], start["valid"], start["test"], done["best_epoch"], acc, done["test"]["macro_f1"].as_f64().unwrap()
+    );
+    assert_eq!(start["train"].as_u64().unwrap() + start["valid"].as_u64().unwrap() + start["test"].as_u64().unwrap(), 1797);
+    assert!(acc >= 0.985, "test accuracy {acc} < 0.985");
+    assert!(run.join("checkpoints/best/model.safetensors").exists());
+
+    // The export, in PyTorch.
+    let Some(python) = common::python() else {
+        assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
+        eprintln!("skipping the PyTorch half: no Python env (run scripts/setup-python.sh)");
+        return;
+    };
+    let images = common::shared("data/digits/images");
+    let mut files = Vec::new();
+    for class in ["0", "3", "8"] {
+        let mut names: Vec<_> = std::fs::read_dir(images.join(class)).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        files.extend(names.into_iter().take(40));
+    }
+    let preds = ok(edgetune().args(["predict", "--json", "--model"]).arg(&export).args(&files));
+    let pred_file = tmp.path().join("preds.jsonl");
+    std::fs::write(&pred_file, &preds).unwrap();
+    assert_eq!(preds.lines().count(), files.len());
+    let out = Command::new(python).arg(common::repo("tests/python/check_image_export.py")).arg(&export).arg(&pred_file).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("pytorch: {report}");
+    assert!(out.status.success(), "PyTorch disagrees: {report} {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A tiny image data set: `n` digits per class for `classes`, copied from ../shared.
+fn small_digits(dir: &Path, classes: &[&str], n: usize) -> std::path::PathBuf {
+    let root = dir.join("digits");
+    for c in classes {
+        std::fs::create_dir_all(root.join(c)).unwrap();
+        let mut names: Vec<_> = std::fs::read_dir(common::shared("data/digits/images").join(c)).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        for p in names.into_iter().take(n) {
+            std::fs::copy(&p, root.join(c).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    root
+}
+
+fn train_cmd(run: &Path, data: &Path) -> Command {
+    let mut c = edgetune();
+    c.args(["train", "--json", "--device", "cpu", "--model"]).arg(common::shared("models/resnet20-cifar10"));
+    c.arg("--data").arg(data).arg("--run-dir").arg(run);
+    c.args(["--epochs", "2", "--batch-size", "16", "--checkpoint-every", "3", "--seed", "3"]);
+    c
+}
+
+/// Killed mid-run, an image run (batch-norm statistics, augmentation draws and all) resumes to
+/// the result of an uninterrupted one.
+#[test]
+fn an_image_run_killed_mid_run_resumes_to_the_same_result() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_digits(tmp.path(), &["1", "4", "7"], 30);
+    let full = run_json(&mut train_cmd(&tmp.path().join("full"), &data));
+    let run = tmp.path().join("killed");
+    let mut child = train_cmd(&run, &data).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if e["event"] == "step" && e["step"] == 8 {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    let _ = child.wait();
+    assert!(!run.join("report.json").exists(), "the run should have been interrupted");
+    let resumed = run_json(edgetune().args(["train", "--json", "--resume"]).arg(&run));
+    assert_eq!(resumed[0]["resumed_at_step"].as_u64().unwrap() % 3, 0);
+    let (a, b) = (full.last().unwrap(), resumed.last().unwrap());
+    let loss = |e: &Value| e["test"]["loss"].as_f64().unwrap();
+    println!("test loss: uninterrupted {} resumed {}", loss(a), loss(b));
+    assert!((loss(a) - loss(b)).abs() < 1e-5, "{a} vs {b}");
+}
+
+#[test]
+fn preview_augment_writes_a_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_digits(tmp.path(), &["2", "5"], 6);
+    let out = tmp.path().join("grid.png");
+    ok(edgetune().args(["preview-augment", "--rows", "4", "--variants", "3", "--data"]).arg(&data).arg("--out").arg(&out));
+    let png = std::fs::read(&out).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    // 4 rows × 4 columns of 32×32 images at zoom 3 with 2-px gaps: at least 384 px square.
+    let (w, h) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    assert!(w >= 384 && h >= 384, "{w}×{h}");
+}
