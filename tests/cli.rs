@@ -4,7 +4,6 @@
 mod common;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -113,16 +112,7 @@ fn resume_after_kill_matches_an_uninterrupted_run() {
     let full = run_json(train_cmd(&tmp.path().join("full"), &train, &test).args(["--checkpoint-every", "3"]));
 
     let run = tmp.path().join("killed");
-    let mut child = train_cmd(&run, &train, &test).args(["--checkpoint-every", "3"]).stdout(Stdio::piped()).spawn().unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines {
-        let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if e["event"] == "step" && e["step"] == 17 {
-            child.kill().unwrap();
-            break;
-        }
-    }
-    let _ = child.wait();
+    common::kill_at_step(train_cmd(&run, &train, &test).args(["--checkpoint-every", "3"]), 17);
     assert!(!run.join("report.json").exists(), "the run should have been interrupted");
     let resumed = run_json(edgetune().args(["train", "--json", "--resume"]).arg(&run));
     assert_eq!(resumed[0]["resumed_at_step"].as_u64().unwrap() % 3, 0);

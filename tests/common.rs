@@ -28,3 +28,36 @@ pub fn python() -> Option<PathBuf> {
     })?;
     p.exists().then_some(p)
 }
+
+/// The wgpu device, or None (skip) where no adapter exists outside CI.
+#[cfg(feature = "wgpu")]
+pub fn wgpu() -> Option<edgetune::device::Device> {
+    use edgetune::device::{block_on, init, Backend};
+    match std::panic::catch_unwind(|| block_on(init(Backend::Wgpu))) {
+        Ok(Ok(d)) => Some(d),
+        other => {
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "adapter initialisation panicked".into(),
+            };
+            assert!(!must_run_everything(), "wgpu unavailable in CI: {why}");
+            eprintln!("skipping: no wgpu adapter ({why})");
+            None
+        }
+    }
+}
+
+/// Starts a `train --json` command and kills it once it reports optimiser step `step`, as a
+/// crash would; returns when the process is gone.
+pub fn kill_at_step(cmd: &mut std::process::Command, step: u64) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let e: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if e["event"] == "step" && e["step"] == step {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    let _ = child.wait();
+}

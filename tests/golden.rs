@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use edgetune::device::{self, block_on, Backend, Device};
 use edgetune::model::bert::mean_pool;
 use edgetune::model::params::Group;
-use edgetune::model::{load_dir, HeadSpec, Pooling, Task, TextClassifier};
+use edgetune::model::{load_dir, Classifier, HeadSpec, Pooling, Task, TextClassifier};
 use edgetune::prepare::Target;
 use edgetune::train::fit::{apply_freezing, batch_loss};
 use edgetune::train::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
@@ -69,27 +69,10 @@ fn embeddings_match_transformers_on_cpu() {
     embeddings_match(block_on(device::init(Backend::Cpu)).unwrap());
 }
 
-/// The wgpu device, or None (skip) where no adapter exists outside CI.
-#[cfg(feature = "wgpu")]
-fn wgpu() -> Option<Device> {
-    match std::panic::catch_unwind(|| block_on(device::init(Backend::Wgpu))) {
-        Ok(Ok(d)) => Some(d),
-        other => {
-            let why = match other {
-                Ok(Err(e)) => e.to_string(),
-                _ => "adapter initialisation panicked".into(),
-            };
-            assert!(!common::must_run_everything(), "wgpu unavailable in CI: {why}");
-            eprintln!("skipping: no wgpu adapter ({why})");
-            None
-        }
-    }
-}
-
 #[cfg(feature = "wgpu")]
 #[test]
 fn embeddings_match_transformers_on_wgpu() {
-    if let Some(d) = wgpu() {
+    if let Some(d) = common::wgpu() {
         embeddings_match(d);
     }
 }
@@ -98,7 +81,7 @@ fn embeddings_match_transformers_on_wgpu() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn first_five_training_losses_match_pytorch_on_wgpu() {
-    if let Some(d) = wgpu() {
+    if let Some(d) = common::wgpu() {
         five_steps_on(OptimizerKind::AdamW, false, d);
     }
 }
@@ -148,7 +131,9 @@ fn five_steps_on(kind: OptimizerKind, host_optimizer: bool, device: Device) {
         max_grad_norm: Some(f("clip")),
         ..TrainConfig::default()
     };
-    apply_freezing(&mut model, &cfg);
+    let mut wrapped = Classifier::Text(model);
+    apply_freezing(&mut wrapped, &cfg);
+    let Classifier::Text(mut model) = wrapped else { unreachable!("a text model stays one") };
     let ids = matrix_i64(&t["ids"]);
     let mask = matrix_i64(&t["mask"]);
     // Strip the padding: edgetune pads each batch itself.

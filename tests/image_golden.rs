@@ -294,27 +294,10 @@ fn non_resnet_and_broken_checkpoints_are_refused_with_the_reason() {
     assert!(e.starts_with("config.json: not a ResNet configuration: unknown variant `bert`"), "{e}");
 }
 
-/// The wgpu device, or None (skip) where no adapter exists outside CI.
-#[cfg(feature = "wgpu")]
-fn wgpu() -> Option<Device> {
-    match std::panic::catch_unwind(|| block_on(device::init(Backend::Wgpu))) {
-        Ok(Ok(d)) => Some(d),
-        other => {
-            let why = match other {
-                Ok(Err(e)) => e.to_string(),
-                _ => "adapter initialisation panicked".into(),
-            };
-            assert!(!common::must_run_everything(), "wgpu unavailable in CI: {why}");
-            eprintln!("skipping: no wgpu adapter ({why})");
-            None
-        }
-    }
-}
-
 #[cfg(feature = "wgpu")]
 #[test]
 fn resnet20_matches_pytorch_on_wgpu() {
-    if let Some(device) = wgpu() {
+    if let Some(device) = common::wgpu() {
         check_eval("resnet20 (wgpu)", &load(&resnet20_path(), &device), &resnet20_golden(), &device);
         check_train("resnet20 (wgpu)", load(&resnet20_path(), &device), &resnet20_golden(), &device);
     }

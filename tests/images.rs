@@ -95,20 +95,11 @@ fn train_cmd(run: &Path, data: &Path) -> Command {
 /// the result of an uninterrupted one.
 #[test]
 fn an_image_run_killed_mid_run_resumes_to_the_same_result() {
-    use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().unwrap();
     let data = small_digits(tmp.path(), &["1", "4", "7"], 30);
     let full = run_json(&mut train_cmd(&tmp.path().join("full"), &data));
     let run = tmp.path().join("killed");
-    let mut child = train_cmd(&run, &data).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if e["event"] == "step" && e["step"] == 8 {
-            child.kill().unwrap();
-            break;
-        }
-    }
-    let _ = child.wait();
+    common::kill_at_step(&mut train_cmd(&run, &data), 8);
     assert!(!run.join("report.json").exists(), "the run should have been interrupted");
     let resumed = run_json(edgetune().args(["train", "--json", "--resume"]).arg(&run));
     assert_eq!(resumed[0]["resumed_at_step"].as_u64().unwrap() % 3, 0);

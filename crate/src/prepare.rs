@@ -50,7 +50,10 @@ impl DataSource {
             #[cfg(not(target_arch = "wasm32"))]
             DataSource::Path(p) => vision::read_csv(p, cfg.text_column.as_deref(), cfg.label_column.as_deref()),
             #[cfg(target_arch = "wasm32")]
-            DataSource::Path(p) => Err(Error::data(p.display().to_string(), "files are read from bytes in the page")),
+            DataSource::Path(p) => {
+                let _ = cfg; // only the CSV reader, native, needs the column names
+                Err(Error::data(p.display().to_string(), "files are read from bytes in the page"))
+            }
         }
     }
 

@@ -191,18 +191,24 @@ impl TrainConfig {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let name = path.display().to_string();
         let is_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+        // Parsed once as a whole configuration, so an unknown field or a wrong type is reported
+        // with its line; then only the fields the file gives are laid over `base`.
         let given: serde_json::Value = if is_json {
-            serde_json::from_str(&text).map_err(|e| {
+            let json_err = |e: serde_json::Error| {
                 // serde_json appends " at line L column C": say the line first, as for data files.
                 let msg = e.to_string();
                 let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
                 Error::config(format!("{name}: line {}: {msg}", e.line()))
-            })?
+            };
+            serde_json::from_str::<TrainConfig>(&text).map_err(json_err)?;
+            serde_json::from_str(&text).map_err(json_err)?
         } else {
-            toml::from_str(&text).map_err(|e| {
+            let toml_err = |e: toml::de::Error| {
                 let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
                 Error::config(format!("{name}: line {line}: {}", e.message().trim()))
-            })?
+            };
+            toml::from_str::<TrainConfig>(&text).map_err(toml_err)?;
+            toml::from_str(&text).map_err(toml_err)?
         };
         let cfg = Self::over(base, given).map_err(|e| Error::config(format!("{name}: {e}")))?;
         cfg.validate()?;
