@@ -9,6 +9,7 @@
 use crate::archive;
 use crate::device::{self, Backend, Device};
 use crate::error::Error;
+use crate::model::load::header_has;
 use crate::model::{load_any, Classifier, HeadSpec, ModelFiles, ModelKind};
 use crate::predict::predict;
 use crate::prepare::{preview, DataSource, Prepared};
@@ -110,7 +111,7 @@ impl Session {
         // A full load checks every tensor's name and shape now rather than at training time.
         let probe = HeadSpec { task: Default::default(), labels: vec!["a".into(), "b".into()], pooling: Default::default(), seed: 0 };
         let fine_tuned = match files.kind().map_err(err)? {
-            ModelKind::Text if has_classifier(&files.weights) => Some(load_any(files.clone(), None, &self.device).map_err(err)?),
+            ModelKind::Text if header_has(&files.weights, "classifier.weight") => Some(load_any(files.clone(), None, &self.device).map_err(err)?),
             ModelKind::Image if files.config_json().map_err(err)?.is_some_and(|c| c.get("id2label").is_some()) => {
                 Some(load_any(files.clone(), None, &self.device).map_err(err)?)
             }
@@ -338,12 +339,6 @@ impl Session {
 #[wasm_bindgen(js_name = zipFiles)]
 pub fn zip_files(names: Vec<String>, files: Vec<Uint8Array>) -> Uint8Array {
     Uint8Array::from(archive::zip(&files_from(names, files)).as_slice())
-}
-
-/// Whether a safetensors file holds a classifier head (a fine-tuned model), read from its header.
-fn has_classifier(weights: &[u8]) -> bool {
-    let len = weights.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize);
-    weights.get(8..8 + len).is_some_and(|h| h.windows(19).any(|w| w == b"\"classifier.weight\""))
 }
 
 /// A request for the page's one data source (no files on disk, no run directory).

@@ -81,6 +81,19 @@ async function launch({ webgpu }) {
   return { context, page, logs };
 }
 
+/// Runs `body({ page, logs })` in a fresh browser; on failure takes a screenshot and adds the
+/// page's error banner and console to the error; always closes the browser.
+async function inBrowser(options, body) {
+  const { context, page, logs } = await launch(options);
+  try {
+    await body({ page, logs });
+  } catch (e) {
+    await snapFailure(page, logs, e);
+  } finally {
+    await context.close();
+  }
+}
+
 /// On failure: a screenshot, the page's own error banner and console, then rethrow.
 async function snapFailure(page, logs, e) {
   const name = `failure-${Date.now()}.png`;
@@ -134,8 +147,7 @@ async function checkResults(page, state) {
 // for more than 20 minutes on 2 cores, too long for every CI run (see README: known limits).
 const webgpuE2E = process.env.EDGETUNE_WEBGPU_E2E === '1';
 test('trains on WebGPU (SwiftShader) and shows results', { timeout: TRAIN_TIMEOUT + 600_000, skip: !webgpuE2E && 'set EDGETUNE_WEBGPU_E2E=1' }, async () => {
-  const { context, page, logs } = await launch({ webgpu: true });
-  try {
+  await inBrowser({ webgpu: true }, async ({ page, logs }) => {
     await openPage(page, 'webgpu');
     const backend = await page.evaluate(() => window.edgetune.backend);
     assert.equal(backend, 'webgpu', `no WebGPU backend: ${await page.textContent('#backend-info')}\n${logs.join('\n')}`);
@@ -146,16 +158,11 @@ test('trains on WebGPU (SwiftShader) and shows results', { timeout: TRAIN_TIMEOU
     // The try-it box predicts as the user types.
     await page.fill('#try-text', 'my card still has not arrived');
     await page.waitForFunction(() => (document.querySelector('#try-output')?.textContent || '').length > 3, null, { timeout: 60_000 });
-  } catch (e) {
-    await snapFailure(page, logs, e);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('trains on the CPU fallback when WebGPU is unavailable', { timeout: TRAIN_TIMEOUT + 600_000 }, async () => {
-  const { context, page, logs } = await launch({ webgpu: false });
-  try {
+  await inBrowser({ webgpu: false }, async ({ page }) => {
     await openPage(page);
     assert.equal(await page.evaluate(() => window.edgetune.backend), 'cpu');
     assert.match(await page.textContent('#backend-info'), /CPU/);
@@ -163,16 +170,11 @@ test('trains on the CPU fallback when WebGPU is unavailable', { timeout: TRAIN_T
     const state = await trainToEnd(page, 'cpu-trained');
     const acc = await checkResults(page, state);
     console.log(`cpu: validation accuracy ${acc.toFixed(3)} after 1 epoch`);
-  } catch (e) {
-    await snapFailure(page, logs, e);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('a reload mid-run offers to resume, and the run finishes', { timeout: TRAIN_TIMEOUT + 600_000 }, async () => {
-  const { context, page, logs } = await launch({ webgpu: false });
-  try {
+  await inBrowser({ webgpu: false }, async ({ page }) => {
     await openPage(page, 'cpu');
     await loadModelAndData(page, { 'checkpoint-every': '3' });
     await page.click('#train');
@@ -190,11 +192,7 @@ test('a reload mid-run offers to resume, and the run finishes', { timeout: TRAIN
     const steps = state.events.filter((e) => e.event === 'step').map((e) => e.step);
     assert.equal(steps[0], start.resumed_at_step + 1, 'the resumed run continues at the next step');
     assert.ok(state.valid.accuracy >= CHANCE + MARGIN, `validation accuracy ${state.valid.accuracy}`);
-  } catch (e) {
-    await snapFailure(page, logs, e);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 /// The CLI's message for a bad data file, without the "error: " prefix and the directory.
@@ -210,14 +208,13 @@ function cliError(file) {
 }
 
 test('bad input shows a clear message in the page', { timeout: 600_000 }, async () => {
-  const { context, page, logs } = await launch({ webgpu: false });
   const cases = [
     ['one-column.csv', 'text\nhello\nworld\n', 'one-column.csv: only one column ("text"): expected a text column and a label column'],
     ['unclosed.csv', 'text,label\n"never closed,a\nb,c\n', 'unclosed.csv'],
     ['all-empty.csv', 'text,label\n,a\n,b\n', 'no usable rows'],
     ['one-class.csv', 'text,label\nhello,a\nworld,a\nagain,a\n', "only one class ('a')"],
   ];
-  try {
+  await inBrowser({ webgpu: false }, async ({ page, logs }) => {
     await openPage(page, 'cpu');
     await page.click('#model-load');
     await page.waitForFunction(() => /ready/i.test(document.querySelector('#model-status')?.textContent || ''), null, { timeout: 300_000 });
@@ -240,9 +237,5 @@ test('bad input shows a clear message in the page', { timeout: 600_000 }, async 
     await page.click('#model-load');
     await page.waitForFunction(() => /model\.safetensors/.test(document.querySelector('#error')?.textContent || ''), null, { timeout: 60_000 });
     assert.ok(!logs.some((l) => l.startsWith('pageerror')), `uncaught errors: ${logs.join('\n')}`);
-  } catch (e) {
-    await snapFailure(page, logs, e);
-  } finally {
-    await context.close();
-  }
+  });
 });

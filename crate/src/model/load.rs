@@ -255,7 +255,8 @@ pub fn load_dir(dir: &Path, spec: Option<&HeadSpec>, device: &Device) -> Result<
 }
 
 /// Whether a safetensors file's header names tensor `name` (without decoding anything).
-fn header_has(weights: &[u8], name: &str) -> bool {
+pub(crate) fn header_has(weights: &[u8], name: &str) -> bool {
     let Some(len) = weights.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize) else { return false };
-    weights.get(8..8usize.saturating_add(len)).is_some_and(|h| String::from_utf8_lossy(h).contains(&format!("\"{name}\"")))
+    let quoted = format!("\"{name}\"");
+    weights.get(8..8usize.saturating_add(len)).is_some_and(|h| h.windows(quoted.len()).any(|w| w == quoted.as_bytes()))
 }
