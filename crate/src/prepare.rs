@@ -10,7 +10,6 @@ use crate::tokenize::Tokenizer;
 use crate::train::TrainConfig;
 use crate::vision::{self, Fit, ImageFile, Skipped};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Where data comes from.
 #[derive(Clone, Debug)]
@@ -165,11 +164,7 @@ pub fn preview(source: &DataSource, cfg: &TrainConfig, rows: usize) -> Result<Pr
 fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>, encoder: Encoder) -> Result<(Vec<Example>, DataReport, String, String)> {
     if let Encoder::Image { size, fit } = encoder {
         let (files, skipped) = source.image_files(cfg)?;
-        let (images, report) = vision::clean_images(&source.name(), files, skipped, size, fit);
-        let examples = images
-            .into_iter()
-            .map(|i| Example { text: i.name, label: i.label, line: i.line, image: Some(Arc::new(i.pixels)) })
-            .collect();
+        let (examples, report) = vision::clean_images(&source.name(), files, skipped, size, fit);
         return Ok((examples, report, "path".into(), "label".into()));
     }
     let table = source.table(cfg)?;

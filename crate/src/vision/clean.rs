@@ -4,25 +4,14 @@
 use super::dataset::{ImageFile, Skipped};
 use super::pixels::{decode, Pixels};
 use super::resize::{to_input, Fit};
-use crate::data::clean::{Conflict, DataReport};
+use crate::data::clean::{Conflict, DataReport, Example};
 use crate::error::Error;
-use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// How many duplicate names a report keeps.
 const NAMES_SHOWN: usize = 5;
-
-/// A decoded, fitted image and its label.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ImageExample {
-    pub name: String,
-    pub label: String,
-    /// `[3, size, size]` u8, channel-major (CHW).
-    pub pixels: Vec<u8>,
-    /// The CSV line that listed it; 0 for folders and zips.
-    pub line: usize,
-}
 
 /// A fingerprint of the decoded pixels (size included): equal images, equal hashes.
 fn fingerprint(p: &Pixels) -> u64 {
@@ -35,7 +24,8 @@ fn fingerprint(p: &Pixels) -> u64 {
     h.finish()
 }
 
-/// Decodes `files` and fits each to `size`×`size` (`fit`), in order. Undecodable files join
+/// Decodes `files` and fits each to `size`×`size` (`fit`), in order, as examples whose `text` is
+/// the file name and whose `image` holds the CHW pixels. Undecodable files join
 /// `skipped` with the decoder's reason; an image identical (same decoded pixels) to an earlier one
 /// with the same label is a duplicate and dropped; identical images under different labels are
 /// kept and listed as conflicts.
@@ -45,7 +35,7 @@ pub fn clean_images(
     mut skipped: Vec<Skipped>,
     size: usize,
     fit: Fit,
-) -> (Vec<ImageExample>, DataReport) {
+) -> (Vec<Example>, DataReport) {
     let mut report = DataReport {
         source: source.to_string(),
         rows: files.len() + skipped.len(),
@@ -78,7 +68,7 @@ pub fn clean_images(
         }
         let pixels = to_input(&pixels, size, fit);
         hashes.push(hash);
-        examples.push(ImageExample { name: f.name, label: f.label, pixels, line: f.line });
+        examples.push(Example { text: f.name, label: f.label, line: f.line, image: Some(Arc::new(pixels)) });
     }
     report.kept = examples.len();
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -95,7 +85,7 @@ pub fn clean_images(
 }
 
 /// Groups of identical images with more than one label, in order of first appearance.
-fn conflicts(examples: &[ImageExample], hashes: &[u64]) -> Vec<Conflict> {
+fn conflicts(examples: &[Example], hashes: &[u64]) -> Vec<Conflict> {
     let mut groups: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut order = Vec::new();
     for (k, &h) in hashes.iter().enumerate() {
@@ -117,7 +107,7 @@ fn conflicts(examples: &[ImageExample], hashes: &[u64]) -> Vec<Conflict> {
         if labels.len() < 2 {
             continue;
         }
-        let names: Vec<&str> = members.iter().map(|&k| examples[k].name.as_str()).collect();
+        let names: Vec<&str> = members.iter().map(|&k| examples[k].text.as_str()).collect();
         let lines = members.iter().map(|&k| examples[k].line).filter(|&l| l > 0).collect();
         out.push(Conflict { text: names.join(", "), labels, lines });
     }
@@ -163,9 +153,9 @@ mod tests {
         ];
         let (files, skipped) = from_entries("d.zip", entries).unwrap();
         let (examples, r) = clean_images("d.zip", files, skipped, 4, Fit::Resize);
-        let names: Vec<&str> = examples.iter().map(|e| e.name.as_str()).collect();
+        let names: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
         assert_eq!(names, ["d/10/a copy.png", "d/9/a again.png", "d/9/b.png"]);
-        assert_eq!(examples[2].pixels, vec![10; 48]);
+        assert_eq!(examples[2].image.as_deref(), Some(&vec![10; 48]));
         assert_eq!((r.rows, r.kept, r.duplicates_removed), (6, 3, 1));
         assert_eq!(r.duplicate_names, ["d/10/a.png"]);
         assert_eq!(r.classes, [("9".to_string(), 2), ("10".to_string(), 1)]); // numeric order

@@ -19,7 +19,7 @@ pub mod pixels;
 pub mod resize;
 
 pub use augment::{augment, to_unit, Augment};
-pub use clean::{clean_images, ImageExample};
+pub use clean::clean_images;
 pub use dataset::{from_entries, read_zip, ImageFile, Skipped};
 #[cfg(not(target_arch = "wasm32"))]
 pub use disk::{read_csv, read_folder};
