@@ -4,6 +4,7 @@
 pub mod bert;
 pub mod classifier;
 pub mod config;
+pub mod conv;
 pub mod image;
 pub mod kind;
 pub mod load;

@@ -21,8 +21,9 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::weights::SafeTensors;
 use burn::tensor::activation::relu;
-use burn::tensor::module::{conv2d, max_pool2d};
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions, PadMode};
+use super::conv::conv2d;
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::{MaxPoolOptions, PadMode};
 use burn::tensor::{s, Tensor};
 
 /// `torch.nn.BatchNorm2d` defaults.
@@ -107,7 +108,6 @@ impl ConvBn {
 
     /// `bn(conv(x))`: `[batch, out, h', w']`.
     fn forward(&self, p: &ParamStore, x: Tensor<4>, mode: BnMode, updates: &mut Vec<BnUpdate>) -> Tensor<4> {
-        let opts = ConvOptions::new([self.stride; 2], [self.pad; 2], [1, 1], 1);
         let (gamma, beta) = (p.t1(self.weight), p.t1(self.bias));
         match mode {
             BnMode::Eval => {
@@ -116,10 +116,10 @@ impl ConvBn {
                 let a = gamma / p.t1(self.var).add_scalar(BN_EPS).sqrt(); // [out]
                 let b = beta - p.t1(self.mean) * a.clone();
                 let [out] = a.dims();
-                conv2d(x, p.t4(self.conv) * a.reshape([out, 1, 1, 1]), Some(b), opts)
+                conv2d(x, p.t4(self.conv) * a.reshape([out, 1, 1, 1]), self.stride, self.pad) + b.reshape([1, out, 1, 1])
             }
             BnMode::Train => {
-                let y = conv2d(x, p.t4(self.conv), None, opts); // [batch, out, h', w']
+                let y = conv2d(x, p.t4(self.conv), self.stride, self.pad); // [batch, out, h', w']
                 let [batch, out, h, w] = y.dims();
                 let n = (batch * h * w) as f64;
                 // Composed from tensor ops rather than burn's `batch_norm_train`: on the CPU backend
