@@ -103,50 +103,74 @@ before(async () => {
 
 after(() => server && server.close());
 
+/// Clicks "Try the demo" with `epochs` epochs on `backend` and waits for the run to end; returns
+/// what the page says about it.
+async function runDemo(page, backend, epochs) {
+  await page.goto(`${base}/?backend=${backend}&demo_epochs=${epochs}`);
+  await page.waitForFunction(() => window.edgetune?.backend && !document.querySelector('#demo').disabled, null, { timeout: 120_000 });
+  assert.equal(await page.evaluate(() => window.edgetune.backend), backend);
+  const t0 = Date.now();
+  await page.click('#demo');
+  // The listing shows thumbnails per class; the image settings replace the text ones.
+  await page.waitForFunction(() => document.querySelectorAll('#image-preview .class-row').length === 10, null, { timeout: 120_000 });
+  assert.ok(await page.isHidden('#data-columns'), 'column mapping is hidden for images');
+  assert.ok(await page.isHidden('#max-length'), 'max length is a text setting');
+  assert.ok(await page.isVisible('#aug-rotation'), 'augmentation settings are shown');
+  assert.equal(await page.inputValue('#test-split'), '0.2', 'the demo uses the split of `edgetune demo`');
+  assert.equal(await page.inputValue('#epochs'), String(epochs));
+  await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state) && window.edgetune.events.length > 0, null, { timeout: TRAIN_TIMEOUT, polling: 1000 });
+  const state = await page.evaluate(() => ({ state: window.edgetune.state, test: window.edgetune.test, events: window.edgetune.events, error: document.querySelector('#error')?.textContent }));
+  await page.screenshot({ path: join(artifacts, `demo-trained-${backend}.png`), fullPage: true });
+  assert.equal(state.state, 'done', `training ended in state ${state.state}: ${state.error}`);
+  const steps = state.events.filter((e) => e.event === 'step');
+  const rate = steps.slice(2).reduce((s, e) => s + e.samples_per_s, 0) / Math.max(1, steps.length - 2);
+  console.log(`demo (${backend}): test accuracy ${state.test.accuracy.toFixed(3)} on ${state.test.count} images after ${epochs} epochs, ` +
+    `${steps.length} steps, ~${rate.toFixed(1)} train samples/s, ${((Date.now() - t0) / 1000).toFixed(0)} s from the click`);
+  assert.equal(state.events.find((e) => e.event === 'start').classes, 10);
+  assert.ok(state.test.count > 300, `test split of ${state.test.count} images`);
+  assert.match(await page.textContent('#accuracy'), /^Test accuracy/);
+  assert.equal(await page.getAttribute('#confusion', 'data-rendered'), '1', 'the confusion matrix was drawn');
+  assert.match(await page.textContent('#data-report'), /1,797 files read, 1,797 images kept, 10 classes/);
+  return { ...state, steps };
+}
+
+/// Misclassified examples are thumbnails of the files themselves, or an explicit "none"; try-it
+/// gives a label for each image.
+async function checkImageResults(page, accuracy) {
+  const wrong = await page.evaluate(() => {
+    const items = [...document.querySelectorAll('#misclassified li')];
+    return { items: items.length, text: items[0]?.textContent || '', imgs: document.querySelectorAll('#misclassified li.image img.thumb').length };
+  });
+  if (accuracy < 1) {
+    assert.ok(wrong.imgs > 0 && wrong.imgs === wrong.items, `misclassified: ${JSON.stringify(wrong)}`);
+    // Each thumbnail shows the 8×8 digit the page loaded.
+    await page.waitForFunction((n) => [...document.querySelectorAll('#misclassified img.thumb')].filter((i) => i.complete && i.naturalWidth === 8).length === n, wrong.imgs, { timeout: 10_000 });
+    assert.match(wrong.text, /true \d · predicted \d · \d+ % confident/);
+  } else {
+    assert.match(wrong.text, /^None/);
+  }
+  const tries = ['0', '4', '8'].map((l) => firstOf(l, 1)[0]);
+  await page.setInputFiles('#try-files', tries);
+  await page.waitForFunction(() => (window.edgetune.predictions || []).length === 3, null, { timeout: 300_000 });
+  const preds = await page.evaluate(() => window.edgetune.predictions);
+  for (const p of preds) {
+    assert.match(p.label, /^\d$/, JSON.stringify(p));
+    const total = Object.values(p.probs).reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(total - 1) < 1e-4, `probabilities sum to ${total}`);
+  }
+  console.log(`try it: ${tries.map((f, i) => `${f.split('/').slice(-2).join('/')} → ${preds[i].label}`).join(', ')}`);
+  assert.equal(await page.locator('#try-output img.thumb').count(), 3);
+  assert.ok(await page.isHidden('#try-text'), 'the text box is for text models');
+}
+
+let cpuFirstLoss = null;
+
 test('the demo trains ResNet-20 on digits on the CPU backend and shows image results', { timeout: TRAIN_TIMEOUT + 300_000 }, async () => {
   await inBrowser({ webgpu: false }, async ({ page, logs }) => {
-    await page.goto(`${base}/?backend=cpu&demo_epochs=${EPOCHS}`);
-    await page.waitForFunction(() => window.edgetune?.backend && !document.querySelector('#demo').disabled, null, { timeout: 120_000 });
-    assert.equal(await page.evaluate(() => window.edgetune.backend), 'cpu');
-    const t0 = Date.now();
-    await page.click('#demo');
-    // The listing shows thumbnails per class; the image settings replace the text ones.
-    await page.waitForFunction(() => document.querySelectorAll('#image-preview .class-row').length === 10, null, { timeout: 120_000 });
-    assert.ok(await page.isHidden('#data-columns'), 'column mapping is hidden for images');
-    assert.ok(await page.isHidden('#max-length'), 'max length is a text setting');
-    assert.ok(await page.isVisible('#aug-rotation'), 'augmentation settings are shown');
-    assert.equal(await page.inputValue('#test-split'), '0.2', 'the demo uses the split of `edgetune demo`');
-    assert.equal(await page.inputValue('#epochs'), String(EPOCHS));
-    await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state) && window.edgetune.events.length > 0, null, { timeout: TRAIN_TIMEOUT, polling: 1000 });
-    const seconds = (Date.now() - t0) / 1000;
-    const state = await page.evaluate(() => ({ state: window.edgetune.state, test: window.edgetune.test, events: window.edgetune.events, error: document.querySelector('#error')?.textContent }));
-    await page.screenshot({ path: join(artifacts, 'demo-trained.png'), fullPage: true });
-    assert.equal(state.state, 'done', `training ended in state ${state.state}: ${state.error}`);
-    const start = state.events.find((e) => e.event === 'start');
-    const steps = state.events.filter((e) => e.event === 'step');
-    const rate = steps.slice(2).reduce((s, e) => s + e.samples_per_s, 0) / Math.max(1, steps.length - 2);
-    console.log(`demo (wasm cpu): test accuracy ${state.test.accuracy.toFixed(3)} on ${state.test.count} images after ${EPOCHS} epochs, ` +
-      `${steps.length} steps, ~${rate.toFixed(1)} train samples/s, ${seconds.toFixed(0)} s from the click`);
-    assert.equal(start.classes, 10);
-    assert.ok(state.test.count > 300, `test split of ${state.test.count} images`);
+    const state = await runDemo(page, 'cpu', EPOCHS);
+    cpuFirstLoss = state.steps[0].loss;
     assert.ok(state.test.accuracy >= MIN_TEST_ACCURACY, `test accuracy ${state.test.accuracy} is below ${MIN_TEST_ACCURACY} (chance 0.1)`);
-    assert.match(await page.textContent('#accuracy'), /^Test accuracy/);
-    assert.equal(await page.getAttribute('#confusion', 'data-rendered'), '1', 'the confusion matrix was drawn');
-    assert.match(await page.textContent('#data-report'), /1,797 files read, 1,797 images kept, 10 classes/);
-
-    // Misclassified examples are thumbnails of the files themselves, or an explicit "none".
-    const wrong = await page.evaluate(() => {
-      const items = [...document.querySelectorAll('#misclassified li')];
-      const imgs = [...document.querySelectorAll('#misclassified li.image img.thumb')];
-      return { items: items.length, text: items[0]?.textContent || '', imgs: imgs.length, loaded: imgs.filter((i) => i.complete && i.naturalWidth === 8).length };
-    });
-    if (state.test.accuracy < 1) {
-      assert.ok(wrong.imgs > 0 && wrong.imgs === wrong.items, `misclassified: ${JSON.stringify(wrong)}`);
-      await page.waitForFunction((n) => [...document.querySelectorAll('#misclassified img.thumb')].filter((i) => i.complete && i.naturalWidth === 8).length === n, wrong.imgs, { timeout: 10_000 });
-      assert.match(wrong.text, /true \d · predicted \d · \d+ % confident/);
-    } else {
-      assert.match(wrong.text, /^None/);
-    }
+    await checkImageResults(page, state.test.accuracy);
 
     // The augmentation preview: 8 rows of the image as loaded + 7 variants, 32 px × 3, 2-px gaps.
     await page.click('#augment-preview-button');
@@ -154,25 +178,29 @@ test('the demo trains ResNet-20 on digits on the CPU backend and shows image res
     const grid = await page.evaluate(() => ({ w: document.querySelector('#augment-preview-img').naturalWidth, h: document.querySelector('#augment-preview-img').naturalHeight }));
     assert.deepEqual(grid, { w: 8 * 96 + 7 * 2, h: 8 * 96 + 7 * 2 });
 
-    // Try it: three digit images → a label each, with probabilities that sum to 1.
-    const tries = ['0', '4', '8'].map((l) => firstOf(l, 1)[0]);
-    await page.setInputFiles('#try-files', tries);
-    await page.waitForFunction(() => (window.edgetune.predictions || []).length === 3, null, { timeout: 60_000 });
-    const preds = await page.evaluate(() => window.edgetune.predictions);
-    for (const p of preds) {
-      assert.match(p.label, /^\d$/, JSON.stringify(p));
-      const total = Object.values(p.probs).reduce((a, b) => a + b, 0);
-      assert.ok(Math.abs(total - 1) < 1e-4, `probabilities sum to ${total}`);
-    }
-    console.log(`try it: ${tries.map((f, i) => `${f.split('/').slice(-2).join('/')} → ${preds[i].label}`).join(', ')}`);
-    assert.equal(await page.locator('#try-output img.thumb').count(), 3);
-    assert.ok(await page.isHidden('#try-text'), 'the text box is for text models');
-
     // The export is the files `edgetune export` writes for an image model.
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('#download-model')]);
     const bytes = readFileSync(await download.path());
     for (const name of ['config.json', 'model.safetensors', 'modeling_resnet.py']) assert.ok(bytes.includes(name), `the export has ${name}`);
     await page.screenshot({ path: join(artifacts, 'demo-results.png'), fullPage: true });
+    assert.ok(!logs.some((l) => l.startsWith('pageerror')), `uncaught errors: ${logs.join('\n')}`);
+  });
+});
+
+// Opt-in (EDGETUNE_WEBGPU_E2E=1), as for text: Chromium's CPU-backed WebGPU adapter (SwiftShader)
+// trains ResNet-20 at about 2 samples/s on 2 cores, so this runs a quarter of an epoch (5 steps,
+// about 5 minutes): the same page flow on the WebGPU backend, and its first loss (one forward
+// pass of the same first batch) is the CPU run's.
+const webgpuE2E = process.env.EDGETUNE_WEBGPU_E2E === '1';
+test('the demo runs on WebGPU (SwiftShader) as on the CPU', { timeout: TRAIN_TIMEOUT + 300_000, skip: !webgpuE2E && 'set EDGETUNE_WEBGPU_E2E=1' }, async () => {
+  await inBrowser({ webgpu: true }, async ({ page, logs }) => {
+    const state = await runDemo(page, 'webgpu', 0.25);
+    assert.ok(/WebGPU/.test(await page.textContent('#backend-info')), await page.textContent('#backend-info'));
+    if (cpuFirstLoss != null) {
+      const diff = Math.abs(state.steps[0].loss - cpuFirstLoss);
+      assert.ok(diff < 1e-4, `first loss ${state.steps[0].loss} on WebGPU vs ${cpuFirstLoss} on the CPU`);
+    }
+    await checkImageResults(page, state.test.accuracy);
     assert.ok(!logs.some((l) => l.startsWith('pageerror')), `uncaught errors: ${logs.join('\n')}`);
   });
 });
