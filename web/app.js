@@ -310,8 +310,10 @@ const handlers = {
   error(m) {
     showError(m.message, m.stage);
     const stage = m.stage;
-    // A failed prediction, preview or download leaves the page as it was; anything else needs the user.
+    // A failed prediction, preview or download leaves the page as it was; anything else needs the
+    // user (and ends a demo waiting to start).
     if (!['predict', 'export', 'augment'].includes(stage)) app.failed = true;
+    if (app.failed) app.demo = false;
     if (stage === 'augment') app.latest.augment = null;
     if (stage === 'init') $('backend-info').replaceChildren(h('span', { class: 'notice' }, 'The worker did not start.'));
     if (['init', 'model', 'data', 'prepare', 'predict'].includes(stage) && !stale(stage, m)) setBusy(stage, false);
@@ -332,7 +334,6 @@ const handlers = {
       app.stopping = false;
       app.trainAfterPrepare = false;
     } else if (stage === 'export') exportDone();
-    if (stage !== 'predict' && stage !== 'export' && stage !== 'augment') app.demo = false;
   },
 };
 

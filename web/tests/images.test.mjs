@@ -1,8 +1,9 @@
 // End-to-end tests of the page's image flow in headless Chromium on the CPU backend (wasm):
 // "Try the demo" fine-tunes ResNet-20 (CIFAR-10) on the committed digits for a few epochs, then
 // the results (test accuracy, misclassified thumbnails, confusion matrix), the augmentation
-// preview, an image try-it and the export are checked; then a ResNet loaded by URL meets a folder
-// with problems (its report) and bad image data (messages in the page, as the CLI words them).
+// preview, an image try-it and the export are checked; a run on a picked folder resumes after a
+// reload; a ResNet loaded by URL meets a folder with problems (its report) and bad image data
+// (messages in the page, as the CLI words them).
 // usage: (cd web && node --test tests/images.test.mjs)   — needs web/pkg (scripts/build-web.sh).
 
 import { test, before, after } from 'node:test';
@@ -202,6 +203,42 @@ test('the demo runs on WebGPU (SwiftShader) as on the CPU', { timeout: TRAIN_TIM
     }
     await checkImageResults(page, state.test.accuracy);
     assert.ok(!logs.some((l) => l.startsWith('pageerror')), `uncaught errors: ${logs.join('\n')}`);
+  });
+});
+
+test('an image run from a picked folder survives a reload and resumes', { timeout: TRAIN_TIMEOUT + 300_000 }, async () => {
+  await inBrowser({ webgpu: false }, async ({ page }) => {
+    await page.goto(`${base}/?backend=cpu&model=${encodeURIComponent(`${base}/models/resnet20-cifar10/`)}`);
+    await page.waitForFunction(() => window.edgetune && window.edgetune.backend, null, { timeout: 120_000 });
+    await page.click('#model-load');
+    await page.waitForFunction(() => /ready/i.test(document.querySelector('#model-status')?.textContent || ''), null, { timeout: 120_000 });
+    // The digits as a folder of class folders (1,797 files), not the demo's zip.
+    await page.setInputFiles('#data-folder', digits);
+    await page.waitForFunction(() => document.querySelectorAll('#image-preview .class-row').length === 10, null, { timeout: 120_000 });
+    await page.evaluate(() => (document.querySelector('#advanced').open = true));
+    for (const [id, value] of Object.entries({ epochs: '1', 'checkpoint-every': '3' })) {
+      await page.fill(`#${id}`, value);
+      await page.dispatchEvent(`#${id}`, 'change');
+    }
+    await page.waitForFunction(() => !document.querySelector('#train').disabled, null, { timeout: 120_000 });
+    await page.click('#train');
+    await page.waitForFunction(() => (window.edgetune.lastCheckpointStep || 0) >= 3, null, { timeout: TRAIN_TIMEOUT, polling: 500 });
+    await page.reload();
+    await page.waitForSelector('#resume-banner:not([hidden])', { timeout: 120_000 });
+    assert.match(await page.textContent('#resume-text'), /on images\.zip/, 'the folder is kept as a zip beside the run');
+    await page.click('#resume-saved');
+    await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state), null, { timeout: TRAIN_TIMEOUT, polling: 1000 });
+    const state = await page.evaluate(() => ({ state: window.edgetune.state, events: window.edgetune.events, test: window.edgetune.test, error: document.querySelector('#error')?.textContent }));
+    await page.screenshot({ path: join(artifacts, 'image-resumed.png'), fullPage: true });
+    assert.equal(state.state, 'done', state.error);
+    const start = state.events.find((e) => e.event === 'start');
+    assert.ok(start.resumed_at_step >= 3, `resumed at step ${start.resumed_at_step}`);
+    const steps = state.events.filter((e) => e.event === 'step').map((e) => e.step);
+    assert.equal(steps[0], start.resumed_at_step + 1, 'the resumed run continues at the next step');
+    assert.equal(start.classes, 10);
+    assert.ok(state.test.count > 100, `a test split of ${state.test.count}`);
+    // After a reload the page no longer holds the images: the try-it box is the image one.
+    assert.ok(await page.isVisible('#try-drop'), 'try-it takes images');
   });
 });
 
