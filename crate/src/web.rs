@@ -174,9 +174,10 @@ impl Session {
         let zip = name.to_ascii_lowercase().ends_with(".zip");
         let source = DataSource::Bytes { name, bytes };
         let cfg = TrainConfig { text_column, label_column, ..Default::default() };
-        let p = match zip {
-            true => to_js(&image_preview(&source, &cfg, SAMPLES_PER_CLASS).map_err(err)?)?,
-            false => to_js(&preview(&source, &cfg, 50).map_err(err)?)?,
+        let p = if zip {
+            to_js(&image_preview(&source, &cfg, SAMPLES_PER_CLASS).map_err(err)?)?
+        } else {
+            to_js(&preview(&source, &cfg, 50).map_err(err)?)?
         };
         self.set_data(source);
         Ok(p)
