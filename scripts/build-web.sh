@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the page's wasm module into web/pkg: the core crate for wasm32 (WebGPU through wgpu,
 # and the flex CPU backend with SIMD128 — see .cargo/config.toml), then wasm-bindgen at the
-# lockfile's exact version (installed once under ~/.cache/edgetune/tools).
+# lockfile's exact version (installed once under ~/.cache/edgetune/tools); the demo's assets go to
+# web/pkg/demo.
 # usage: scripts/build-web.sh            then: node web/serve.mjs   (http://localhost:8080)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,5 +18,8 @@ fi
 cargo build --release -p edgetune --lib --target wasm32-unknown-unknown --features wgpu
 rm -rf web/pkg
 "$tools/bin/wasm-bindgen" --target web --no-typescript --out-dir web/pkg "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/edgetune.wasm"
+# The demo's model and digits (with their licences) are static files beside the module, fetched
+# by "Try the demo", rather than bytes inside it.
+cp -R crate/assets/demo web/pkg/demo
 wasm=web/pkg/edgetune_bg.wasm
 echo "web/pkg: $(du -m "$wasm" | cut -f1) MB wasm, $(gzip -9 -c "$wasm" | wc -c | awk '{printf "%.1f", $1 / 1048576}') MB gzipped" >&2

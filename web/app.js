@@ -1,11 +1,14 @@
 // edgetune page: the main thread. It owns no model: the Web Worker (worker.js) holds the wasm
 // module, the model and the data, and this file turns its messages into the five cards
-// (Model, Data, Settings, Train, Results) and the cards' controls into messages.
+// (Model, Data, Settings, Train, Results) and the cards' controls into messages. Text and image
+// models share every card; what differs (columns or thumbnails, text-only or image-only
+// settings, the try-it box) follows the model's kind and the data's.
 // Everything the worker sends is kept in `app`; `refresh()` derives the buttons' states and
 // `window.edgetune` (read by the browser tests) from it after every message.
 
 import { LineChart, ConfusionChart, barList } from './charts.js';
 import { downloadModel, readPickedFolder, readDropped, modelName, clearModelCache } from './model-source.js';
+import { imageKey, readPickedImages, readDroppedData } from './data-source.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -57,9 +60,14 @@ const app = {
   failed: false,         // the last operation ended in an error
   model: null,           // { source, files, fromCache }: kept to re-send to a new worker
   modelInfo: null,       // the worker's `model` reply
-  data: null,            // { name, bytes }
+  data: null,            // { name, bytes } (a table or a zip) or { name, entries: [[path, ArrayBuffer]] } (a folder)
   columns: null,         // { text, label } chosen in the selects
-  preview: null,
+  preview: null,         // a table's rows, or an image collection's classes (`images: true`)
+  images: new Map(),     // image name (as the core names it) → Blob: thumbnails, misclassified examples
+  imageUrls: new Map(),  // image name → object URL, made when first shown
+  defaults: null,        // { text, image, demo }: the core's settings for each kind (worker's `ready`)
+  formKind: 'text',      // whose defaults the settings form holds
+  demo: false,           // "Try the demo" was clicked: train as soon as model and data are prepared
   prepared: null,
   labels: [],
   phase: null,           // 'training' | 'paused' | 'done'
@@ -74,7 +82,7 @@ const app = {
 // What the browser tests read; kept current by refresh() and the message handlers.
 const pub = (window.edgetune = {
   state: 'idle', backend: null, adapter: null, events: [], valid: null, test: null,
-  savedRun: null, lastCheckpointStep: null,
+  savedRun: null, lastCheckpointStep: null, predictions: null,
 });
 
 const lossChart = new LineChart($('loss-chart'), {
@@ -151,6 +159,7 @@ const handlers = {
     pub.backend = m.backend;
     pub.adapter = m.adapter;
     pub.savedRun = m.savedRun ?? null;
+    app.defaults = m.defaults ?? null;
     renderBackend(m);
     if (app.restart === 'resume') {
       // The GPU was lost mid-run: the worker saved model, data and checkpoint itself.
@@ -177,7 +186,11 @@ const handlers = {
     const i = m.info;
     const from = app.model?.fromCache ? ' (from cache)' : '';
     const tuned = i.fine_tuned_labels?.length ? ` · fine-tuned for ${i.fine_tuned_labels.length} labels` : '';
-    status(`${modelName(i.source)}${from} ready: ${i.layers} layers, ${i.hidden_size} hidden, ${(i.params / 1e6).toFixed(1)} M parameters${tuned}`, true);
+    const shape = i.kind === 'image' ? `${i.architecture}, ${i.image_size}×${i.image_size} input, ${(i.params / 1e6).toFixed(2)} M parameters`
+      : `${i.layers} layers, ${i.hidden_size} hidden, ${(i.params / 1e6).toFixed(1)} M parameters`;
+    status(`${modelName(i.source)}${from} ready: ${shape}${tuned}`, true);
+    // A model of the other kind: the form takes that kind's defaults (the same kind keeps edits).
+    if (i.kind !== app.formKind) fillSettings(app.defaults?.[i.kind], i.kind);
     if (i.fine_tuned_labels?.length && !pub.valid && !pub.test) {
       // A fine-tuned model can classify right away: offer "Try it" before any training.
       app.labels = i.fine_tuned_labels;
@@ -191,8 +204,14 @@ const handlers = {
     setBusy('data', false);
     resolveErrors('data');
     const p = (app.preview = m.preview);
-    app.columns = { text: p.text_column, label: p.label_column };
-    renderPreview();
+    if (m.images) setImages(m.images.map(([name, bytes]) => [name, new Blob([bytes])]));
+    if (p.images) {
+      app.columns = null;
+      renderImagePreview();
+    } else {
+      app.columns = { text: p.text_column, label: p.label_column };
+      renderPreview();
+    }
     schedulePrepare();
   },
   prepared(m) {
@@ -207,6 +226,9 @@ const handlers = {
       app.trainAfterPrepare = false;
       startTraining();
       notice('The GPU was reset before the first checkpoint; training restarted from the beginning');
+    } else if (app.demo && m.memory?.fits !== false) {
+      app.demo = false;
+      startTraining();
     }
   },
   event(m) {
@@ -225,6 +247,8 @@ const handlers = {
     app.phase = 'done';
     app.stopping = false;
     if (!app.modelInfo) status('Fine-tuned model ready (resumed run): try it or download it below.', true);
+    // A run resumed after a reload: the page learns the model's kind only now (its try-it box).
+    if (m.kind && m.kind !== app.formKind) fillSettings(app.defaults?.[m.kind], m.kind);
     showResults();
     renderMisclassified(m.misclassified || []);
   },
@@ -238,8 +262,18 @@ const handlers = {
     $('epoch-summary').textContent = '';
   },
   predictions(m) {
-    if (m.id != null && m.id !== app.latest.predict) return; // the text has changed since
-    renderPrediction(m.predictions?.[0]);
+    if (m.id != null && m.id !== app.latest.predict) return; // the text (or the images) changed since
+    pub.predictions = m.predictions ?? null;
+    if (m.images) renderImagePredictions(m.predictions || []);
+    else renderPrediction(m.predictions?.[0]);
+  },
+  augmentPreview(m) {
+    if (m.id !== app.latest.augment) return;
+    app.latest.augment = null;
+    const img = $('augment-preview-img');
+    if (img.src) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(new Blob([m.bytes], { type: 'image/png' }));
+    $('augment-preview').hidden = false;
   },
   exported(m) {
     const url = URL.createObjectURL(new Blob([m.bytes], { type: 'application/zip' }));
@@ -276,8 +310,11 @@ const handlers = {
   error(m) {
     showError(m.message, m.stage);
     const stage = m.stage;
-    // A failed prediction or download leaves the page as it was; anything else needs the user.
-    if (stage !== 'predict' && stage !== 'export') app.failed = true;
+    // A failed prediction, preview or download leaves the page as it was; anything else needs the
+    // user (and ends a demo waiting to start).
+    if (!['predict', 'export', 'augment'].includes(stage)) app.failed = true;
+    if (app.failed) app.demo = false;
+    if (stage === 'augment') app.latest.augment = null;
     if (stage === 'init') $('backend-info').replaceChildren(h('span', { class: 'notice' }, 'The worker did not start.'));
     if (['init', 'model', 'data', 'prepare', 'predict'].includes(stage) && !stale(stage, m)) setBusy(stage, false);
     if (stage === 'model') {
@@ -417,6 +454,7 @@ async function loadModel(getFiles, what) {
     if (e.name === 'AbortError' || ctl !== download) return;
     showError(e.message);
     app.failed = true;
+    app.demo = false;
     status('No model loaded.');
   } finally {
     if (ctl === download) setBusy('download', false);
@@ -456,6 +494,27 @@ $('clear-cache').addEventListener('click', async () => {
   $('log').textContent = 'Downloaded models forgotten: the next load downloads again.';
 });
 
+// "Try the demo": the committed demo assets (crate/assets/demo, which scripts/build-web.sh
+// copies to pkg/demo beside the wasm build), the settings of `edgetune demo`, and training starts
+// as soon as the data is prepared. ?demo_epochs=N shortens it (the browser tests use it).
+const DEMO = './pkg/demo/';
+async function fetchDemo(file) {
+  const r = await fetch(DEMO + file);
+  if (!r.ok) throw new Error(`the demo file ${file} could not be loaded (HTTP ${r.status}): build the page with scripts/build-web.sh, which copies it to web/pkg/demo`);
+  return r.arrayBuffer();
+}
+function startDemo() {
+  clearErrors();
+  fillSettings(app.defaults?.demo, 'image');
+  const epochs = Number(params.get('demo_epochs'));
+  if (epochs > 0) $('epochs').value = String(epochs);
+  app.demo = true;
+  loadModel(async () => ({ source: 'resnet20-cifar10 (demo)', files: { 'model.safetensors': await fetchDemo('resnet20-cifar10/model.safetensors') }, fromCache: false }),
+    'Loading the demo model (ResNet-20, CIFAR-10)…');
+  fetchDemo('digits.zip').then((bytes) => setDataFile('digits.zip', bytes), dataFailed);
+}
+$('demo').addEventListener('click', startDemo);
+
 /** Highlights a drop zone while something is dragged over it and hands the drop on. */
 function dropZone(zone, onDrop) {
   zone.addEventListener('dragover', (e) => {
@@ -478,10 +537,37 @@ window.addEventListener('drop', (e) => e.preventDefault());
 async function loadDataFile(file) {
   if (!file) return;
   clearErrors();
-  app.data = { name: file.name, bytes: await file.arrayBuffer() };
+  setDataFile(file.name, await file.arrayBuffer());
+}
+
+/** A table, or a zip of class folders, as one file's bytes. */
+function setDataFile(name, bytes) {
+  app.data = { name, bytes };
   app.columns = null;
-  $('data-name').textContent = `${file.name} · ${size(file.size)}`;
+  setImages([]); // a zip's images come back from the worker
+  $('data-name').textContent = `${name} · ${size(bytes.byteLength)}`;
   sendData();
+  refresh();
+}
+
+/** A folder of class folders: every file's bytes go to the worker, the Files stay here as the
+ *  Blobs of thumbnails. */
+async function loadImageFolder(folder) {
+  clearErrors();
+  const entries = await Promise.all(folder.files.map(async ([path, file]) => [path, await file.arrayBuffer()]));
+  app.data = { name: folder.name, entries };
+  app.columns = null;
+  setImages(folder.files);
+  const bytes = entries.reduce((n, [, b]) => n + b.byteLength, 0);
+  $('data-name').textContent = `${folder.name}/ · ${count(entries.length, 'file')} · ${size(bytes)}`;
+  sendData();
+  refresh();
+}
+
+function dataFailed(e) {
+  showError(e.message || String(e), 'data');
+  app.failed = true;
+  app.demo = false;
   refresh();
 }
 
@@ -489,7 +575,10 @@ function sendData() {
   app.prepared = null;
   if (!app.ready) return; // the `ready` handler sends it
   setBusy('data', true);
-  const msg = { type: 'data', name: app.data.name, bytes: app.data.bytes };
+  const d = app.data;
+  const msg = d.entries
+    ? { type: 'images', name: d.name, names: d.entries.map(([name]) => name), files: d.entries.map(([, b]) => b) }
+    : { type: 'data', name: d.name, bytes: d.bytes };
   if (app.columns) Object.assign(msg, { text_column: app.columns.text, label_column: app.columns.label });
   app.latest.data = send(msg);
 }
@@ -498,15 +587,56 @@ function clearData() {
   app.preview = null;
   $('data-preview').hidden = true;
   $('data-preview').replaceChildren();
+  $('image-preview').hidden = true;
+  $('image-preview').replaceChildren();
+  $('data-columns').hidden = false;
   $('data-report').replaceChildren();
   for (const id of ['text-column', 'label-column']) Object.assign($(id), { disabled: true }).replaceChildren();
 }
 
 $('data-file').addEventListener('change', (e) => {
-  loadDataFile(e.target.files[0]);
+  loadDataFile(e.target.files[0]).catch(dataFailed);
   e.target.value = '';
 });
-dropZone($('data-drop'), (dt) => loadDataFile(dt.files[0]));
+$('data-folder').addEventListener('change', (e) => {
+  if (e.target.files.length) loadImageFolder(readPickedImages(e.target.files)).catch(dataFailed);
+  e.target.value = '';
+});
+dropZone($('data-drop'), (dt) => {
+  const reading = readDroppedData(dt); // must start inside the drop event
+  reading.then((got) => (got.file ? loadDataFile(got.file) : loadImageFolder(got.folder))).catch(dataFailed);
+});
+
+/** Replaces the page's images (name → Blob), releasing the object URLs of the old ones. */
+function setImages(pairs) {
+  for (const url of app.imageUrls.values()) URL.revokeObjectURL(url);
+  app.imageUrls.clear();
+  app.images = new Map(pairs.map(([name, blob]) => [imageKey(name), blob]));
+}
+
+/** A thumbnail of the image the core calls `name`, or a placeholder when the page does not hold
+ *  it (a run resumed after a reload). */
+function thumb(name) {
+  const key = imageKey(name);
+  const blob = app.images.get(key);
+  if (!blob) return h('span', { class: 'thumb missing', title: name, 'aria-hidden': 'true' }, '?');
+  if (!app.imageUrls.has(key)) app.imageUrls.set(key, URL.createObjectURL(blob));
+  return h('img', { class: 'thumb', src: app.imageUrls.get(key), alt: name, title: name, decoding: 'async' });
+}
+
+/** An image collection: its classes, each with its count and a few thumbnails. */
+function renderImagePreview() {
+  const p = app.preview;
+  $('data-preview').hidden = true;
+  $('data-columns').hidden = true;
+  for (const id of ['text-column', 'label-column']) Object.assign($(id), { disabled: true }).replaceChildren();
+  const left = p.skipped.length ? ` · ${count(p.skipped.length, 'file')} left out (the data check below says why)` : '';
+  const rows = p.classes.map((c) => h('div', { class: 'class-row' },
+    h('div', { class: 'class-name' }, h('b', { title: c.label }, c.label), h('span', { class: 'small muted' }, count(c.count, 'image'))),
+    h('div', { class: 'thumbs' }, c.samples.map((name) => thumb(name)))));
+  $('image-preview').replaceChildren(h('p', { class: 'small muted' }, `${count(p.total, 'image')} in ${count(p.classes.length, 'class', 'classes')}${left}`), ...rows);
+  $('image-preview').hidden = false;
+}
 for (const id of ['text-column', 'label-column']) {
   $(id).addEventListener('change', () => {
     app.columns = { text: $('text-column').value, label: $('label-column').value };
@@ -517,6 +647,8 @@ for (const id of ['text-column', 'label-column']) {
 
 function renderPreview() {
   const p = app.preview;
+  $('image-preview').hidden = true;
+  $('data-columns').hidden = false;
   for (const [id, chosen] of [['text-column', p.text_column], ['label-column', p.label_column]]) {
     $(id).replaceChildren(...p.columns.map((c) => h('option', { value: c, selected: c === chosen }, c)));
     $(id).disabled = false;
@@ -538,14 +670,15 @@ function renderDataReport(m) {
     const classes = r.classes || [];
     const most = Math.max(1, ...classes.map(([, n]) => n));
     const shown = classes.length > 40 ? [...classes].sort((a, b) => b[1] - a[1]).slice(0, 40) : classes;
-    const issues = [];
-    if (r.duplicates_removed) issues.push(`${count(r.duplicates_removed, 'duplicate row')} removed${lineList(r.duplicate_lines, r.duplicates_removed)}`);
+    // An image collection names files (left out, duplicate, conflicting) where a table has lines.
+    const issues = r.images ? imageIssues(r) : [];
+    if (r.duplicates_removed && !r.images) issues.push(`${count(r.duplicates_removed, 'duplicate row')} removed${lineList(r.duplicate_lines, r.duplicates_removed)}`);
     if (r.empty_text) issues.push(`${count(r.empty_text, 'row')} with an empty text dropped${lineList(r.empty_text_lines, r.empty_text)}`);
     if (r.missing_label) issues.push(`${count(r.missing_label, 'row')} without a label dropped${lineList(r.missing_label_lines, r.missing_label)}`);
     if (r.too_long) issues.push(`${count(r.too_long, 'text is', 'texts are')} longer than ${r.max_length} tokens and will be cut to fit`);
     const rare = classes.filter(([, n]) => n < 3).map(([l]) => l);
     if (rare.length) issues.push(`Classes with fewer than 3 examples (too few to validate on): ${rare.slice(0, 8).join(', ')}${rare.length > 8 ? ', …' : ''}`);
-    if (r.conflicts?.length) {
+    if (r.conflicts?.length && !r.images) {
       issues.push([`${count(r.conflicts.length, 'text appears', 'texts appear')} with different labels (kept; they are often labelling mistakes):`,
         h('ul', {}, r.conflicts.slice(0, 5).map((c) => h('li', {},
           `“${c.text.length > 80 ? c.text.slice(0, 79) + '…' : c.text}”: ${c.labels.join(' / ')}${lineList(c.lines.slice(0, 5), c.lines.length)}`)))]);
@@ -554,13 +687,34 @@ function renderDataReport(m) {
       ? h('p', { class: 'splits' }, `Split: ${int(m.splits.train)} train · ${int(m.splits.valid)} validation · ${int(m.splits.test)} test`) : null;
     return h('div', { class: 'report' },
       h('h3', {}, `Data check: ${r.source}`),
-      h('p', {}, `${count(r.rows, 'row')} read, ${int(r.kept)} kept, ${count(classes.length, 'class', 'classes')}.`),
+      h('p', {}, `${count(r.rows, r.images ? 'file' : 'row')} read, ${int(r.kept)} ${r.images ? 'images ' : ''}kept, ${count(classes.length, 'class', 'classes')}.`),
       splits,
       barList(shown, { max: most, text: int, label: 'Examples per class' }),
       shown.length < classes.length && h('p', { class: 'small muted' }, `The 40 largest of ${classes.length} classes are shown.`),
       h('ul', { class: 'issues' }, issues.length ? issues.map((t) => h('li', {}, t)) : h('li', { class: 'muted' }, 'No problems found.')));
   });
   $('data-report').replaceChildren(...blocks);
+}
+
+/** What an image collection's report lists: every file left out and why (the first ten shown),
+ *  duplicates removed, identical images under two labels. */
+function imageIssues(r) {
+  const issues = [];
+  const skipped = r.skipped || [];
+  if (skipped.length) {
+    issues.push([`${count(skipped.length, 'file')} left out:`, h('ul', {}, skipped.slice(0, 10).map((f) => h('li', {}, `${f.name}: ${f.why}`)),
+      skipped.length > 10 && h('li', { class: 'muted' }, `… and ${int(skipped.length - 10)} more`))]);
+  }
+  if (r.duplicates_removed) {
+    const names = r.duplicate_names || [];
+    const list = names.length ? ` (${names.join(', ')}${r.duplicates_removed > names.length ? ', …' : ''})` : '';
+    issues.push(`${count(r.duplicates_removed, 'duplicate image')} removed: same pixels and label as another${list}`);
+  }
+  if (r.conflicts?.length) {
+    issues.push([`${count(r.conflicts.length, 'image appears', 'images appear')} under different labels (kept; check them):`,
+      h('ul', {}, r.conflicts.slice(0, 5).map((c) => h('li', {}, `${c.text}: ${c.labels.join(' / ')}`)))]);
+  }
+  return issues;
 }
 
 /** Says why Train is disabled when the run would not fit (the advice names the numbers). */
@@ -575,19 +729,27 @@ function renderMemory(memory) {
 
 // ---------------------------------------------------------------- 3 Settings
 
-const NULLABLE = new Set(['max_grad_norm', 'head_lr', 'dropout']);
-const INTEGER = new Set(['batch_size', 'max_length', 'freeze_layers', 'grad_accum', 'patience', 'seed', 'checkpoint_every']);
+const NULLABLE = new Set(['max_grad_norm', 'head_lr', 'dropout', 'image_fit']);
+const INTEGER = new Set(['batch_size', 'max_length', 'freeze_layers', 'grad_accum', 'patience', 'seed', 'checkpoint_every', 'augment.crop_padding']);
 
-/** The TrainConfig the form describes (snake_case keys, as crate/src/train/config.rs), or null
- *  while a field is invalid (that field is marked). Empty optional fields are sent as null. */
+/** Whether a setting applies to the model's kind: the other kind's are hidden and not sent (the
+ *  core lays what is sent over its defaults for the kind). */
+const applies = (el) => !el.closest('.text-only, .image-only')?.hidden;
+/** The augmentation switch (checkbox) of an amount field, if it has one. */
+const switchOf = (el) => (el.dataset.switch ? $(el.dataset.switch) : null);
+
+/** The TrainConfig the form describes (snake_case keys, as crate/src/train/config.rs; `a.b`
+ *  names fill nested tables, like `augment`), or null while a field is invalid (that field is
+ *  marked). Empty optional fields are sent as null; a switched-off augmentation as 0. */
 function readConfig() {
   const config = {};
   let ok = true;
   for (const el of $('settings').elements) {
-    if (!el.name) continue;
+    if (!el.name || !applies(el)) continue;
     let value;
     if (el.type === 'checkbox') value = el.checked;
-    else if (el.tagName === 'SELECT') value = el.value;
+    else if (el.tagName === 'SELECT') value = el.value === '' && NULLABLE.has(el.name) ? null : el.value;
+    else if (switchOf(el) && !switchOf(el).checked) value = 0;
     else if (el.value === '' && NULLABLE.has(el.name) && !el.validity.badInput) value = null;
     else {
       value = Number(el.value);
@@ -595,11 +757,65 @@ function readConfig() {
       el.setAttribute('aria-invalid', String(bad));
       if (bad) ok = false;
     }
-    config[el.name] = value;
+    const [table, key] = el.name.includes('.') ? el.name.split('.') : [null, el.name];
+    if (table) (config[table] ??= {})[key] = value;
+    else config[key] = value;
   }
   if (app.columns) Object.assign(config, { text_column: app.columns.text, label_column: app.columns.label });
   return ok ? config : null;
 }
+
+/** A setting's value as the form shows it: f32 fields arrive as 0.10000000149011612. */
+const formValue = (v) => (typeof v === 'number' && !Number.isInteger(v) ? String(parseFloat(v.toPrecision(7))) : String(v));
+
+/** Fills the form with `config` (a kind's defaults from the core, or the demo's; all but
+ *  `checkpoint_every`, which is the page's own) and shows the settings of `kind`. */
+function fillSettings(config, kind) {
+  app.formKind = kind;
+  showKind(kind);
+  if (!config) return;
+  for (const el of $('settings').elements) {
+    if (!el.name || el.name === 'checkpoint_every') continue;
+    const value = el.name.split('.').reduce((o, k) => o?.[k], config);
+    if (value === undefined) continue;
+    const toggle = switchOf(el);
+    if (toggle) {
+      // An amount of 0 is the switch off; the field keeps its last amount for switching on.
+      toggle.checked = value > 0;
+      if (value > 0) el.value = formValue(value);
+    } else if (el.type === 'checkbox') el.checked = Boolean(value);
+    else el.value = value == null ? '' : formValue(value);
+    el.removeAttribute('aria-invalid');
+  }
+  if (config.head_lr_factor) {
+    $('head-lr-hint').textContent = `Empty: ${formValue(config.head_lr_factor)} × learning rate`;
+    $('head-lr').placeholder = `${formValue(config.head_lr_factor)} × lr`;
+  }
+  syncSwitches();
+}
+
+/** Shows the settings (and the try-it box) of a kind of model, hiding the other kind's. */
+function showKind(kind) {
+  const image = kind === 'image';
+  for (const el of document.querySelectorAll('.text-only')) el.hidden = image;
+  for (const el of document.querySelectorAll('.image-only')) el.hidden = !image;
+  for (const el of document.querySelectorAll('label[data-text]')) el.textContent = image ? el.dataset.image : el.dataset.text;
+}
+
+/** An augmentation switched off greys out its amount. */
+function syncSwitches() {
+  for (const el of document.querySelectorAll('input[data-switch]')) {
+    el.disabled = !switchOf(el).checked;
+    if (el.disabled) el.removeAttribute('aria-invalid');
+  }
+}
+
+$('augment-preview-button').addEventListener('click', () => {
+  const config = readConfig();
+  if (!config || !app.ready) return;
+  app.latest.augment = send({ type: 'previewAugment', config });
+  refresh();
+});
 
 /** Asks the worker to clean, split and tokenize for the current settings, when it has both a
  *  model and data and nothing is training. */
@@ -616,7 +832,10 @@ function prepare() {
 }
 const schedulePrepare = debounce(prepare, 300);
 
-$('settings').addEventListener('input', (e) => e.target.id !== 'backend' && schedulePrepare());
+$('settings').addEventListener('input', (e) => {
+  if (e.target.matches('.switch input[type="checkbox"]')) syncSwitches();
+  if (e.target.id !== 'backend') schedulePrepare();
+});
 $('settings').addEventListener('submit', (e) => e.preventDefault());
 $('backend').addEventListener('change', (e) => {
   // The backend is fixed per worker: a new one gets the model and data again on `ready`.
@@ -743,10 +962,14 @@ function renderMisclassified(items) {
     list.replaceChildren(h('li', { class: 'muted' }, 'None: every example in this split was classified correctly.'));
     return;
   }
-  list.replaceChildren(...items.slice(0, 200).map((m) => h('li', {},
-    h('span', { class: 'text' }, m.text),
-    h('span', { class: 'meta' }, 'true ', h('b', {}, m.label), ' · predicted ', h('b', {}, m.predicted),
-      ` · ${pct(m.confidence, 0)} confident`, m.line ? ` · line ${m.line}` : ''))));
+  const images = app.modelInfo?.kind === 'image' || Boolean(app.preview?.images);
+  list.replaceChildren(...items.slice(0, 200).map((m) => {
+    const text = h('span', { class: 'text' }, m.text);
+    const meta = h('span', { class: 'meta' }, 'true ', h('b', {}, m.label), ' · predicted ', h('b', {}, m.predicted),
+      ` · ${pct(m.confidence, 0)} confident`, m.line ? ` · line ${m.line}` : '');
+    // An image shows itself: the page still holds the bytes of every file it loaded.
+    return images ? h('li', { class: 'image' }, thumb(m.text), h('div', {}, text, meta)) : h('li', {}, text, meta);
+  }));
 }
 
 const predict = debounce(() => {
@@ -759,6 +982,31 @@ const predict = debounce(() => {
   if (app.ready) app.latest.predict = send({ type: 'predict', texts: [text] });
 }, 150);
 $('try-text').addEventListener('input', predict);
+
+// Try it, for an image model: images dropped or picked are classified at once.
+let tried = { files: [], urls: [] };
+async function tryImages(files) {
+  if (!files.length || !app.ready) return;
+  const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
+  for (const url of tried.urls) URL.revokeObjectURL(url);
+  tried = { files, urls: files.map((f) => URL.createObjectURL(f)) };
+  app.latest.predict = send({ type: 'predictImages', names: files.map((f) => f.name), files: buffers });
+}
+$('try-files').addEventListener('change', (e) => {
+  tryImages([...e.target.files]);
+  e.target.value = '';
+});
+dropZone($('try-drop'), (dt) => tryImages([...dt.files]));
+
+/** Each image tried, with its top three classes. */
+function renderImagePredictions(predictions) {
+  $('try-output').replaceChildren(h('ul', { class: 'predictions' }, predictions.map((p, i) => {
+    const top = Object.entries(p.probs || {}).sort((a, b) => b[1] - a[1]).slice(0, 3);
+    return h('li', {}, tried.urls[i] && h('img', { class: 'thumb', src: tried.urls[i], alt: p.text }),
+      h('div', {}, h('span', { class: 'name' }, p.text),
+        top.length ? barList(top, { max: 1, text: pct, label: `Top predictions for ${p.text}`, className: 'probs' }) : h('p', {}, 'Prediction: ', h('b', {}, p.label))));
+  })));
+}
 
 /** Top three classes with bars. `probs` is in labels order (an array) or keyed by label. */
 function renderPrediction(p) {
@@ -836,6 +1084,10 @@ function refresh() {
   $('continue').disabled = app.phase !== 'paused' || app.stopping;
   $('stop').disabled = !running || app.stopping;
   $('try-text').disabled = running;
+  $('try-files').disabled = running;
+  $('demo').disabled = running || !app.ready || !app.defaults?.demo || app.busy.has('download');
+  $('augment-preview-button').disabled = running || !app.ready || app.modelInfo?.kind !== 'image' || !app.preview?.images ||
+    app.busy.size > 0 || app.latest.augment != null;
   $('train-hint').textContent = trainHint(running, fits);
 }
 

@@ -1,10 +1,19 @@
 // Runs fixed training steps on a Session and times them: shared by the benchmark page
-// (bench.html, WebGPU and wasm CPU in a browser), the Node benchmark and the parity test.
+// (bench.html, WebGPU and wasm CPU in a browser), the Node benchmark and the parity test, for a
+// text model and its CSV or an image model and its zip of class folders.
 
 // The reference workload of ../shared/bench/torch_text.py, as `edgetune bench` runs it.
 export const REFERENCE = {
   batch_size: 32, eval_batch_size: 64, max_length: 64, lr: 5e-5, head_lr: 1e-3,
   valid_split: 0, test_split: 0, patience: 0,
+};
+
+// The image workload of ../shared/bench/torch_image.py, as `edgetune bench` runs it: ResNet-20
+// on the digits, batch 64, the reference's 80/20 split, random-crop augmentation only; the core
+// lays these over its image defaults (AdamW 1e-3, cosine).
+export const IMAGE_REFERENCE = {
+  batch_size: 64, valid_split: 0, test_split: 0.2, patience: 0,
+  augment: { crop_padding: 2, hflip: false, rotation_deg: 0, scale: 0, brightness: 0, contrast: 0, noise_std: 0 },
 };
 
 // `mod` is the wasm-bindgen module (already initialised); model = {source, names, files},

@@ -139,6 +139,10 @@ self.onmessage = ({ data: m }) => {
     case 'export':
     case 'exportCheckpoint':
       return reply({ type: 'exported', name: m.type === 'export' ? 'edgetune-model.zip' : 'edgetune-checkpoint.zip', bytes: new Uint8Array([80, 75, 5, 6, ...new Array(18).fill(0)]).buffer });
+    // Images need the real decoder and model: the mock says so where the page expects it.
+    case 'images': return fail('data', 'mock: image data needs the real worker (build web/pkg with scripts/build-web.sh)');
+    case 'previewAugment': return fail('augment', 'mock: augmentation previews need the real worker');
+    case 'predictImages': return fail('predict', 'mock: image predictions need the real worker');
     default:
       return fail('init', `mock: unknown request '${m.type}'`);
   }

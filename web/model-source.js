@@ -5,11 +5,13 @@
 
 export const CACHE_NAME = 'edgetune-models-v1';
 
-// config.json and the weights are always needed; the tokenizer is one of tokenizer.json or
-// vocab.txt; tokenizer_config.json only refines the tokenizer (lower-casing, special tokens).
-const REQUIRED = ['config.json', 'model.safetensors'];
+// The weights are always needed. A text model also needs config.json and its tokenizer (one of
+// tokenizer.json or vocab.txt; tokenizer_config.json only refines it: lower-casing, special
+// tokens). An image model (ResNet) is its weights, with the config.json an edgetune export
+// writes or none (a bare upstream checkpoint): the core tells the two apart.
+const REQUIRED = ['model.safetensors'];
 const TOKENIZERS = ['tokenizer.json', 'vocab.txt'];
-const OPTIONAL = ['tokenizer_config.json'];
+const OPTIONAL = ['config.json', 'tokenizer_config.json'];
 export const MODEL_FILES = [...REQUIRED, ...TOKENIZERS, ...OPTIONAL];
 // Noticed in folders only to say what to do about it: the wasm side reads safetensors only.
 const PYTORCH_WEIGHTS = 'pytorch_model.bin';
@@ -39,12 +41,23 @@ export function modelName(source) {
   return parts[parts.length - 1] || source;
 }
 
+/** True when config.json describes a text model (an image model's says `model_type: "resnet…"`;
+ *  without one, the weights decide, in the core). */
+function isTextConfig(bytes) {
+  if (!bytes) return false;
+  try {
+    return !String(JSON.parse(new TextDecoder().decode(bytes)).model_type || '').startsWith('resnet');
+  } catch {
+    return true; // the core names what is wrong with it
+  }
+}
+
 /** Throws the message a person can act on when a needed file is absent. */
 function checkComplete(files, where) {
   for (const name of REQUIRED) {
     if (!files[name]) throw new Error(`${where} is missing ${name}`);
   }
-  if (!TOKENIZERS.some((name) => files[name])) {
+  if (isTextConfig(files['config.json']) && !TOKENIZERS.some((name) => files[name])) {
     throw new Error(`${where} is missing tokenizer.json (or vocab.txt)`);
   }
 }
@@ -134,10 +147,6 @@ export async function downloadModel(input, { onProgress = () => {}, signal } = {
     throw e;
   }
   const present = opened.filter((o) => o.response);
-  if (!TOKENIZERS.some((name) => present.some((o) => o.name === name))) {
-    abort.abort();
-    throw new Error(`model at ${base} is missing tokenizer.json (or vocab.txt)`);
-  }
 
   // 2. Stream every body, adding to one progress total.
   const sizeOf = (r) => Number(r.headers.get('content-length') || r.headers.get('x-linked-size')) || 0;
@@ -213,7 +222,7 @@ async function collect(entries, depth, chosen) {
 }
 
 /** readEntries hands out a directory in batches (100 in Chromium): call until it is empty. */
-async function listDirectory(dir) {
+export async function listDirectory(dir) {
   const reader = dir.createReader();
   const out = [];
   for (;;) {

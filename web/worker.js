@@ -4,12 +4,12 @@
 // keeps the run in OPFS (data, settings, last and best checkpoints) so a reloaded tab, or a
 // lost GPU, resumes where it was.
 
-import init, { Session, zipFiles } from './pkg/edgetune.js';
+import init, { Session, zipFiles, unzipFiles, defaultConfig } from './pkg/edgetune.js';
 
 const RUN = 'edgetune-run';
 let session = null;
 let backend = null;
-let data = null; // {name, bytes: Uint8Array}
+let data = null; // {name, bytes: Uint8Array} (a table or a zip), or {name, names, files} (a folder)
 let modelSource = '';
 let maxBufferMB;
 const control = { paused: false, stop: false, wake: null };
@@ -115,7 +115,9 @@ async function startBackend(prefer) {
     backend = 'cpu';
   }
   maxBufferMB = limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) / (1024 * 1024) : undefined;
-  return { type: 'ready', backend, adapter, notice, limits, savedRun: await savedRun() };
+  // The settings each kind of model starts from, as the core defines them (the page's form).
+  const defaults = Object.fromEntries(['text', 'image', 'demo'].map((k) => [k, defaultConfig(k)]));
+  return { type: 'ready', backend, adapter, notice, limits, defaults, savedRun: await savedRun() };
 }
 
 // ---- training -----------------------------------------------------------------------------
@@ -174,17 +176,19 @@ async function trainLoop(start, meta, config) {
   meta.status = 'done';
   await writeMeta(meta);
   post({ type: 'event', event: out.done });
-  post({ type: 'trained', misclassified: out.misclassified, test: out.done.test, valid: out.done.valid });
+  post({ type: 'trained', kind: out.kind, misclassified: out.misclassified, test: out.done.test, valid: out.done.valid });
 }
 
 async function train(config) {
   if (!data) throw new Error('load a data file first');
-  // A new run replaces the saved one: its data and settings go to OPFS first.
+  // A new run replaces the saved one: its data and settings go to OPFS first. A folder of
+  // images is kept as one zip of the same paths, which the core reads back as the same data.
   const root = await navigator.storage.getDirectory();
   await root.removeEntry(RUN, { recursive: true }).catch(() => {});
   const dir = await runDir();
-  await writeFile(dir, 'data.bin', data.bytes);
-  const meta = { status: 'running', config, data_name: data.name, model_source: modelSource, step: 0, last: null, best: null };
+  const kept = data.files ? { name: `${data.name}.zip`, bytes: zipFiles(data.names, data.files) } : data;
+  await writeFile(dir, 'data.bin', kept.bytes);
+  const meta = { status: 'running', config, data_name: kept.name, model_source: modelSource, step: 0, last: null, best: null };
   await writeMeta(meta);
   const start = session.startTraining(config);
   await trainLoop(start, meta, config);
@@ -220,7 +224,20 @@ const handlers = {
     const bytes = new Uint8Array(m.bytes);
     const preview = session.loadData(m.name, bytes, m.text_column || undefined, m.label_column || undefined);
     data = { name: m.name, bytes };
+    if (!preview.images) return { type: 'data', preview };
+    // A zip of images: the page gets its files back, to show them as thumbnails.
+    const images = unzipFiles(m.name, bytes).map(([name, b]) => [name, b.buffer]);
+    return { type: 'data', preview, images };
+  },
+  async images(m) {
+    const files = m.files.map((b) => new Uint8Array(b));
+    const preview = session.loadImages(m.name, m.names, files);
+    data = { name: m.name, names: m.names, files };
     return { type: 'data', preview };
+  },
+  async previewAugment(m) {
+    const png = session.previewAugment(m.config || {});
+    return { type: 'augmentPreview', bytes: png.buffer };
   },
   async prepare(m) {
     const out = session.prepare(m.config || {}, maxBufferMB, undefined);
@@ -243,6 +260,11 @@ const handlers = {
     const predictions = preds.map((p) => ({ text: p.text, label: p.label, probs: p.probs }));
     return { type: 'predictions', predictions };
   },
+  async predictImages(m) {
+    const preds = await session.predictImages(m.names, m.files.map((b) => new Uint8Array(b)));
+    const predictions = preds.map((p) => ({ text: p.text, label: p.label, probs: p.probs }));
+    return { type: 'predictions', images: true, predictions };
+  },
   async export() {
     const zip = await session.exportZip();
     return { type: 'exported', name: 'edgetune-model.zip', bytes: zip.buffer };
@@ -255,7 +277,10 @@ const handlers = {
   },
 };
 
-const stageOf = { init: 'init', model: 'model', data: 'data', prepare: 'prepare', train: 'train', resumeSaved: 'resume', predict: 'predict', export: 'export', exportCheckpoint: 'export', discardSaved: 'resume' };
+const stageOf = {
+  init: 'init', model: 'model', data: 'data', images: 'data', prepare: 'prepare', train: 'train', resumeSaved: 'resume',
+  predict: 'predict', predictImages: 'predict', previewAugment: 'augment', export: 'export', exportCheckpoint: 'export', discardSaved: 'resume',
+};
 
 // Requests run one at a time, in order; pause / continue / stop act at once (between steps).
 let queue = Promise.resolve();
@@ -289,7 +314,9 @@ self.onmessage = (event) => {
   queue = queue.then(async () => {
     try {
       const reply = await handler(m);
-      if (reply) post({ ...reply, id: m.id }, reply.bytes ? [reply.bytes] : []);
+      // Bytes made here (exports, previews, a zip's images) move to the page without a copy.
+      const moved = reply?.bytes ? [reply.bytes] : Array.isArray(reply?.images) ? reply.images.map(([, b]) => b) : [];
+      if (reply) post({ ...reply, id: m.id }, moved);
     } catch (e) {
       post({ type: 'error', id: m.id, stage: stageOf[m.type], message: errorText(e) });
     }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::model::Task;
 use crate::tokenize::Tokenizer;
 use crate::train::TrainConfig;
-use crate::vision::{self, Fit, ImageFile, Skipped};
+use crate::vision::{self, Fit, ImageFile, PreviewSpec, Skipped};
 use std::path::PathBuf;
 
 /// Where data comes from.
@@ -57,7 +57,10 @@ impl DataSource {
     }
 
     fn table(&self, cfg: &TrainConfig) -> Result<Table> {
+        let zip = |name: &str| Error::data(name, "a zip is image data: pick an image model (a text model reads a CSV, TSV or JSON Lines file)");
         match self {
+            DataSource::Path(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) => Err(zip(&p.display().to_string())),
+            DataSource::Bytes { name, .. } if name.to_ascii_lowercase().ends_with(".zip") => Err(zip(name)),
             DataSource::Path(p) => read_table(p, &cfg.table_options()),
             DataSource::Bytes { name, bytes } => parse_table(bytes, name, &cfg.table_options()),
             DataSource::Files { name, .. } => Err(Error::data(name, "a folder of files is image data: pick an image model")),
@@ -159,6 +162,57 @@ pub fn preview(source: &DataSource, cfg: &TrainConfig, rows: usize) -> Result<Pr
         label_column: table.columns[li].clone(),
         columns: table.columns,
     })
+}
+
+/// An image collection as listed, before anything is decoded: what the page shows as soon as
+/// a folder or zip is dropped (the data report, after decoding, comes with `prepare`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ImagePreview {
+    pub name: String,
+    /// Always true: tells a reader this is not a table's [`Preview`].
+    pub images: bool,
+    /// Image files found in class folders.
+    pub total: usize,
+    /// Classes in label order, each with its number of files and the first few file names.
+    pub classes: Vec<ClassPreview>,
+    /// Files left out while listing, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ClassPreview {
+    pub label: String,
+    pub count: usize,
+    pub samples: Vec<String>,
+}
+
+/// Lists an image collection with up to `per_class` file names per class. Errors as training
+/// would: no images, or fewer than two classes.
+pub fn image_preview(source: &DataSource, cfg: &TrainConfig, per_class: usize) -> Result<ImagePreview> {
+    let (files, skipped) = source.image_files(cfg)?;
+    let mut labels: Vec<String> = files.iter().map(|f| f.label.clone()).collect();
+    labels.sort();
+    labels.dedup();
+    sort_labels(&mut labels);
+    let classes = labels
+        .into_iter()
+        .map(|label| {
+            let mine = files.iter().filter(|f| f.label == label);
+            ClassPreview { count: mine.clone().count(), samples: mine.take(per_class).map(|f| f.name.clone()).collect(), label }
+        })
+        .collect();
+    Ok(ImagePreview { name: source.name(), images: true, total: files.len(), classes, skipped })
+}
+
+/// The augmentation preview of `edgetune preview-augment` and the page: every image of `source`
+/// fitted to `size` (`cfg.image_fit` over `fit`), nothing held out, laid out by
+/// [`vision::augment_grid`] with `cfg.augment`. Returns the PNG and the number of rows shown.
+pub fn augment_preview(source: &DataSource, cfg: &TrainConfig, size: usize, fit: Fit, spec: &PreviewSpec) -> Result<(Vec<u8>, usize)> {
+    let cfg = TrainConfig { valid_split: 0.0, test_split: 0.0, ..cfg.clone() };
+    cfg.validate()?;
+    let data = prepare(source, None, None, &cfg, Encoder::Image { size, fit: cfg.image_fit.unwrap_or(fit) })?;
+    let rows = spec.rows.max(1).min(data.train.len());
+    Ok((vision::augment_grid(&data.train.examples, size, &cfg.augment, spec), rows))
 }
 
 fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>, encoder: Encoder) -> Result<(Vec<Example>, DataReport, String, String)> {
@@ -310,4 +364,58 @@ fn label_list(labels: &[String]) -> String {
         s.push_str(&format!(", … {} in all", labels.len()));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelKind;
+    use image::{ExtendedColorType, ImageEncoder};
+
+    fn png(grey: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut out).write_image(&[grey; 4], 2, 2, ExtendedColorType::L8).unwrap();
+        out
+    }
+
+    fn folder(names: &[&str]) -> DataSource {
+        let entries = names.iter().enumerate().map(|(i, n)| (n.to_string(), png(i as u8 * 20))).collect();
+        DataSource::Files { name: "pets".into(), entries }
+    }
+
+    #[test]
+    fn image_preview_lists_classes_samples_and_skipped_files() {
+        let cfg = TrainConfig::defaults_for(ModelKind::Image);
+        // Paths relative to the folder, as the page sends them (and `read_folder` lists them).
+        let src = folder(&["dog/1.png", "cat/3.png", "cat/1.png", "cat/2.png", "notes.txt", "loose.png"]);
+        let p = image_preview(&src, &cfg, 2).unwrap();
+        assert_eq!((p.name.as_str(), p.images, p.total), ("pets", true, 4));
+        let classes: Vec<(&str, usize, Vec<&str>)> = p.classes.iter().map(|c| (c.label.as_str(), c.count, c.samples.iter().map(String::as_str).collect())).collect();
+        assert_eq!(classes, [("cat", 3, vec!["cat/1.png", "cat/2.png"]), ("dog", 1, vec!["dog/1.png"])]);
+        let skipped: Vec<&str> = p.skipped.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(skipped, ["loose.png", "notes.txt"]);
+        // One class, or no images, is the error training would give, naming the source.
+        let one = image_preview(&folder(&["cat/1.png", "cat/2.png"]), &cfg, 2).unwrap_err().to_string();
+        assert!(one.starts_with("pets: found only one class folder 'cat'"), "{one}");
+        let empty = DataSource::Bytes { name: "empty.zip".into(), bytes: crate::archive::zip(&[("a/readme.md".into(), b"hi".to_vec())]) };
+        let none = image_preview(&empty, &cfg, 2).unwrap_err().to_string();
+        assert!(none.starts_with("empty.zip: no usable image files"), "{none}");
+        // A zip given to a text model says what it is.
+        let text = preview(&empty, &TrainConfig::default(), 5).unwrap_err().to_string();
+        assert_eq!(text, "empty.zip: a zip is image data: pick an image model (a text model reads a CSV, TSV or JSON Lines file)");
+    }
+
+    #[test]
+    fn augment_preview_is_a_png_of_rows_and_variants() {
+        let src = folder(&["d/a/1.png", "d/a/2.png", "d/b/3.png", "d/b/4.png"]);
+        let cfg = TrainConfig { test_split: 0.5, ..TrainConfig::defaults_for(ModelKind::Image) };
+        let spec = PreviewSpec { rows: 8, variants: 2, zoom: 1, seed: 1 };
+        let (png, rows) = augment_preview(&src, &cfg, 4, Fit::Resize, &spec).unwrap();
+        assert_eq!(rows, 4); // every image, whatever the splits say
+        let p = crate::vision::decode(&png, "grid.png").unwrap();
+        assert_eq!((p.width, p.height), (3 * 4 + 2 * 2, 4 * 4 + 3 * 2));
+        let bad = TrainConfig { augment: crate::vision::Augment { rotation_deg: 400.0, ..Default::default() }, ..cfg };
+        let e = augment_preview(&src, &bad, 4, Fit::Resize, &spec).unwrap_err().to_string();
+        assert_eq!(e, "augment.rotation_deg is 400, expected a number from 0 to 180");
+    }
 }

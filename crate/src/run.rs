@@ -24,6 +24,13 @@ pub struct TrainRequest {
     pub run_dir: Option<PathBuf>,
 }
 
+/// The demo's training settings (`edgetune demo` and the page's "Try the demo"): the image
+/// defaults with the reference's 80/20 train/test split, of which a tenth of the whole is held
+/// out for validation (best epoch, early stop).
+pub fn demo_config() -> TrainConfig {
+    TrainConfig { test_split: 0.2, valid_split: 0.1, ..TrainConfig::defaults_for(ModelKind::Image) }
+}
+
 /// The head a run's configuration and classes ask for.
 pub fn head_spec(cfg: &TrainConfig, data: &Prepared) -> HeadSpec {
     HeadSpec { task: cfg.task, labels: data.labels.clone(), pooling: cfg.pooling, seed: cfg.seed }

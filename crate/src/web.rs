@@ -11,12 +11,14 @@ use crate::device::{self, Backend, Device};
 use crate::error::Error;
 use crate::model::load::header_has;
 use crate::model::{load_any, Classifier, HeadSpec, ModelFiles, ModelKind};
-use crate::predict::predict;
-use crate::prepare::{preview, DataSource, Prepared};
-use crate::run::{head_spec, prepare_for, resume_from_files, TrainRequest};
+use crate::model::image::image_input;
+use crate::predict::{predict, predict_images};
+use crate::prepare::{augment_preview, image_preview, preview, DataSource, Prepared};
+use crate::run::{demo_config, head_spec, prepare_for, resume_from_files, TrainRequest};
 use crate::train::eval::{misclassified, split_logits};
 use crate::train::memory::{estimate, MemoryEstimate};
 use crate::train::{Trainer, TrainConfig};
+use crate::vision::PreviewSpec;
 use js_sys::{Array, Promise, Uint8Array};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -26,6 +28,8 @@ use wasm_bindgen_futures::future_to_promise;
 
 /// What wasm can hold: 4 GiB of linear memory, less room for the data and the runtime.
 const WASM_BUDGET_MB: f64 = 3000.0;
+/// File names per class in an image collection's preview (the page shows them as thumbnails).
+const SAMPLES_PER_CLASS: usize = 6;
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -44,14 +48,32 @@ fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| msg(&e.to_string()))
 }
 
-fn config_from(js: JsValue) -> Result<TrainConfig, JsValue> {
-    let cfg: TrainConfig = if js.is_undefined() || js.is_null() {
-        TrainConfig::default()
+/// The page's settings laid over the defaults for the model's kind (as the CLI's flags are), so
+/// a setting the page does not show keeps the image or text default; then checked.
+fn config_from(js: JsValue, kind: ModelKind) -> Result<TrainConfig, JsValue> {
+    let base = TrainConfig::defaults_for(kind);
+    let cfg = if js.is_undefined() || js.is_null() {
+        base
     } else {
-        serde_wasm_bindgen::from_value(js).map_err(|e| err(Error::config(format!("settings: {e}"))))?
+        let bad = |e: String| err(Error::config(format!("settings: {e}")));
+        let given: serde_json::Value = serde_wasm_bindgen::from_value(js).map_err(|e| bad(e.to_string()))?;
+        TrainConfig::over(&base, given).map_err(|e| bad(e.to_string()))?
     };
     cfg.validate().map_err(err)?;
     Ok(cfg)
+}
+
+/// The settings a kind of model starts from: `"text"`, `"image"` (`TrainConfig::defaults_for`) or
+/// `"demo"` (those of `edgetune demo`). The page fills its form with them.
+#[wasm_bindgen(js_name = defaultConfig)]
+pub fn default_config(kind: String) -> Result<JsValue, JsValue> {
+    let cfg = match kind.as_str() {
+        "text" => TrainConfig::defaults_for(ModelKind::Text),
+        "image" => TrainConfig::defaults_for(ModelKind::Image),
+        "demo" => demo_config(),
+        other => return Err(msg(&format!("no default settings for '{other}': expected text, image or demo"))),
+    };
+    to_js(&cfg)
 }
 
 /// (name, bytes) pairs from parallel JS arrays.
@@ -145,27 +167,65 @@ impl Session {
         to_js(&info)
     }
 
-    /// Reads a data file (CSV/TSV/JSONL) and returns its preview and the columns picked.
+    /// Reads a data file (CSV/TSV/JSONL) and returns its preview and the columns picked; a zip
+    /// of class folders is an image collection, and gets the preview `loadImages` gives.
     #[wasm_bindgen(js_name = loadData)]
     pub fn load_data(&self, name: String, bytes: Vec<u8>, text_column: Option<String>, label_column: Option<String>) -> Result<JsValue, JsValue> {
+        let zip = name.to_ascii_lowercase().ends_with(".zip");
         let source = DataSource::Bytes { name, bytes };
         let cfg = TrainConfig { text_column, label_column, ..Default::default() };
-        let p = preview(&source, &cfg, 50).map_err(err)?;
+        let p = if zip {
+            to_js(&image_preview(&source, &cfg, SAMPLES_PER_CLASS).map_err(err)?)?
+        } else {
+            to_js(&preview(&source, &cfg, 50).map_err(err)?)?
+        };
+        self.set_data(source);
+        Ok(p)
+    }
+
+    /// Takes a dropped or picked folder of class folders as (relative path, bytes) and returns
+    /// its listing: files per class, the first few names of each, files left out and why.
+    #[wasm_bindgen(js_name = loadImages)]
+    pub fn load_images(&self, name: String, names: Vec<String>, files: Vec<Uint8Array>) -> Result<JsValue, JsValue> {
+        let source = DataSource::Files { name, entries: files_from(names, files) };
+        let p = image_preview(&source, &TrainConfig::default(), SAMPLES_PER_CLASS).map_err(err)?;
+        self.set_data(source);
+        to_js(&p)
+    }
+
+    fn set_data(&self, source: DataSource) {
         let mut st = self.state.borrow_mut();
         st.data = Some(source);
         st.prepared = None;
-        to_js(&p)
+    }
+
+    /// The augmentation preview for `config`, as PNG bytes: rows of images as loaded, each
+    /// followed by augmented variants (what `edgetune preview-augment` writes).
+    #[wasm_bindgen(js_name = previewAugment)]
+    pub fn preview_augment(&self, config: JsValue) -> Result<Uint8Array, JsValue> {
+        let st = self.state.borrow();
+        let (Some(files), Some(data)) = (&st.model_files, &st.data) else {
+            return Err(msg("load an image model and images first"));
+        };
+        if files.kind().map_err(err)? != ModelKind::Image {
+            return Err(msg("this is a text model: augmentation previews are for image models"));
+        }
+        let cfg = config_from(config, ModelKind::Image)?;
+        let (size, fit) = image_input(files).map_err(err)?;
+        let spec = PreviewSpec { seed: cfg.seed, ..Default::default() };
+        let (png, _) = augment_preview(data, &cfg, size, fit, &spec).map_err(err)?;
+        Ok(Uint8Array::from(png.as_slice()))
     }
 
     /// Cleans, splits and tokenizes the data for `config`; returns the data reports, the
     /// classes, split sizes and whether training fits in memory (`max_buffer_mb`: the adapter's
     /// largest storage buffer; `budget_mb`: memory the device can give).
     pub fn prepare(&self, config: JsValue, max_buffer_mb: Option<f64>, budget_mb: Option<f64>) -> Result<JsValue, JsValue> {
-        let cfg = config_from(config)?;
         let mut st = self.state.borrow_mut();
         let (Some(files), Some(data)) = (&st.model_files, &st.data) else {
             return Err(msg("load a model and a data file first"));
         };
+        let cfg = config_from(config, files.kind().map_err(err)?)?;
         let prepared = prepare_for(files, &request(data, &cfg)).map_err(err)?;
         let memory = match files.kind().map_err(err)? {
             ModelKind::Text => {
@@ -186,7 +246,6 @@ impl Session {
     /// Starts a run from the loaded model and data; returns the `start` event.
     #[wasm_bindgen(js_name = startTraining)]
     pub fn start_training(&self, config: JsValue) -> Result<JsValue, JsValue> {
-        let cfg = config_from(config)?;
         let mut st = self.state.borrow_mut();
         if st.training {
             return Err(msg("a run is already in progress: stop it first"));
@@ -194,6 +253,7 @@ impl Session {
         let (Some(files), Some(data)) = (&st.model_files, &st.data) else {
             return Err(msg("load a model and a data file first"));
         };
+        let cfg = config_from(config, files.kind().map_err(err)?)?;
         // `prepare` already tokenized the data for these settings: reuse it.
         let prepared = match &st.prepared {
             Some((c, p)) if *c == cfg => p.clone(),
@@ -222,18 +282,19 @@ impl Session {
         best_names: Vec<String>,
         best_files: Vec<Uint8Array>,
     ) -> Result<JsValue, JsValue> {
-        let cfg = config_from(config)?;
         let mut st = self.state.borrow_mut();
         if st.training {
             return Err(msg("a run is already in progress: stop it first"));
         }
-        let data = DataSource::Bytes { name: data_name, bytes: data_bytes };
-        let req = request(&data, &cfg);
         let last = files_from(last_names, last_files);
         let best = (!best_names.is_empty()).then(|| files_from(best_names, best_files));
         // The checkpoint is a complete model directory: it is also the model to predict with
         // and to start over from.
         let model_files = ModelFiles::from_files("checkpoint", last.clone()).map_err(err)?;
+        let cfg = config_from(config, model_files.kind().map_err(err)?)?;
+        // An image run keeps its images as one zip (a dropped folder is zipped by the worker).
+        let data = DataSource::Bytes { name: data_name, bytes: data_bytes };
+        let req = request(&data, &cfg);
         let (model, prepared, resume) = resume_from_files("the saved checkpoint", last, best, &req, &self.device).map_err(err)?;
         let trainer = Trainer::new(model, &prepared, &cfg, Some(resume)).map_err(err)?;
         let start = trainer.start_event(&prepared, None);
@@ -286,8 +347,8 @@ impl Session {
         })
     }
 
-    /// Ends the run with the best parameters: `{done, misclassified}`; the model is then what
-    /// `predict` and `exportZip` use.
+    /// Ends the run with the best parameters: `{done, misclassified, kind}`; the model is then
+    /// what `predict` / `predictImages` and `exportZip` use.
     pub fn finish(&self) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
@@ -306,7 +367,11 @@ impl Session {
                 }
             };
             let wrong = misclassified(&outcome.model, split, rows, 50);
-            let out = serde_json::json!({ "done": outcome.done_event(None), "misclassified": wrong });
+            let kind = match outcome.model {
+                Classifier::Text(_) => "text",
+                Classifier::Image(_) => "image",
+            };
+            let out = serde_json::json!({ "done": outcome.done_event(None), "misclassified": wrong, "kind": kind });
             state.borrow_mut().model = Some(Rc::new(outcome.model));
             to_js(&out)
         })
@@ -323,6 +388,24 @@ impl Session {
         })
     }
 
+    /// Predictions for image files given as (name, bytes), fitted to the model's input as the
+    /// run's settings say: `[{text: name, label, probs: {label: p}, ...}]`. A file that is not
+    /// an image is an error naming it.
+    #[wasm_bindgen(js_name = predictImages)]
+    pub fn predict_images(&self, names: Vec<String>, files: Vec<Uint8Array>) -> Promise {
+        let (model, fit) = {
+            let st = self.state.borrow();
+            (st.model.clone(), st.prepared.as_ref().and_then(|(c, _)| c.image_fit))
+        };
+        let files = files_from(names, files);
+        future_to_promise(async move {
+            let model = model.ok_or_else(|| msg("no trained model yet: train one or load a fine-tuned model"))?;
+            let model = model.as_image().ok_or_else(|| msg("this is a text model: give it texts, not images"))?;
+            let preds = predict_images(model, &files, fit, 64).await.map_err(err)?;
+            to_js(&preds)
+        })
+    }
+
     /// The trained model as a ZIP of the files `edgetune export` writes.
     #[wasm_bindgen(js_name = exportZip)]
     pub fn export_zip(&self) -> Promise {
@@ -335,10 +418,18 @@ impl Session {
     }
 }
 
-/// Packs files into a ZIP (the worker zips the checkpoint it kept in OPFS).
+/// Packs files into a ZIP (the worker zips the checkpoint it kept in OPFS, and a dropped folder
+/// of images to keep beside a run).
 #[wasm_bindgen(js_name = zipFiles)]
 pub fn zip_files(names: Vec<String>, files: Vec<Uint8Array>) -> Uint8Array {
     Uint8Array::from(archive::zip(&files_from(names, files)).as_slice())
+}
+
+/// The files of a ZIP as `[[name, Uint8Array], ...]`: the page shows a zip's images as
+/// thumbnails (a damaged archive is an error naming `name`).
+#[wasm_bindgen(js_name = unzipFiles)]
+pub fn unzip_files(name: String, bytes: Vec<u8>) -> Result<JsValue, JsValue> {
+    Ok(files_to_js(archive::unzip(&bytes, &name).map_err(err)?.files))
 }
 
 /// A request for the page's one data source (no files on disk, no run directory).

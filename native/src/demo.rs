@@ -7,11 +7,10 @@ use anyhow::{bail, Context, Result};
 use edgetune::fsutil::write_atomic;
 use edgetune::model::image::image_input;
 use edgetune::model::{ModelFiles, ModelKind};
-use edgetune::prepare::{prepare, DataSource, Encoder};
-use edgetune::rng::Rng;
-use edgetune::run::TrainRequest;
+use edgetune::prepare::{augment_preview, DataSource};
+use edgetune::run::{demo_config, TrainRequest};
 use edgetune::train::TrainConfig;
-use edgetune::vision::{augment, grid_png, to_unit, Fit};
+use edgetune::vision::{Fit, PreviewSpec};
 use std::path::{Path, PathBuf};
 
 /// The demo's assets, each with its licence (see crate/assets/demo/README.md).
@@ -22,12 +21,6 @@ const DEMO_FILES: &[(&str, &[u8])] = &[
     ("digits.zip", include_bytes!("../../crate/assets/demo/digits.zip")),
     ("digits-README.md", include_bytes!("../../crate/assets/demo/digits-README.md")),
 ];
-
-/// The demo's training settings: the image defaults with the reference's 80/20 train/test
-/// split, of which a tenth of the whole is held out for validation (best epoch, early stop).
-pub fn demo_config() -> TrainConfig {
-    TrainConfig { test_split: 0.2, valid_split: 0.1, ..TrainConfig::defaults_for(ModelKind::Image) }
-}
 
 pub fn demo(a: DemoArgs) -> Result<()> {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -87,25 +80,8 @@ pub fn preview_augment(a: PreviewAugmentArgs) -> Result<()> {
         None => base,
     };
     a.image.apply(&mut cfg)?;
-    cfg.valid_split = 0.0;
-    cfg.test_split = 0.0;
-    cfg.validate()?;
-    let fit = cfg.image_fit.unwrap_or(fit);
-    let data = prepare(&DataSource::Path(a.data.clone()), None, None, &cfg, Encoder::Image { size, fit })?;
-    let examples = &data.train.examples;
-    let rows = a.rows.clamp(1, examples.len());
-    let mut images = Vec::new();
-    for r in 0..rows {
-        // Spread over the data set (it is in class order), so every class shows up.
-        let e = &examples[r * examples.len() / rows];
-        let pixels = e.image.as_deref().map_or(&[][..], |v| v.as_slice());
-        images.push(to_unit(pixels));
-        for v in 0..a.variants {
-            let mut rng = Rng::derive(a.seed, &format!("preview-{r}-{v}"));
-            images.push(augment(pixels, size, &cfg.augment, &mut rng));
-        }
-    }
-    let png = grid_png(&images, size, a.variants + 1, a.zoom.max(1));
+    let spec = PreviewSpec { rows: a.rows, variants: a.variants, zoom: a.zoom, seed: a.seed };
+    let (png, rows) = augment_preview(&DataSource::Path(a.data.clone()), &cfg, size, fit, &spec)?;
     write_atomic(&a.out, &png)?;
     eprintln!(
         "wrote {}: {rows} images (rows), each as loaded then {} augmented variants; augmentation {}",

@@ -1,6 +1,9 @@
 // Runs web/bench.html in headless Chromium for WebGPU (SwiftShader) and the wasm CPU backend,
-// and times the page's first load (navigation → ready to train, model from a cold cache).
-// Prints one JSON line per measurement. usage: node web/tests/bench-browser.mjs [STEPS]
+// and (text) times the page's first load (navigation → ready to train, model from a cold cache).
+// Prints one JSON line per measurement, with train samples/s.
+// usage: node web/tests/bench-browser.mjs [STEPS] [text|image]
+//   text (default): MiniLM on banking77 (torch_text.py's workload);
+//   image: ResNet-20 fine-tuned on the digits zip (torch_image.py's), from web/pkg/demo.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -11,6 +14,8 @@ import { serve } from '../serve.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const shared = resolve(process.env.SHARED || join(here, '..', '..', '..', 'shared'));
 const steps = Number(process.argv[2] || 12);
+const workload = process.argv[3] || 'text';
+if (!['text', 'image'].includes(workload)) throw new Error(`workload '${workload}': expected text or image`);
 const server = await serve({ port: 0, mounts: { '/models/': join(shared, 'models'), '/data/': join(shared, 'data') } });
 const base = `http://127.0.0.1:${server.address().port}`;
 const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
@@ -29,11 +34,16 @@ async function withPage(fn) {
 
 for (const backend of ['webgpu', 'cpu']) {
   const line = await withPage(async (page) => {
-    await page.goto(`${base}/bench.html?backend=${backend}&steps=${steps}`);
+    await page.goto(`${base}/bench.html?workload=${workload}&backend=${backend}&steps=${steps}`);
     await page.waitForFunction(() => window.benchResult, null, { timeout: 60 * 60_000, polling: 1000 });
     return page.evaluate(() => window.benchResult);
   });
   console.log(JSON.stringify(line));
+}
+
+if (workload === 'image') {
+  server.close();
+  process.exit(0);
 }
 
 // First load: a fresh profile (nothing cached), the default model from the local server, a data

@@ -9,17 +9,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { serve } from '../serve.mjs';
+import { artifacts, inBrowser, shared } from './browser.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..', '..');
-const shared = resolve(process.env.SHARED || join(repo, '..', 'shared'));
-const artifacts = resolve(process.env.EDGETUNE_ARTIFACTS || join(repo, 'web', 'test-results'));
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHANCE = 0.1; // 10 balanced classes
 const MARGIN = 0.3; // validation accuracy must reach chance + 30 points after one epoch
 const TRAIN_TIMEOUT = 15 * 60_000;
@@ -67,41 +61,6 @@ before(async () => {
 });
 
 after(() => server && server.close());
-
-async function launch({ webgpu }) {
-  const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-  if (webgpu) args.push('--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--enable-unsafe-swiftshader');
-  else args.push('--disable-features=WebGPU', '--disable-gpu');
-  const profile = mkdtempSync(join(tmpdir(), 'edgetune-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath, headless: true, args, viewport: { width: 1200, height: 900 } });
-  const page = context.pages()[0] || (await context.newPage());
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  return { context, page, logs };
-}
-
-/// Runs `body({ page, logs })` in a fresh browser; on failure takes a screenshot and adds the
-/// page's error banner and console to the error; always closes the browser.
-async function inBrowser(options, body) {
-  const { context, page, logs } = await launch(options);
-  try {
-    await body({ page, logs });
-  } catch (e) {
-    await snapFailure(page, logs, e);
-  } finally {
-    await context.close();
-  }
-}
-
-/// On failure: a screenshot, the page's own error banner and console, then rethrow.
-async function snapFailure(page, logs, e) {
-  const name = `failure-${Date.now()}.png`;
-  await page.screenshot({ path: join(artifacts, name), fullPage: true }).catch(() => {});
-  const banner = await page.textContent('#error').catch(() => '');
-  e.message += `\n  screenshot: ${join(artifacts, name)}\n  #error: ${banner}\n  console:\n    ${logs.slice(-30).join('\n    ')}`;
-  throw e;
-}
 
 async function openPage(page, backend) {
   const model = `${base}/models/all-MiniLM-L6-v2/`;

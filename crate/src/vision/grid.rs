@@ -1,6 +1,9 @@
 //! A contact sheet of images as one PNG, so a person can see what augmentation does before
 //! training on it (`edgetune preview-augment`, and the page's preview).
 
+use super::augment::{augment, to_unit, Augment};
+use crate::data::Example;
+use crate::rng::Rng;
 use image::{ExtendedColorType, ImageEncoder};
 
 /// Width of the white lines between images, in output pixels.
@@ -41,10 +44,80 @@ pub fn grid_png(images: &[Vec<f32>], size: usize, cols: usize, upscale: usize) -
     }
 }
 
+/// What an augmentation preview shows: `rows` images, each as loaded then `variants` augmented
+/// copies, every pixel `zoom` times larger; `seed` picks the variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreviewSpec {
+    pub rows: usize,
+    pub variants: usize,
+    pub zoom: usize,
+    pub seed: u64,
+}
+
+impl Default for PreviewSpec {
+    fn default() -> Self {
+        PreviewSpec { rows: 8, variants: 7, zoom: 3, seed: 42 }
+    }
+}
+
+/// The preview grid of `examples` (CHW pixels at `size`): rows spread over the examples, which
+/// come in class order, so that every class shows up. Examples without pixels are passed over;
+/// none at all gives the 1×1 white PNG of an empty grid.
+pub fn augment_grid(examples: &[Example], size: usize, aug: &Augment, spec: &PreviewSpec) -> Vec<u8> {
+    let pictures: Vec<&[u8]> = examples.iter().filter_map(|e| e.image.as_deref().map(Vec::as_slice)).filter(|p| p.len() == 3 * size * size).collect();
+    let rows = spec.rows.max(1).min(pictures.len());
+    let mut images = Vec::with_capacity(rows * (spec.variants + 1));
+    for r in 0..rows {
+        let pixels = pictures[r * pictures.len() / rows];
+        images.push(to_unit(pixels));
+        for v in 0..spec.variants {
+            let mut rng = Rng::derive(spec.seed, &format!("preview-{r}-{v}"));
+            images.push(augment(pixels, size, aug, &mut rng));
+        }
+    }
+    grid_png(&images, size, spec.variants + 1, spec.zoom.max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::vision::pixels::decode;
+    use std::sync::Arc;
+
+    #[test]
+    fn augment_grid_shows_each_image_then_its_variants() {
+        // Two 4×4 images: a black one with a white centre, then a white one; three variants each.
+        let mut dot = vec![0u8; 48];
+        for c in 0..3 {
+            for (y, x) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+                dot[c * 16 + y * 4 + x] = 255;
+            }
+        }
+        let example = |pixels: Vec<u8>, label: &str| Example { text: label.into(), label: label.into(), line: 0, image: Some(Arc::new(pixels)) };
+        let examples = [example(dot, "a"), example(vec![255; 48], "b"), Example { image: None, ..example(vec![], "c") }];
+        let spec = PreviewSpec { rows: 5, variants: 3, zoom: 2, seed: 7 };
+        let png = augment_grid(&examples, 4, &Augment::default(), &spec);
+        let p = decode(&png, "grid.png").unwrap();
+        // Two rows (the example without pixels is passed over), 1 + 3 columns of 8 px, 2-px gaps.
+        assert_eq!((p.width, p.height), (4 * 8 + 3 * 2, 2 * 8 + 2));
+        let at = |x: usize, y: usize| p.rgb[3 * (y * p.width + x)];
+        // The first cell is the image as loaded: black corner, white centre, upscaled.
+        assert_eq!((at(0, 0), at(3, 3), at(4, 4), at(7, 7)), (0, 255, 255, 0));
+        // Augmented variants differ from the original and from each other (seeded draws).
+        let cell = |k: usize| (0..8).flat_map(|y| (0..8).map(move |x| (k * 10 + x, y))).map(|(x, y)| at(x, y)).collect::<Vec<_>>();
+        assert_ne!(cell(0), cell(1));
+        assert_ne!(cell(1), cell(2));
+        // Same spec, same bytes; another seed, other variants.
+        assert_eq!(png, augment_grid(&examples, 4, &Augment::default(), &spec));
+        assert_ne!(png, augment_grid(&examples, 4, &Augment::default(), &PreviewSpec { seed: 8, ..spec }));
+        // Without augmentation every variant is the original.
+        let none = decode(&augment_grid(&examples, 4, &Augment::none(), &spec), "none.png").unwrap();
+        let row0 = |x: usize, y: usize| none.rgb[3 * (y * none.width + x)];
+        assert!((0..8).all(|y| (0..8).all(|x| row0(x, y) == row0(30 + x, y))));
+        // No images: an empty grid, no panic.
+        let empty = decode(&augment_grid(&examples[2..], 4, &Augment::default(), &spec), "e.png").unwrap();
+        assert_eq!((empty.width, empty.height), (1, 1));
+    }
 
     #[test]
     fn grid_lays_out_upscaled_images_with_gaps() {

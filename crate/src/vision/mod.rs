@@ -4,9 +4,9 @@
 //! one folder per class, or a list) → `clean_images` (decode any PNG, JPEG, WebP, BMP or GIF, fit
 //! it to the model's size exactly as Pillow + torchvision would, drop duplicates, with a
 //! [`DataReport`](crate::data::DataReport)) → per training step `augment` (or `to_unit` for
-//! evaluation). `grid_png` shows what augmentation does. Resizing matches Pillow to the last bit
-//! (tests/golden/make_preprocess_golden.py), so a model fine-tuned here sees what it would see
-//! in a PyTorch pipeline.
+//! evaluation). `augment_grid` (a `grid_png`) shows what augmentation does. Resizing matches
+//! Pillow to the last bit (tests/golden/make_preprocess_golden.py), so a model fine-tuned here
+//! sees what it would see in a PyTorch pipeline.
 
 pub mod augment;
 pub mod clean;
@@ -23,7 +23,7 @@ pub use clean::clean_images;
 pub use dataset::{from_entries, read_zip, ImageFile, Skipped};
 #[cfg(not(target_arch = "wasm32"))]
 pub use disk::{read_csv, read_folder};
-pub use grid::grid_png;
+pub use grid::{augment_grid, grid_png, PreviewSpec};
 pub use pixels::{decode, Pixels};
 pub use resize::{resize_bilinear, to_input, Fit};
 
