@@ -229,7 +229,7 @@ fn tr(ptr: *const f32, cols: usize) -> View {
 ///
 /// # Safety
 /// The views must address `m×k` and `k×n` valid elements and `dst` must hold `m×n`.
-unsafe fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, lhs: View, rhs: View, parallel: bool) {
+unsafe fn matmul([m, n, k]: [usize; 3], dst: &mut [f32], accumulate: bool, lhs: View, rhs: View, parallel: bool) {
     debug_assert!(dst.len() >= m * n);
     let par = if parallel && m * n * k >= 64 * 64 * 64 { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
     unsafe {
@@ -265,6 +265,16 @@ fn per_sample_threads(n: usize) -> bool {
     n >= rayon::current_num_threads().max(1) * 2
 }
 
+/// `f(src sample, dst sample, threaded GEMM)` for each of `n` samples: samples spread over
+/// threads when there are enough of them, else in turn with threaded GEMMs.
+fn each_sample(n: usize, src: &[f32], src_len: usize, dst: &mut [f32], dst_len: usize, f: impl Fn(&[f32], &mut [f32], bool) + Sync) {
+    if per_sample_threads(n) {
+        src.par_chunks(src_len).zip(dst.par_chunks_mut(dst_len)).for_each(|(s, d)| f(s, d, false));
+    } else {
+        src.chunks(src_len).zip(dst.chunks_mut(dst_len)).for_each(|(s, d)| f(s, d, true));
+    }
+}
+
 /// `y = conv(x, w)`: `[n, o, ho, wo]`.
 pub fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), g.n * g.in_len(), "conv input");
@@ -273,7 +283,7 @@ pub fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
     let mut y = vec![0.0f32; g.n * g.out_len()];
     let one = |xs: &[f32], ys: &mut [f32], parallel: bool| {
         // y[o, hw] = w[o, ckk] · cols[ckk, hw]
-        let mut gemm = |cols: &[f32]| unsafe { matmul(g.o, hw, ckk, ys, false, rm(w.as_ptr(), ckk), rm(cols.as_ptr(), hw), parallel) };
+        let mut gemm = |cols: &[f32]| unsafe { matmul([g.o, hw, ckk], ys, false, rm(w.as_ptr(), ckk), rm(cols.as_ptr(), hw), parallel) };
         if g.is_pointwise() {
             gemm(xs)
         } else {
@@ -283,11 +293,7 @@ pub fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
             })
         }
     };
-    if per_sample_threads(g.n) {
-        x.par_chunks(g.in_len()).zip(y.par_chunks_mut(g.out_len())).for_each(|(xs, ys)| one(xs, ys, false));
-    } else {
-        x.chunks(g.in_len()).zip(y.chunks_mut(g.out_len())).for_each(|(xs, ys)| one(xs, ys, true));
-    }
+    each_sample(g.n, x, g.in_len(), &mut y, g.out_len(), one);
     y
 }
 
@@ -298,7 +304,7 @@ pub fn backward_x(g: &Geom, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let mut dx = vec![0.0f32; g.n * g.in_len()];
     let one = |dys: &[f32], dxs: &mut [f32], parallel: bool| {
         // cols[ckk, hw] = wᵀ[ckk, o] · dy[o, hw]
-        let gemm = |cols: &mut [f32]| unsafe { matmul(ckk, hw, g.o, cols, false, tr(w.as_ptr(), ckk), rm(dys.as_ptr(), hw), parallel) };
+        let gemm = |cols: &mut [f32]| unsafe { matmul([ckk, hw, g.o], cols, false, tr(w.as_ptr(), ckk), rm(dys.as_ptr(), hw), parallel) };
         if g.is_pointwise() {
             gemm(dxs)
         } else {
@@ -308,11 +314,7 @@ pub fn backward_x(g: &Geom, w: &[f32], dy: &[f32]) -> Vec<f32> {
             })
         }
     };
-    if per_sample_threads(g.n) {
-        dy.par_chunks(g.out_len()).zip(dx.par_chunks_mut(g.in_len())).for_each(|(dys, dxs)| one(dys, dxs, false));
-    } else {
-        dy.chunks(g.out_len()).zip(dx.chunks_mut(g.in_len())).for_each(|(dys, dxs)| one(dys, dxs, true));
-    }
+    each_sample(g.n, dy, g.out_len(), &mut dx, g.in_len(), one);
     dx
 }
 
@@ -324,7 +326,7 @@ pub fn backward_w(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let one = |xs: &[f32], dys: &[f32], dw_t: &mut [f32], parallel: bool| {
         // dwᵀ[ckk, o] += cols[ckk, hw] · dyᵀ[hw, o]: in this orientation the GEMM runs 1.6–3×
         // faster than dw[o, ckk] += dy · colsᵀ (measured, AVX2 and AVX-512 kernels alike).
-        let mut gemm = |cols: &[f32]| unsafe { matmul(ckk, o, hw, dw_t, true, rm(cols.as_ptr(), hw), tr(dys.as_ptr(), hw), parallel) };
+        let mut gemm = |cols: &[f32]| unsafe { matmul([ckk, o, hw], dw_t, true, rm(cols.as_ptr(), hw), tr(dys.as_ptr(), hw), parallel) };
         if g.is_pointwise() {
             gemm(xs)
         } else {
