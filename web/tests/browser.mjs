@@ -47,3 +47,27 @@ async function snapFailure(page, logs, e) {
   e.message += `\n  screenshot: ${join(artifacts, name)}\n  #error: ${banner}\n  console:\n    ${logs.slice(-30).join('\n    ')}`;
   throw e;
 }
+
+/// Once a run has saved a checkpoint at step 3 or later: reloads the page, checks that resuming is
+/// offered (`check(bannerText)` may look at the banner), resumes, and waits for the run to end.
+/// Checks that it ended `done` and continued at the step after the checkpoint; returns the page's
+/// final state (`events`, `valid`, `test`) and the `start` event.
+export async function reloadAndResume(page, { timeout, screenshot, check = () => {} }) {
+  await page.waitForFunction(() => (window.edgetune.lastCheckpointStep || 0) >= 3, null, { timeout, polling: 500 });
+  await page.reload();
+  await page.waitForSelector('#resume-banner:not([hidden])', { timeout: 120_000 });
+  check(await page.textContent('#resume-text'));
+  await page.click('#resume-saved');
+  await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state), null, { timeout, polling: 1000 });
+  const state = await page.evaluate(() => ({
+    state: window.edgetune.state, events: window.edgetune.events, valid: window.edgetune.valid, test: window.edgetune.test,
+    error: document.querySelector('#error')?.textContent,
+  }));
+  await page.screenshot({ path: join(artifacts, screenshot), fullPage: true });
+  if (state.state !== 'done') throw new Error(`the resumed run ended '${state.state}': ${state.error}`);
+  const start = state.events.find((e) => e.event === 'start');
+  if (!(start.resumed_at_step >= 3)) throw new Error(`resumed at step ${start.resumed_at_step}, expected 3 or later`);
+  const first = state.events.find((e) => e.event === 'step');
+  if (first.step !== start.resumed_at_step + 1) throw new Error(`the resumed run went on at step ${first.step}, not ${start.resumed_at_step + 1}`);
+  return { ...state, start };
+}

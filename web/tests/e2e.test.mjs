@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { serve } from '../serve.mjs';
-import { artifacts, inBrowser, shared } from './browser.mjs';
+import { artifacts, inBrowser, reloadAndResume, shared } from './browser.mjs';
 
 const CHANCE = 0.1; // 10 balanced classes
 const MARGIN = 0.3; // validation accuracy must reach chance + 30 points after one epoch
@@ -137,19 +137,7 @@ test('a reload mid-run offers to resume, and the run finishes', { timeout: TRAIN
     await openPage(page, 'cpu');
     await loadModelAndData(page, { 'checkpoint-every': '3' });
     await page.click('#train');
-    await page.waitForFunction(() => (window.edgetune.lastCheckpointStep || 0) >= 3, null, { timeout: TRAIN_TIMEOUT, polling: 500 });
-    await page.reload();
-    await page.waitForSelector('#resume-banner:not([hidden])', { timeout: 120_000 });
-    await page.screenshot({ path: join(artifacts, 'resume-offered.png'), fullPage: true });
-    await page.click('#resume-saved');
-    await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state), null, { timeout: TRAIN_TIMEOUT, polling: 1000 });
-    const state = await page.evaluate(() => ({ state: window.edgetune.state, events: window.edgetune.events, valid: window.edgetune.valid, error: document.querySelector('#error')?.textContent }));
-    await page.screenshot({ path: join(artifacts, 'resumed-done.png'), fullPage: true });
-    assert.equal(state.state, 'done', state.error);
-    const start = state.events.find((e) => e.event === 'start');
-    assert.ok(start.resumed_at_step >= 3, `resumed at step ${start.resumed_at_step}`);
-    const steps = state.events.filter((e) => e.event === 'step').map((e) => e.step);
-    assert.equal(steps[0], start.resumed_at_step + 1, 'the resumed run continues at the next step');
+    const state = await reloadAndResume(page, { timeout: TRAIN_TIMEOUT, screenshot: 'resumed-done.png' });
     assert.ok(state.valid.accuracy >= CHANCE + MARGIN, `validation accuracy ${state.valid.accuracy}`);
   });
 });

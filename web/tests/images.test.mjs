@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { serve } from '../serve.mjs';
-import { artifacts, inBrowser, shared } from './browser.mjs';
+import { artifacts, inBrowser, reloadAndResume, shared } from './browser.mjs';
 
 // Three epochs of the demo take about 2 minutes on the wasm CPU backend with 2 cores.
 const EPOCHS = 3;
@@ -222,19 +222,11 @@ test('an image run from a picked folder survives a reload and resumes', { timeou
     }
     await page.waitForFunction(() => !document.querySelector('#train').disabled, null, { timeout: 120_000 });
     await page.click('#train');
-    await page.waitForFunction(() => (window.edgetune.lastCheckpointStep || 0) >= 3, null, { timeout: TRAIN_TIMEOUT, polling: 500 });
-    await page.reload();
-    await page.waitForSelector('#resume-banner:not([hidden])', { timeout: 120_000 });
-    assert.match(await page.textContent('#resume-text'), /on images\.zip/, 'the folder is kept as a zip beside the run');
-    await page.click('#resume-saved');
-    await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state), null, { timeout: TRAIN_TIMEOUT, polling: 1000 });
-    const state = await page.evaluate(() => ({ state: window.edgetune.state, events: window.edgetune.events, test: window.edgetune.test, error: document.querySelector('#error')?.textContent }));
-    await page.screenshot({ path: join(artifacts, 'image-resumed.png'), fullPage: true });
-    assert.equal(state.state, 'done', state.error);
-    const start = state.events.find((e) => e.event === 'start');
-    assert.ok(start.resumed_at_step >= 3, `resumed at step ${start.resumed_at_step}`);
-    const steps = state.events.filter((e) => e.event === 'step').map((e) => e.step);
-    assert.equal(steps[0], start.resumed_at_step + 1, 'the resumed run continues at the next step');
+    const { start, ...state } = await reloadAndResume(page, {
+      timeout: TRAIN_TIMEOUT,
+      screenshot: 'image-resumed.png',
+      check: (banner) => assert.match(banner, /on images\.zip/, 'the folder is kept as a zip beside the run'),
+    });
     assert.equal(start.classes, 10);
     assert.ok(state.test.count > 100, `a test split of ${state.test.count}`);
     // After a reload the page no longer holds the images: the try-it box is the image one.
