@@ -10,6 +10,24 @@ use serde::{Deserialize, Serialize};
 
 pub use burn::tensor::Device;
 
+/// Makes the process's allocator keep freed memory for reuse instead of returning it to the
+/// system, for the CPU backend's sake: a training step frees and re-allocates many buffers of
+/// megabytes (activations and their gradients), which glibc by default serves with fresh `mmap`s
+/// or trims back, so every reuse paid page faults and zeroing (with ResNet-20 on the digits, 130 k
+/// to 590 k page faults per epoch, and 5-10 % of the time). Buffers up to 32 MiB now come from the
+/// heap, and the heap is not trimmed: peak memory is unchanged, but it is not handed back until
+/// exit. Called once at start by the native runner; an application embedding edgetune may call
+/// it too. A no-op except on Linux with glibc.
+pub fn tune_host_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
 /// Which compute backend runs the work.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

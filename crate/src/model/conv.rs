@@ -16,7 +16,9 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::backend::TensorMetadata;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use super::host::{filled, flex, host_f32, on_host_f32, simd};
+use std::mem::MaybeUninit;
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 /// The shapes of one convolution: input `[n, c, h, w]`, weight `[o, c, k, k]`, output
@@ -152,6 +154,7 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
 
 /// The adjoint of [`im2col`]: `dx[c][iy][ix] += cols[…]` over every kernel position.
 /// Overwrites `cols`' wrapped columns in the [`is_same_size`] case.
+#[inline(always)]
 fn col2im(g: &Geom, cols: &mut [f32], dx: &mut [f32]) {
     if is_same_size(g) {
         let (hw, k, w) = (g.h * g.w, g.k, g.w);
@@ -225,16 +228,16 @@ fn tr(ptr: *const f32, cols: usize) -> View {
     View { ptr, rs: 1, cs: cols as isize }
 }
 
-/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, dst row-major.
+/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, dst row-major. Without `accumulate`, `dst` is only
+/// written (it may be uninitialised).
 ///
 /// # Safety
 /// The views must address `m×k` and `k×n` valid elements and `dst` must hold `m×n`.
-unsafe fn matmul([m, n, k]: [usize; 3], dst: &mut [f32], accumulate: bool, lhs: View, rhs: View, parallel: bool) {
-    debug_assert!(dst.len() >= m * n);
+unsafe fn matmul([m, n, k]: [usize; 3], dst: *mut f32, accumulate: bool, lhs: View, rhs: View, parallel: bool) {
     let par = if parallel && m * n * k >= 64 * 64 * 64 { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
     unsafe {
         gemm::gemm(
-            m, n, k, dst.as_mut_ptr(), 1, n as isize, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs, rhs.rs,
+            m, n, k, dst, 1, n as isize, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs, rhs.rs,
             1.0f32, 1.0f32, false, false, false, par,
         );
     }
@@ -280,7 +283,7 @@ fn with_cols(g: &Geom, xs: &[f32], f: impl FnOnce(&[f32])) {
 
 /// `f(src sample, dst sample, threaded GEMM)` for each of `n` samples: samples spread over
 /// threads when there are enough of them, else in turn with threaded GEMMs.
-fn each_sample(n: usize, src: &[f32], src_len: usize, dst: &mut [f32], dst_len: usize, f: impl Fn(&[f32], &mut [f32], bool) + Sync) {
+fn each_sample(n: usize, src: &[f32], src_len: usize, dst: &mut [MaybeUninit<f32>], dst_len: usize, f: impl Fn(&[f32], &mut [MaybeUninit<f32>], bool) + Sync) {
     if per_sample_threads(n) {
         src.par_chunks(src_len).zip(dst.par_chunks_mut(dst_len)).for_each(|(s, d)| f(s, d, false));
     } else {
@@ -293,34 +296,38 @@ pub fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), g.n * g.in_len(), "conv input");
     assert_eq!(w.len(), g.o * g.ckk(), "conv weight");
     let (hw, ckk) = (g.ho() * g.wo(), g.ckk());
-    let mut y = vec![0.0f32; g.n * g.out_len()];
-    let one = |xs: &[f32], ys: &mut [f32], parallel: bool| {
+    let one = |xs: &[f32], ys: &mut [MaybeUninit<f32>], parallel: bool| {
         // y[o, hw] = w[o, ckk] · cols[ckk, hw]
+        let ys = ys.as_mut_ptr().cast::<f32>();
         with_cols(g, xs, |cols| unsafe { matmul([g.o, hw, ckk], ys, false, rm(w.as_ptr(), ckk), rm(cols.as_ptr(), hw), parallel) })
     };
-    each_sample(g.n, x, g.in_len(), &mut y, g.out_len(), one);
-    y
+    filled(g.n * g.out_len(), |y| each_sample(g.n, x, g.in_len(), y, g.out_len(), one))
+}
+
+/// `s` set to zeros.
+fn zeroed(s: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    s.fill(MaybeUninit::new(0.0));
+    // SAFETY: every element was just initialised.
+    unsafe { &mut *(s as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// The gradient with respect to the input: `[n, c, h, w]`.
 pub fn backward_x(g: &Geom, w: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(dy.len(), g.n * g.out_len(), "conv output gradient");
     let (hw, ckk) = (g.ho() * g.wo(), g.ckk());
-    let mut dx = vec![0.0f32; g.n * g.in_len()];
-    let one = |dys: &[f32], dxs: &mut [f32], parallel: bool| {
+    let one = |dys: &[f32], dxs: &mut [MaybeUninit<f32>], parallel: bool| {
         // cols[ckk, hw] = wᵀ[ckk, o] · dy[o, hw]
-        let gemm = |cols: &mut [f32]| unsafe { matmul([ckk, hw, g.o], cols, false, tr(w.as_ptr(), ckk), rm(dys.as_ptr(), hw), parallel) };
+        let gemm = |cols: *mut f32| unsafe { matmul([ckk, hw, g.o], cols, false, tr(w.as_ptr(), ckk), rm(dys.as_ptr(), hw), parallel) };
         if g.is_pointwise() {
-            gemm(dxs)
+            gemm(dxs.as_mut_ptr().cast())
         } else {
             with_scratch(ckk * hw, |cols| {
-                gemm(cols);
-                col2im(g, cols, dxs);
+                gemm(cols.as_mut_ptr());
+                simd(#[inline(always)] || col2im(g, cols, zeroed(dxs)));
             })
         }
     };
-    each_sample(g.n, dy, g.out_len(), &mut dx, g.in_len(), one);
-    dx
+    filled(g.n * g.in_len(), |dx| each_sample(g.n, dy, g.out_len(), dx, g.in_len(), one))
 }
 
 /// The gradient with respect to the weight: `[o, c, k, k]`.
@@ -331,7 +338,7 @@ pub fn backward_w(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let one = |xs: &[f32], dys: &[f32], dw_t: &mut [f32], parallel: bool| {
         // dwᵀ[ckk, o] += cols[ckk, hw] · dyᵀ[hw, o]: in this orientation the GEMM runs 1.6–3×
         // faster than dw[o, ckk] += dy · colsᵀ (measured, AVX2 and AVX-512 kernels alike).
-        with_cols(g, xs, |cols| unsafe { matmul([ckk, o, hw], dw_t, true, rm(cols.as_ptr(), hw), tr(dys.as_ptr(), hw), parallel) })
+        with_cols(g, xs, |cols| unsafe { matmul([ckk, o, hw], dw_t.as_mut_ptr(), true, rm(cols.as_ptr(), hw), tr(dys.as_ptr(), hw), parallel) })
     };
     let dw_t = if per_sample_threads(g.n) {
         x.par_chunks(g.in_len())
@@ -380,13 +387,6 @@ fn runs_on_host(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
     on_host_f32(&[x.device(), weight.device()], &[x.dtype(), weight.dtype()])
 }
 
-/// Whether tensors on these devices with these element types can take the host operations
-/// (the CPU backend, with or without autodiff, f32).
-fn on_host_f32(devices: &[Device], dtypes: &[DType]) -> bool {
-    let host = |d: &Device| *d == Device::flex() || *d == Device::flex().autodiff();
-    devices.iter().all(host) && dtypes.iter().all(|t| *t == DType::F32)
-}
-
 /// The host convolution as a burn backend operation, with its own backward pass under autodiff.
 #[backend_extension(Flex, Autodiff)]
 pub trait HostConv: Backend {
@@ -397,18 +397,6 @@ fn geom(x: &FlexTensor, weight: &FlexTensor, stride: usize, pad: usize) -> Geom 
     let [n, c, h, w] = x.shape().dims();
     let [o, _, k, _] = weight.shape().dims();
     Geom { n, c, h, w, o, k, stride, pad }
-}
-
-/// The f32 elements of `t` in row-major order (a copy only when `t` is a strided view).
-fn host_f32(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("contiguous f32").to_vec()),
-    }
-}
-
-fn flex(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 impl HostConv for Flex {
@@ -464,6 +452,7 @@ impl<C: CheckpointStrategy> HostConv for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::{Device, TensorData};
 
     /// Direct definitions, for checking.
     fn naive(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
