@@ -91,6 +91,17 @@ fn inside(valid: &std::ops::Range<usize>, shift: isize, len: usize) -> std::ops:
     lo..hi
 }
 
+/// Zeroes the columns outside `cols_ok` in every line of `w` values: at most `pad` per line, so
+/// column by column down the lines (a strided store) rather than a `fill` per line, which
+/// becomes a `memset` call for one or two values: 3,000 calls per sample in ResNet-20's first stage.
+fn zero_wrapped(rows: &mut [f32], w: usize, cols_ok: &std::ops::Range<usize>) {
+    for x in (0..cols_ok.start).chain(cols_ok.end..w) {
+        for v in rows.iter_mut().skip(x).step_by(w) {
+            *v = 0.0;
+        }
+    }
+}
+
 /// `cols[(c·k + kh)·k + kw][oy·wo + ox] = x[c][oy·s + kh − p][ox·s + kw − p]` (0 outside).
 fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
     if is_same_size(g) {
@@ -110,12 +121,7 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
                         let src = (copy.start as isize + shift) as usize;
                         row[copy.clone()].copy_from_slice(&plane[src..src + copy.len()]);
                     }
-                    if cols_ok.len() < w {
-                        for line in row[valid].chunks_exact_mut(w) {
-                            line[..cols_ok.start].fill(0.0);
-                            line[cols_ok.end..].fill(0.0);
-                        }
-                    }
+                    zero_wrapped(&mut row[valid], w, &cols_ok);
                 }
             }
         }
@@ -164,12 +170,7 @@ fn col2im(g: &Geom, cols: &mut [f32], dx: &mut [f32]) {
                 for kw in 0..k {
                     let (shift, valid, cols_ok) = same_size_shift(g, kh, kw);
                     let row = &mut cols[((c * k + kh) * k + kw) * hw..][..hw];
-                    if cols_ok.len() < w {
-                        for line in row[valid.clone()].chunks_exact_mut(w) {
-                            line[..cols_ok.start].fill(0.0);
-                            line[cols_ok.end..].fill(0.0);
-                        }
-                    }
+                    zero_wrapped(&mut row[valid.clone()], w, &cols_ok);
                     let add = inside(&valid, shift, hw);
                     if !add.is_empty() {
                         let dst = (add.start as isize + shift) as usize;
