@@ -4,7 +4,7 @@
 use crate::data::{Format, TableOptions};
 use crate::device::Backend;
 use crate::error::{Error, Result};
-use crate::model::{ModelKind, Pooling, Task};
+use crate::model::{LoraSpec, ModelKind, Pooling, Task};
 use crate::vision::{Augment, Fit};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -73,6 +73,8 @@ pub struct TrainConfig {
     pub freeze_layers: usize,
     /// Train only the head on a frozen encoder.
     pub head_only: bool,
+    /// LoRA: freeze the encoder and train low-rank adapters on its linear layers (and the head).
+    pub lora: Option<LoraSpec>,
     // --- images ---
     /// Training-time augmentation of images (all zero: none).
     pub augment: Augment,
@@ -130,6 +132,7 @@ impl Default for TrainConfig {
             freeze_embeddings: false,
             freeze_layers: 0,
             head_only: false,
+            lora: None,
             augment: Augment::default(),
             freeze_bn: false,
             image_fit: None,
@@ -287,6 +290,12 @@ impl TrainConfig {
             return bad(format!("head_lr_factor is {}, expected a positive number", self.head_lr_factor));
         }
         self.augment.validate()?;
+        if let Some(l) = &self.lora {
+            l.validate()?;
+            if self.head_only || self.freeze_layers > 0 || self.freeze_embeddings {
+                return bad("lora freezes the whole encoder already: drop head_only, freeze_layers and freeze_embeddings".into());
+            }
+        }
         if self.task == Task::Regression && self.class_weights != ClassWeights::None {
             return bad("class_weights apply to classification, not regression".into());
         }
