@@ -292,6 +292,7 @@ impl TrainConfig {
         self.augment.validate()?;
         if let Some(l) = &self.lora {
             l.validate()?;
+            crate::model::lora::target_kinds(&l.target_modules, "lora.target_modules")?;
             if self.head_only || self.freeze_layers > 0 || self.freeze_embeddings {
                 return bad("lora freezes the whole encoder already: drop head_only, freeze_layers and freeze_embeddings".into());
             }
