@@ -408,6 +408,10 @@ pub struct BenchArgs {
     /// Random batches instead of length-grouped ones (the reference's batching).
     #[arg(long)]
     pub no_group_by_length: bool,
+    /// Train LoRA adapters (r = 8 on query and value) on the frozen encoder instead of the whole
+    /// model (text models).
+    #[arg(long)]
+    pub lora: bool,
     #[arg(long, value_parser = parse_backend)]
     pub device: Option<Backend>,
 }
