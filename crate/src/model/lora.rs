@@ -209,6 +209,36 @@ mod tests {
         );
     }
 
+    /// `x·Wᵀ + b + scale·(x·Aᵀ)·Bᵀ` on small hand-made tensors, against the sum written out.
+    #[test]
+    fn the_adapter_adds_scale_times_b_a() {
+        let dev = crate::device::Device::flex();
+        let (out, inp, r, scale) = (3, 4, 2, 1.5);
+        let w: Vec<f32> = (0..out * inp).map(|i| i as f32 * 0.1 - 0.5).collect(); // [out, in]
+        let bias = vec![0.1, -0.2, 0.3];
+        let a: Vec<f32> = (0..r * inp).map(|i| (i as f32 - 3.0) * 0.2).collect(); // [r, in]
+        let b: Vec<f32> = (0..out * r).map(|i| 0.3 - i as f32 * 0.1).collect(); // [out, r]
+        let x: Vec<f32> = (0..2 * inp).map(|i| (i as f32 * 0.7).sin()).collect(); // [2, in]
+        let mut p = ParamStore::default();
+        let weight = p.insert("l.weight", &[out, inp], w.clone(), true, Group::Body, &dev).unwrap();
+        let bias_id = p.insert("l.bias", &[out], bias.clone(), false, Group::Body, &dev).unwrap();
+        let a_id = p.insert("l.lora_A.weight", &[r, inp], a.clone(), true, Group::Adapter, &dev).unwrap();
+        let b_id = p.insert("l.lora_B.weight", &[out, r], b.clone(), true, Group::Adapter, &dev).unwrap();
+        let dense = Dense { weight, bias: bias_id, lora: Some(Lora { a: a_id, b: b_id, scale, dropout: 0.5 }) };
+        let xt = Tensor::<2>::from_data(burn::tensor::TensorData::new(x.clone(), [2, inp]), &dev);
+        let y = crate::device::block_on(crate::device::read_f32(dense.forward(&p, xt), "y")).unwrap();
+        for n in 0..2 {
+            let xn = &x[n * inp..(n + 1) * inp];
+            let ax: Vec<f64> = (0..r).map(|k| (0..inp).map(|i| a[k * inp + i] as f64 * xn[i] as f64).sum()).collect();
+            for o in 0..out {
+                let base: f64 = (0..inp).map(|i| w[o * inp + i] as f64 * xn[i] as f64).sum::<f64>() + bias[o] as f64;
+                let delta: f64 = (0..r).map(|k| b[o * r + k] as f64 * ax[k]).sum();
+                let want = base + scale * delta;
+                assert!((y[n * out + o] as f64 - want).abs() < 1e-5, "y[{n}][{o}] = {} vs {want}", y[n * out + o]);
+            }
+        }
+    }
+
     #[test]
     fn scale_and_validation() {
         let s = LoraSpec::default();
