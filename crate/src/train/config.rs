@@ -303,3 +303,32 @@ impl TrainConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `[lora]` table in a TOML file gives LoRA with the fields it names and the defaults for
+    /// the others; settings that contradict LoRA are refused by name.
+    #[test]
+    fn lora_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("edgetune-lora-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cfg.toml");
+        std::fs::write(&path, "epochs = 6\n[lora]\nr = 4\ntarget_modules = [\"query\", \"key\", \"value\"]\n").unwrap();
+        let cfg = TrainConfig::from_file(&path).unwrap();
+        let l = cfg.lora.unwrap();
+        assert_eq!((l.r, l.alpha, l.dropout, l.lr), (4, 16.0, 0.1, 1e-3));
+        assert_eq!(l.target_modules, ["query", "key", "value"]);
+        std::fs::write(&path, "head_only = true\n[lora]\n").unwrap();
+        let e = TrainConfig::from_file(&path).unwrap_err().to_string();
+        assert_eq!(e, "lora freezes the whole encoder already: drop head_only, freeze_layers and freeze_embeddings");
+        std::fs::write(&path, "[lora]\ntarget_modules = [\"q_proj\"]\n").unwrap();
+        let e = TrainConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.starts_with("lora.target_modules: target module 'q_proj' matches no linear layer of the encoder"), "{e}");
+        std::fs::write(&path, "[lora]\nrank = 4\n").unwrap();
+        let e = TrainConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: line 2: unknown field `rank`", path.display())), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
