@@ -4,6 +4,9 @@
 //! `bert.` prefix (as in `BertForSequenceClassification` checkpoints) or not (as in `BertModel`
 //! ones). An image model is `model.safetensors` with ResNet tensor names, plus the
 //! `config.json` an edgetune export writes (classes, preprocessing); a bare upstream file works.
+//! A text model may carry a PEFT LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`,
+//! see [`super::peft`]): beside the weights in a checkpoint, or alone in an adapter export, whose
+//! base model is then read from `base_model_name_or_path`.
 
 use super::bert::{encoder_tensors, Bert, Dense};
 use super::classifier::{init_dense, Head, Pooling, Task, TextClassifier};
