@@ -258,3 +258,98 @@ fn image_folders() {
     let shown = report.to_string();
     assert!(shown.contains("files skipped: 5") && shown.contains("duplicates removed: 1"), "{shown}");
 }
+
+/// A PEFT adapter directory with `config` as adapter_config.json and `tensors` as
+/// adapter_model.safetensors (PEFT keys, upstream shapes, values 0.01).
+fn adapter_dir(dir: &Path, name: &str, config: serde_json::Value, tensors: &[(String, Vec<usize>)]) -> PathBuf {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("adapter_config.json"), config.to_string()).unwrap();
+    let t: Vec<(String, Vec<usize>, Vec<f32>)> = tensors.iter().map(|(k, s)| (k.clone(), s.clone(), vec![0.01; s.iter().product()])).collect();
+    std::fs::write(d.join("adapter_model.safetensors"), to_bytes(&t, &BTreeMap::new())).unwrap();
+    d
+}
+
+/// The error of loading MiniLM with the adapter in `dir`.
+fn adapter_error(dir: &Path) -> String {
+    let files = edgetune::model::ModelFiles::from_dir(&common::minilm()).unwrap().with_adapter_dir(dir).unwrap();
+    let spec = HeadSpec { task: Task::Classification, labels: vec!["a".into(), "b".into()], pooling: Pooling::Mean, seed: 0 };
+    match edgetune::model::load(files, Some(&spec), &cpu()) {
+        Ok(_) => panic!("{}: expected an error", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// LoRA adapters that do not fit the base model: the error names the file and the tensor or
+/// target module, and says what was expected.
+#[test]
+fn lora_adapters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = |targets: serde_json::Value| serde_json::json!({"peft_type": "LORA", "r": 8, "lora_alpha": 16, "target_modules": targets, "bias": "none"});
+    let key = |l: usize, m: &str, ab: &str| format!("base_model.model.encoder.layer.{l}.attention.self.{m}.lora_{ab}.weight");
+    // What a query/value adapter of rank 8 on MiniLM (6 layers, hidden 384) holds.
+    let good = |hidden: usize| -> Vec<(String, Vec<usize>)> {
+        (0..6).flat_map(|l| ["query", "value"].map(|m| [(key(l, m, "A"), vec![8, hidden]), (key(l, m, "B"), vec![hidden, 8])])).flatten().collect()
+    };
+    let ok = adapter_dir(tmp.path(), "ok", config(serde_json::json!(["query", "value"])), &good(384));
+    let files = edgetune::model::ModelFiles::from_dir(&common::minilm()).unwrap().with_adapter_dir(&ok).unwrap();
+    let spec = HeadSpec { task: Task::Classification, labels: vec!["a".into(), "b".into()], pooling: Pooling::Mean, seed: 0 };
+    let m = edgetune::model::load(files, Some(&spec), &cpu()).unwrap();
+    // The file's values, not a fresh initialisation (B would be zeros).
+    let b = m.params.id("encoder.layer.5.attention.self.value.lora_B.weight").unwrap();
+    assert_eq!(block_on(edgetune::device::read_f32(m.params.t1(b), "b")).unwrap(), vec![0.01; 384 * 8]);
+    assert_eq!(m.params.params.iter().filter(|p| p.name.contains(".lora_")).map(|p| p.numel()).sum::<usize>(), 6 * 2 * 2 * 8 * 384);
+
+    // Made for a wider model (BERT-base, hidden 768): shapes.
+    let wide = adapter_dir(tmp.path(), "wide", config(serde_json::json!(["query", "value"])), &good(768));
+    check(
+        adapter_error(&wide),
+        &format!(
+            "{}/adapter_model.safetensors: tensor '{}' has shape [8, 768], expected [8, 384] (r = 8): the adapter was made for another base model",
+            wide.display(),
+            key(0, "query", "A")
+        ),
+    );
+    // A deeper model (layer 7 of a 12-layer one): names.
+    let mut deep = good(384);
+    deep.push((key(7, "query", "A"), vec![8, 384]));
+    let deep = adapter_dir(tmp.path(), "deep", config(serde_json::json!(["query", "value"])), &deep);
+    check(
+        adapter_error(&deep),
+        &format!(
+            "{}/adapter_model.safetensors: tensor '{}' is not a LoRA weight of a layer that this BERT encoder has and adapter_config.json targets: the adapter was made for another base model",
+            deep.display(),
+            key(7, "query", "A")
+        ),
+    );
+    // A LLaMA-style adapter: its target modules name no layer of a BERT encoder.
+    let llama = adapter_dir(tmp.path(), "llama", config(serde_json::json!(["q_proj", "v_proj"])), &[]);
+    check(
+        adapter_error(&llama),
+        &format!(
+            "{}/adapter_config.json: target module 'q_proj' matches no linear layer of the encoder (they are attention.self.query, \
+             attention.self.key, attention.self.value, attention.output.dense, intermediate.dense, output.dense, or all-linear)",
+            llama.display()
+        ),
+    );
+    // A tensor missing.
+    let partial = adapter_dir(tmp.path(), "partial", config(serde_json::json!(["query"])), &[(key(0, "query", "A"), vec![8, 384])]);
+    check(
+        adapter_error(&partial),
+        &format!(
+            "{}/adapter_model.safetensors: no tensor '{}', which the target modules of {}/adapter_config.json call for",
+            partial.display(),
+            key(0, "query", "B"),
+            partial.display()
+        ),
+    );
+    // Another kind of PEFT adapter.
+    let ia3 = adapter_dir(tmp.path(), "ia3", serde_json::json!({"peft_type": "IA3", "target_modules": ["key", "value"]}), &[]);
+    check(adapter_error(&ia3), &format!("{}/adapter_config.json: peft_type is \"IA3\", expected \"LORA\" (edgetune reads LoRA adapters)", ia3.display()));
+    // An adapter directory without its weights.
+    let bare = tmp.path().join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::write(bare.join("adapter_config.json"), config(serde_json::json!(["query"])).to_string()).unwrap();
+    let err = edgetune::model::ModelFiles::from_dir(&common::minilm()).unwrap().with_adapter_dir(&bare).unwrap_err().to_string();
+    check(err, &format!("{}/adapter_model.safetensors: No such file or directory (os error 2)", bare.display()));
+}

@@ -76,10 +76,10 @@ fn load(path: &Path, device: &Device) -> Model {
     let h = &cfg.head;
     let (w, shape) = st.f32_any(&format!("{h}.weight")).unwrap();
     let b = st.f32(&format!("{h}.bias"), &shape[..1]).unwrap();
-    let head = Dense {
-        weight: params.insert(&format!("{h}.weight"), &shape, w, true, Group::Head, device).unwrap(),
-        bias: params.insert(&format!("{h}.bias"), &shape[..1], b, false, Group::Head, device).unwrap(),
-    };
+    let head = Dense::new(
+        params.insert(&format!("{h}.weight"), &shape, w, true, Group::Head, device).unwrap(),
+        params.insert(&format!("{h}.bias"), &shape[..1], b, false, Group::Head, device).unwrap(),
+    );
     Model { net, head, params }
 }
 

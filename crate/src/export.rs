@@ -12,11 +12,17 @@
 //! `model.safetensors` in the upstream ResNet names, batch-norm running statistics included, plus
 //! `modeling_resnet.py`, which builds the network in PyTorch (torchvision's own `resnet18/34/50`
 //! for that family) and loads the file with `load_state_dict(strict=True)`.
+//! A text model with LoRA adapters exports as a PEFT adapter instead (`adapter_config.json`,
+//! `adapter_model.safetensors`, see [`crate::model::peft`]) beside `config.json` and the tokenizer,
+//! without `model.safetensors`: the base weights stay where `base_model_name_or_path` says, and
+//! a plain load cannot silently drop the adapter. `merge` folds the adapters in and writes an
+//! ordinary full export; a checkpoint keeps both the base weights and the adapter.
 //! Every file is written to a temporary name and renamed: a crash never leaves half a file.
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::model::{Classifier, ImageClassifier, Pooling, Task, TextClassifier};
+use crate::model::params::Group;
+use crate::model::{lora, peft, Classifier, ImageClassifier, Pooling, Task, TextClassifier};
 use crate::weights::to_bytes;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -29,7 +35,25 @@ const MODELING_RESNET: &str = include_str!("modeling_resnet.py");
 /// are written to a directory.
 pub async fn export_files(model: &Classifier) -> Result<Vec<(String, Vec<u8>)>> {
     match model {
-        Classifier::Text(m) => text_files(m).await,
+        Classifier::Text(m) => text_files(m, m.lora.is_none()).await,
+        Classifier::Image(m) => image_files(m).await,
+    }
+}
+
+/// The export of `model` with its LoRA adapters folded into the base weights (`--merge`): a
+/// full model, as PEFT's `merge_and_unload()` gives. The same as [`export_files`] without adapters.
+pub async fn merged_export_files(model: &Classifier) -> Result<Vec<(String, Vec<u8>)>> {
+    match model {
+        Classifier::Text(m) => text_files(&lora::merged(m)?, true).await,
+        Classifier::Image(m) => image_files(m).await,
+    }
+}
+
+/// The model files of a checkpoint: the export, with the base weights even beside an adapter,
+/// so that a checkpoint directory is complete on its own (resume, eval, the page's OPFS copy).
+pub async fn checkpoint_model_files(model: &Classifier) -> Result<Vec<(String, Vec<u8>)>> {
+    match model {
+        Classifier::Text(m) => text_files(m, true).await,
         Classifier::Image(m) => image_files(m).await,
     }
 }
@@ -74,9 +98,11 @@ fn problem_type(task: Task) -> &'static str {
     }
 }
 
-async fn text_files(model: &TextClassifier) -> Result<Vec<(String, Vec<u8>)>> {
+/// `weights`: write `model.safetensors` (the base encoder and the head, never the adapters).
+async fn text_files(model: &TextClassifier, weights: bool) -> Result<Vec<(String, Vec<u8>)>> {
     let mut tensors = Vec::new();
-    for (name, shape, values) in model.params.to_upstream().await? {
+    let upstream = if weights { model.params.to_upstream_where(|p| p.group != Group::Adapter).await? } else { Vec::new() };
+    for (name, shape, values) in upstream {
         let key = if name.starts_with("embeddings.") || name.starts_with("encoder.") || name.starts_with("pooler.") {
             format!("bert.{name}")
         } else {
@@ -88,10 +114,13 @@ async fn text_files(model: &TextClassifier) -> Result<Vec<(String, Vec<u8>)>> {
         tensors.push((key, shape, values));
     }
     let metadata = BTreeMap::from([("format".to_string(), "pt".to_string())]);
-    let mut files = vec![
-        ("config.json".to_string(), serde_json::to_vec_pretty(&config_json(model)).map_err(|e| Error::config(e.to_string()))?),
-        ("model.safetensors".to_string(), to_bytes(&tensors, &metadata)),
-    ];
+    let mut files = vec![("config.json".to_string(), serde_json::to_vec_pretty(&config_json(model)).map_err(|e| Error::config(e.to_string()))?)];
+    if weights {
+        files.push(("model.safetensors".to_string(), to_bytes(&tensors, &metadata)));
+    }
+    if let Some(spec) = &model.lora {
+        files.extend(peft::adapter_files(model, spec).await?);
+    }
     files.extend(model.tokenizer.export_files());
     if model.head.pooling == Pooling::Mean {
         files.push(("modeling_edgetune.py".to_string(), MODELING.as_bytes().to_vec()));
@@ -131,10 +160,17 @@ pub fn config_json(model: &TextClassifier) -> Value {
     Value::Object(c)
 }
 
-/// Writes the export to `dir` (created if needed), each file atomically.
-pub async fn export_dir(model: &Classifier, dir: &Path) -> Result<()> {
+/// Writes the export to `dir` (created if needed), each file atomically; with `merge`, LoRA
+/// adapters folded in.
+pub async fn export_dir(model: &Classifier, dir: &Path, merge: bool) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let files = export_files(model).await?;
+    let files = if merge { merged_export_files(model).await? } else { export_files(model).await? };
+    // Stale files of an earlier export of the other kind would change what the directory loads as.
+    for stale in ["model.safetensors", "adapter_config.json", "adapter_model.safetensors"] {
+        if !files.iter().any(|(n, _)| n == stale) {
+            let _ = std::fs::remove_file(dir.join(stale));
+        }
+    }
     // Weights first, config last: a directory with a config.json is a complete export.
     for (name, bytes) in files.iter().filter(|(n, _)| n != "config.json") {
         write_atomic(&dir.join(name), bytes)?;

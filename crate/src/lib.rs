@@ -6,7 +6,8 @@
 //!
 //! - [`tokenize`]: WordPiece, identical ids to Hugging Face's BERT tokenizer.
 //! - [`weights`]: safetensors in and out, in the upstream tensor names.
-//! - [`model`]: the BERT encoder and the classifier head, loaded from a Hugging Face directory.
+//! - [`model`]: the BERT encoder and the classifier head, loaded from a Hugging Face directory;
+//!   LoRA adapters on the encoder, in PEFT's files.
 //! - [`data`]: CSV/TSV/JSONL with column mapping, cleaning report, stratified splits, batching.
 //! - [`vision`]: image folders/zips/lists → Pillow-exact resized inputs, augmentation, previews.
 //! - [`prepare`]: user files → tokenized splits.

@@ -62,7 +62,11 @@ pub fn prepare_for(files: &ModelFiles, req: &TrainRequest) -> Result<Prepared> {
 /// training starts).
 pub fn load_and_prepare(req: &TrainRequest, device: &Device) -> Result<(Classifier, Prepared)> {
     req.config.validate()?;
-    let files = ModelFiles::from_dir(&req.model)?;
+    let mut files = ModelFiles::from_dir(&req.model)?;
+    if let Some(dir) = req.config.lora.as_ref().and_then(|l| l.adapter.as_ref()) {
+        // Continue training a PEFT adapter: it goes on the base model as it is loaded.
+        files = files.with_adapter_dir(Path::new(dir))?;
+    }
     let data = prepare_for(&files, req)?;
     let model = load_any(files, Some(&head_spec(&req.config, &data)), device)?;
     Ok((model, data))

@@ -66,6 +66,9 @@ pub struct TrainArgs {
     /// Also export the best model to this directory when training ends.
     #[arg(long)]
     pub export: Option<PathBuf>,
+    /// With LoRA, export the full model with the adapters folded in instead of the adapter.
+    #[arg(long, requires = "export")]
+    pub merge: bool,
     /// One JSON object per line on stdout instead of a progress bar.
     #[arg(long)]
     pub json: bool,
@@ -120,6 +123,8 @@ pub struct TrainArgs {
     pub freeze_layers: Option<usize>,
     #[arg(long)]
     pub head_only: bool,
+    #[command(flatten)]
+    pub lora: LoraFlags,
     #[arg(long)]
     pub seed: Option<u64>,
     #[arg(long)]
@@ -142,6 +147,57 @@ pub struct TrainArgs {
     pub no_group_by_length: bool,
     #[command(flatten)]
     pub image: ImageFlags,
+}
+
+/// LoRA: a frozen encoder with low-rank adapters. Any `--lora-*` flag implies `--lora`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct LoraFlags {
+    /// Train LoRA adapters (and the head) on a frozen encoder instead of the whole model.
+    #[arg(long)]
+    pub lora: bool,
+    /// Adapter rank (default 8).
+    #[arg(long)]
+    pub lora_r: Option<usize>,
+    /// lora_alpha: updates are scaled by alpha / r (default 16).
+    #[arg(long)]
+    pub lora_alpha: Option<f64>,
+    /// Dropout on the adapters' input (default 0.1).
+    #[arg(long)]
+    pub lora_dropout: Option<f64>,
+    /// Layers to adapt, comma-separated names as PEFT matches them (default query,value; e.g.
+    /// query,key,value,dense or all-linear).
+    #[arg(long, value_delimiter = ',')]
+    pub lora_targets: Option<Vec<String>>,
+    /// Learning rate of the adapters (default 1e-3; the head keeps --head-lr).
+    #[arg(long)]
+    pub lora_lr: Option<f64>,
+    /// Continue training the PEFT adapter in this directory (adapter_config.json +
+    /// adapter_model.safetensors) on --model.
+    #[arg(long)]
+    pub lora_adapter: Option<PathBuf>,
+}
+
+impl LoraFlags {
+    pub fn apply(&self, cfg: &mut TrainConfig) {
+        let any = self.lora
+            || self.lora_r.is_some()
+            || self.lora_alpha.is_some()
+            || self.lora_dropout.is_some()
+            || self.lora_targets.is_some()
+            || self.lora_lr.is_some()
+            || self.lora_adapter.is_some();
+        if !any {
+            return;
+        }
+        let l = cfg.lora.get_or_insert_with(Default::default);
+        macro_rules! set {
+            ($($flag:ident => $field:ident),*) => { $( if let Some(v) = &self.$flag { l.$field = v.clone(); } )* };
+        }
+        set!(lora_r => r, lora_alpha => alpha, lora_dropout => dropout, lora_targets => target_modules, lora_lr => lr);
+        if let Some(d) = &self.lora_adapter {
+            l.adapter = Some(d.display().to_string());
+        }
+    }
 }
 
 /// Image options: augmentation, batch norm, fitting images to the model's input.
@@ -260,6 +316,7 @@ impl TrainArgs {
             cfg.group_by_length = false;
         }
         self.image.apply(cfg)?;
+        self.lora.apply(cfg);
         cfg.validate()?;
         Ok(())
     }
@@ -316,6 +373,10 @@ pub struct ExportArgs {
     /// The directory to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// For a model with LoRA adapters: write the full model with the adapters folded in
+    /// (default: the PEFT adapter, which loads onto the base model).
+    #[arg(long)]
+    pub merge: bool,
 }
 
 #[derive(Args, Debug)]
@@ -347,6 +408,10 @@ pub struct BenchArgs {
     /// Random batches instead of length-grouped ones (the reference's batching).
     #[arg(long)]
     pub no_group_by_length: bool,
+    /// Train LoRA adapters (r = 8 on query and value) on the frozen encoder instead of the whole
+    /// model (text models).
+    #[arg(long)]
+    pub lora: bool,
     #[arg(long, value_parser = parse_backend)]
     pub device: Option<Backend>,
 }

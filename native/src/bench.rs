@@ -4,13 +4,16 @@
 //! edgetune and PyTorch side by side.
 //! - text (`torch_text.py`): full fine-tune, mean pooling + linear head, AdamW, 10 % warmup then
 //!   linear decay, batch 32, max 64 tokens;
+//!   With `--lora`, the same workload trains LoRA adapters (r = 8 on query and value, the
+//!   defaults) and the head on the frozen encoder; the line adds the trainable parameter count,
+//!   so `scripts/bench-lora.sh` sets peak memory against full fine-tuning (one process each).
 //! - images (`torch_image.py`): ResNet-20 on an image folder, new head, AdamW 1e-3, batch 64,
 //!   random-crop augmentation, stratified 80/20 split; edgetune's image defaults otherwise.
 
 use crate::args::BenchArgs;
 use anyhow::Result;
 use edgetune::device::{block_on, init};
-use edgetune::model::ModelKind;
+use edgetune::model::{LoraSpec, ModelKind};
 use edgetune::prepare::DataSource;
 use edgetune::run::{load_and_prepare, model_kind, TrainRequest};
 use edgetune::vision::Augment;
@@ -48,6 +51,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         },
     };
     let cfg = TrainConfig {
+        lora: a.lora.then(LoraSpec::default),
         max_steps: if a.epochs.is_some() { None } else { Some(a.steps) },
         epochs: a.epochs.unwrap_or(cfg.epochs),
         patience: 0,
@@ -77,7 +81,11 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let test = data.test.take();
     let (mut t_start, mut seen, mut losses) = (None::<Instant>, 0usize, Vec::new());
     let mut last_step_loss = 0.0;
+    let mut counts = (0, 0);
     let outcome = block_on(fit(model, &data, &cfg, None, None, &mut |e| {
+        if let Event::Start { trainable_params, total_params, .. } = e {
+            counts = (*trainable_params, *total_params);
+        }
         if let Event::Step { step, loss, .. } = e {
             // `loss` is the epoch's running mean: recover this step's own loss.
             let this = loss * *step as f64 - last_step_loss * (*step as f64 - 1.0);
@@ -102,7 +110,8 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     };
     let tail = &losses[losses.len().saturating_sub(10)..];
     let line = serde_json::json!({
-        "system": format!("edgetune {} {}", env!("CARGO_PKG_VERSION"), cfg.device),
+        "system": format!("edgetune {} {}{}", env!("CARGO_PKG_VERSION"), cfg.device, if cfg.lora.is_some() { " lora" } else { "" }),
+        "trainable_params": counts.0, "total_params": counts.1,
         "steps": losses.len(), "batch": cfg.batch_size, "max_len": cfg.max_length,
         "train": data.train.len(), "test": test.len(),
         "train_samples_per_s": (seen as f64 / train_s * 100.0).round() / 100.0,

@@ -60,7 +60,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         run_dir: Some(run_dir),
     };
     let device = crate::init_device(req.config.device)?;
-    crate::train_request(&req, &device, a.json, a.export.as_deref())
+    crate::train_request(&req, &device, a.json, a.export.as_deref(), false)
 }
 
 pub fn preview_augment(a: PreviewAugmentArgs) -> Result<()> {

@@ -90,11 +90,11 @@ fn train(a: TrainArgs) -> Result<()> {
         run_dir: Some(run_dir),
     };
     let device = init_device(req.config.device)?;
-    train_request(&req, &device, a.json, a.export.as_deref())
+    train_request(&req, &device, a.json, a.export.as_deref(), a.merge)
 }
 
 /// Loads, shows the data report, trains with progress output, and exports if asked.
-pub(crate) fn train_request(req: &TrainRequest, device: &Device, json: bool, export: Option<&Path>) -> Result<()> {
+pub(crate) fn train_request(req: &TrainRequest, device: &Device, json: bool, export: Option<&Path>, merge: bool) -> Result<()> {
     let (model, data) = run::load_and_prepare(req, device)?;
     if !json {
         eprintln!("{}", run::format_reports(&data.reports));
@@ -102,16 +102,16 @@ pub(crate) fn train_request(req: &TrainRequest, device: &Device, json: bool, exp
     let mut progress = progress::Progress::new(json);
     let outcome = block_on(run::train(req, model, &data, &mut |e| progress.event(e)))?;
     progress.finish(&outcome);
-    export_model(export, &outcome.model, json)
+    export_model(export, &outcome.model, json, merge)
 }
 
 fn export_after(a: &TrainArgs, model: &Classifier) -> Result<()> {
-    export_model(a.export.as_deref(), model, a.json)
+    export_model(a.export.as_deref(), model, a.json, a.merge)
 }
 
-fn export_model(out: Option<&Path>, model: &Classifier, json: bool) -> Result<()> {
+fn export_model(out: Option<&Path>, model: &Classifier, json: bool, merge: bool) -> Result<()> {
     if let Some(out) = out {
-        block_on(edgetune::export::export_dir(model, out))?;
+        block_on(edgetune::export::export_dir(model, out, merge))?;
         if !json {
             eprintln!("exported to {}", out.display());
         }
@@ -204,8 +204,14 @@ fn predict(a: PredictArgs) -> Result<()> {
 fn export(a: ExportArgs) -> Result<()> {
     let device = init_device(Backend::Cpu)?;
     let model = load_any(ModelFiles::from_dir(&model_path(&a.model)?)?, None, &device)?;
-    block_on(edgetune::export::export_dir(&model, &a.out))?;
+    block_on(edgetune::export::export_dir(&model, &a.out, a.merge))?;
     match &model {
+        Classifier::Text(m) if m.lora.is_some() && !a.merge => eprintln!(
+            "exported the LoRA adapter of {} to {} (base model: {}; in Python: PeftModel.from_pretrained(model, dir), or --merge for a full model)",
+            a.model.display(),
+            a.out.display(),
+            m.base_model
+        ),
         Classifier::Text(m) => eprintln!(
             "exported {} to {} (load it with transformers: AutoModelForSequenceClassification.from_pretrained(dir{}))",
             a.model.display(),

@@ -5,6 +5,7 @@
 //! weights, on autodiff leaves for training, or on LoRA-augmented weights.
 
 use super::config::{Activation, BertConfig};
+use super::lora::Lora;
 use super::params::{ParamId, ParamStore};
 use crate::error::{Error, Result};
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
@@ -24,24 +25,40 @@ fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
         return x;
     }
     let keep = 1.0 - p;
-    let mask = Tensor::<D>::random(x.shape(), Distribution::Bernoulli(keep), &x.device());
-    x * mask.div_scalar(keep)
+    // The mask is kept as booleans (dropped = true): autodiff then holds one byte per element
+    // for the backward pass instead of a float, a quarter of the memory of `x * mask`.
+    let dropped = Tensor::<D>::random(x.shape(), Distribution::Bernoulli(keep), &x.device()).lower_elem(0.5);
+    x.mask_fill(dropped, 0.0).div_scalar(keep)
 }
 
-/// A dense layer: `x @ W + b` with `W` stored `[in, out]`.
+/// A dense layer: `x @ W + b` with `W` stored `[in, out]`, optionally with a LoRA adapter.
 #[derive(Clone, Copy, Debug)]
 pub struct Dense {
     pub weight: ParamId,
     pub bias: ParamId,
+    pub lora: Option<Lora>,
 }
 
 impl Dense {
-    pub fn lookup(p: &ParamStore, prefix: &str) -> Result<Self> {
-        Ok(Dense { weight: need(p, &format!("{prefix}.weight"))?, bias: need(p, &format!("{prefix}.bias"))? })
+    pub fn new(weight: ParamId, bias: ParamId) -> Self {
+        Dense { weight, bias, lora: None }
     }
 
+    pub fn lookup(p: &ParamStore, prefix: &str) -> Result<Self> {
+        Ok(Dense::new(need(p, &format!("{prefix}.weight"))?, need(p, &format!("{prefix}.bias"))?))
+    }
+
+    /// The layer at evaluation (no adapter dropout).
     pub fn forward<const D: usize>(&self, p: &ParamStore, x: Tensor<D>) -> Tensor<D> {
-        linear(x, p.t2(self.weight), Some(p.t1(self.bias)))
+        self.forward_with(p, x, false)
+    }
+
+    /// `x·W + b`, plus the adapter's `scale·dropout(x)·Aᵀ·Bᵀ` (dropout only while `training`).
+    pub fn forward_with<const D: usize>(&self, p: &ParamStore, x: Tensor<D>, training: bool) -> Tensor<D> {
+        match &self.lora {
+            None => linear(x, p.t2(self.weight), Some(p.t1(self.bias))),
+            Some(l) => linear(x.clone(), p.t2(self.weight), Some(p.t1(self.bias))) + l.delta(p, x, training),
+        }
     }
 }
 
@@ -88,6 +105,19 @@ pub struct Bert {
     layers: Vec<Layer>,
 }
 
+/// The linear sub-modules of one encoder layer with their `(out, in)` sizes, for hidden size `h`
+/// and intermediate size `i`.
+pub fn linear_shapes(h: usize, i: usize) -> [(&'static str, usize, usize); 6] {
+    [
+        ("attention.self.query", h, h),
+        ("attention.self.key", h, h),
+        ("attention.self.value", h, h),
+        ("attention.output.dense", h, h),
+        ("intermediate.dense", i, h),
+        ("output.dense", h, i),
+    ]
+}
+
 /// Every encoder tensor name with its upstream shape, and whether it is a linear weight
 /// (stored transposed). The loader and the exporter both walk this list.
 pub fn encoder_tensors(c: &BertConfig) -> Vec<(String, Vec<usize>, bool)> {
@@ -101,14 +131,7 @@ pub fn encoder_tensors(c: &BertConfig) -> Vec<(String, Vec<usize>, bool)> {
     ];
     for l in 0..c.num_hidden_layers {
         let pre = format!("encoder.layer.{l}");
-        for (name, out, inp) in [
-            ("attention.self.query", h, h),
-            ("attention.self.key", h, h),
-            ("attention.self.value", h, h),
-            ("attention.output.dense", h, h),
-            ("intermediate.dense", i, h),
-            ("output.dense", h, i),
-        ] {
+        for (name, out, inp) in linear_shapes(h, i) {
             v.push((format!("{pre}.{name}.weight"), vec![out, inp], true));
             v.push((format!("{pre}.{name}.bias"), vec![out], false));
         }
@@ -149,6 +172,20 @@ impl Bert {
         })
     }
 
+    /// The encoder's linear layers as (module name, sub-module kind, layer), e.g.
+    /// (`encoder.layer.0.attention.self.query`, `attention.self.query`, ..): where LoRA attaches.
+    pub fn linears_mut(&mut self) -> Vec<(String, &'static str, &mut Dense)> {
+        let mut out = Vec::new();
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            let kinds = linear_shapes(0, 0).map(|(k, _, _)| k);
+            let denses = [&mut layer.query, &mut layer.key, &mut layer.value, &mut layer.attn_out, &mut layer.intermediate, &mut layer.output];
+            for (kind, dense) in kinds.into_iter().zip(denses) {
+                out.push((format!("encoder.layer.{l}.{kind}"), kind, dense));
+            }
+        }
+        out
+    }
+
     /// Last hidden states `[batch, seq, hidden]` for token ids `[batch, seq]` and a 0/1 attention
     /// mask `[batch, seq]`.
     pub fn forward(&self, p: &ParamStore, ids: Tensor<2, Int>, mask: Tensor<2>, drop: Option<Dropout>) -> Tensor<3> {
@@ -156,6 +193,7 @@ impl Bert {
         let hidden = self.config.hidden_size;
         let (heads, head_dim) = (self.config.num_attention_heads, self.config.head_dim());
         let hd = drop.map_or(0.0, |d| d.hidden);
+        let train = drop.is_some();
         let ad = drop.map_or(0.0, |d| d.attention);
 
         let words = embedding(p.t2(self.word), ids); // [batch, seq, hidden]
@@ -169,22 +207,22 @@ impl Bert {
         let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2); // [batch, heads, seq, head_dim]
 
         for layer in &self.layers {
-            let q = split(layer.query.forward(p, x.clone()));
-            let k = split(layer.key.forward(p, x.clone()));
-            let v = split(layer.value.forward(p, x.clone()));
+            let q = split(layer.query.forward_with(p, x.clone(), train));
+            let k = split(layer.key.forward_with(p, x.clone(), train));
+            let v = split(layer.value.forward_with(p, x.clone(), train));
             let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias.clone(); // [batch, heads, seq, seq]
             let probs = dropout(softmax(scores, 3), ad);
             let ctx = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
-            let attn = dropout(layer.attn_out.forward(p, ctx), hd);
+            let attn = dropout(layer.attn_out.forward_with(p, ctx, train), hd);
             x = layer.attn_norm.forward(p, attn + x);
 
-            let inter = layer.intermediate.forward(p, x.clone()); // [batch, seq, intermediate]
+            let inter = layer.intermediate.forward_with(p, x.clone(), train); // [batch, seq, intermediate]
             let inter = match self.config.hidden_act {
                 Activation::Gelu => gelu_exact(inter),
                 Activation::GeluTanh => gelu_approximate(inter),
                 Activation::Relu => relu(inter),
             };
-            let out = dropout(layer.output.forward(p, inter), hd);
+            let out = dropout(layer.output.forward_with(p, inter, train), hd);
             x = layer.out_norm.forward(p, out + x);
         }
         x

@@ -3,6 +3,7 @@
 
 use super::bert::{apply_dropout, mean_pool, Bert, Dense, Dropout};
 use super::config::BertConfig;
+use super::lora::LoraSpec;
 use super::params::{Group, ParamStore};
 use crate::device::Device;
 use crate::error::Result;
@@ -52,6 +53,10 @@ pub struct TextClassifier {
     pub labels: Vec<String>,
     pub task: Task,
     pub device: Device,
+    /// The LoRA adapters' settings, when the encoder carries adapters (see [`super::lora`]).
+    pub lora: Option<LoraSpec>,
+    /// Where the base model came from (`base_model_name_or_path` of an exported adapter).
+    pub base_model: String,
 }
 
 impl TextClassifier {
@@ -102,5 +107,5 @@ pub fn normal_init(n: usize, std: f64, rng: &mut Rng) -> Vec<f32> {
 pub fn init_dense(p: &mut ParamStore, name: &str, out: usize, inp: usize, rng: &mut Rng, device: &Device) -> Result<Dense> {
     let w = p.insert(&format!("{name}.weight"), &[out, inp], normal_init(out * inp, 0.02, rng), true, Group::Head, device)?;
     let b = p.insert(&format!("{name}.bias"), &[out], vec![0.0; out], false, Group::Head, device)?;
-    Ok(Dense { weight: w, bias: b })
+    Ok(Dense::new(w, b))
 }

@@ -148,7 +148,7 @@ pub fn load_image(source: &str, weights: Vec<u8>, config: Option<&Value>, spec: 
         let b = st.f32(&format!("{head_name}.bias"), &[outputs])?;
         let weight = params.insert(&format!("{head_name}.weight"), &[outputs, width], w, true, Group::Head, device)?;
         let bias = params.insert(&format!("{head_name}.bias"), &[outputs], b, false, Group::Head, device)?;
-        Dense { weight, bias }
+        Dense::new(weight, bias)
     } else {
         let mut rng = Rng::derive(spec.map_or(0, |s| s.seed), "head-init");
         init_dense(&mut params, &head_name, outputs, width, &mut rng, device)?

@@ -4,6 +4,9 @@
 //! `bert.` prefix (as in `BertForSequenceClassification` checkpoints) or not (as in `BertModel`
 //! ones). An image model is `model.safetensors` with ResNet tensor names, plus the
 //! `config.json` an edgetune export writes (classes, preprocessing); a bare upstream file works.
+//! A text model may carry a PEFT LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`,
+//! see [`super::peft`]): beside the weights in a checkpoint, or alone in an adapter export, whose
+//! base model is then read from `base_model_name_or_path`.
 
 use super::bert::{encoder_tensors, Bert, Dense};
 use super::classifier::{init_dense, Head, Pooling, Task, TextClassifier};
@@ -11,13 +14,14 @@ use super::config::BertConfig;
 use super::image::load_image;
 use super::kind::{Classifier, ModelKind};
 use super::params::{Group, ParamStore};
+use super::peft::{apply as apply_adapter, Adapter};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tokenize::Tokenizer;
 use crate::weights::SafeTensors;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The files of a model, as bytes.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +34,9 @@ pub struct ModelFiles {
     pub tokenizer_json: Option<Vec<u8>>,
     pub vocab_txt: Option<Vec<u8>>,
     pub tokenizer_config: Option<Vec<u8>>,
+    /// A PEFT LoRA adapter to put on the model: `adapter_config.json`, `adapter_model.safetensors`.
+    pub adapter_config: Option<Vec<u8>>,
+    pub adapter_weights: Option<Vec<u8>>,
 }
 
 impl ModelFiles {
@@ -42,6 +49,10 @@ impl ModelFiles {
             if p.exists() { std::fs::read(&p).map(Some).map_err(|e| Error::io(&p, e)) } else { Ok(None) }
         };
         let weights_path = dir.join("model.safetensors");
+        if !weights_path.exists() && dir.join("adapter_config.json").exists() {
+            // An adapter export: the base model's files under this directory's adapter.
+            return ModelFiles::from_dir(&adapter_base_dir(dir)?)?.with_adapter_dir(dir);
+        }
         if !weights_path.exists() && dir.join("pytorch_model.bin").exists() {
             return Err(Error::weights(
                 weights_path.display().to_string(),
@@ -56,8 +67,34 @@ impl ModelFiles {
             tokenizer_json: optional("tokenizer.json")?,
             vocab_txt: optional("vocab.txt")?,
             tokenizer_config: optional("tokenizer_config.json")?,
+            adapter_config: optional("adapter_config.json")?,
+            adapter_weights: optional("adapter_model.safetensors")?,
         };
         files.check()
+    }
+
+    /// These files with the PEFT adapter in `dir` on top (to continue training it, or an
+    /// edgetune adapter export): its `config.json` and tokenizer files, when it has them, take
+    /// the place of the base model's (they carry the classes).
+    pub fn with_adapter_dir(mut self, dir: &Path) -> Result<Self> {
+        let read = |name: &str| {
+            let p = dir.join(name);
+            std::fs::read(&p).map_err(|e| Error::io(&p, e))
+        };
+        self.adapter_config = Some(read("adapter_config.json")?);
+        self.adapter_weights = Some(read("adapter_model.safetensors")?);
+        for (name, slot) in [
+            ("config.json", &mut self.config),
+            ("tokenizer.json", &mut self.tokenizer_json),
+            ("vocab.txt", &mut self.vocab_txt),
+            ("tokenizer_config.json", &mut self.tokenizer_config),
+        ] {
+            if dir.join(name).exists() {
+                *slot = Some(read(name)?);
+            }
+        }
+        self.source = dir.display().to_string();
+        self.check()
     }
 
     /// The files of a model given as (name, bytes) — a folder the user dropped in the page, a
@@ -73,6 +110,8 @@ impl ModelFiles {
                 "tokenizer.json" => out.tokenizer_json = Some(bytes),
                 "vocab.txt" => out.vocab_txt = Some(bytes),
                 "tokenizer_config.json" => out.tokenizer_config = Some(bytes),
+                "adapter_config.json" => out.adapter_config = Some(bytes),
+                "adapter_model.safetensors" => out.adapter_weights = Some(bytes),
                 _ => {}
             }
         }
@@ -167,6 +206,11 @@ pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Resu
             ),
         ));
     }
+    let adapter = match (&files.adapter_config, &files.adapter_weights) {
+        (Some(c), Some(w)) => Some(Adapter::parse(c, w.clone(), &files.source)?),
+        (Some(_), None) => return Err(Error::model(&files.source, "adapter_config.json without adapter_model.safetensors")),
+        _ => None,
+    };
     let st = SafeTensors::parse(files.weights, "model.safetensors")?;
     let prefix = if st.info("bert.embeddings.word_embeddings.weight").is_some() { "bert." } else { "" };
     let mut params = ParamStore::default();
@@ -184,7 +228,9 @@ pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Resu
     let bert = Bert::bind(&params, &config)?;
 
     let (saved_task, saved_labels, saved_pooling) = saved_head(&config);
-    let has_classifier = st.info("classifier.weight").is_some();
+    // An adapter saves the head it was trained with (`modules_to_save`): that one wins.
+    let from_adapter = |name: &str| adapter.as_ref().and_then(|a| Some((&a.weights, a.key_of(&format!("{name}.weight"))?.strip_suffix(".weight")?.to_string())));
+    let has_classifier = st.info("classifier.weight").is_some() || from_adapter("classifier").is_some();
     let (task, labels, pooling, reuse) = match spec {
         Some(s) => {
             let same = has_classifier && s.task == saved_task && s.pooling == saved_pooling
@@ -205,28 +251,29 @@ pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Resu
     }
     let hidden = config.hidden_size;
     let mut rng = Rng::derive(spec.map_or(0, |s| s.seed), "head-init");
-    // `file_key`: where the checkpoint keeps this layer, or None to initialise it afresh.
-    let mut dense = |params: &mut ParamStore, name: &str, out: usize, file_key: Option<String>| -> Result<Dense> {
+    // `file_key`: the file and key where the checkpoint keeps this layer, or None to initialise it afresh.
+    let mut dense = |params: &mut ParamStore, name: &str, out: usize, file_key: Option<(&SafeTensors, String)>| -> Result<Dense> {
         match file_key {
-            Some(key) => {
+            Some((st, key)) => {
                 let w = st.f32(&format!("{key}.weight"), &[out, hidden])?;
                 let b = st.f32(&format!("{key}.bias"), &[out])?;
                 let weight = params.insert(&format!("{name}.weight"), &[out, hidden], w, true, Group::Head, device)?;
                 let bias = params.insert(&format!("{name}.bias"), &[out], b, false, Group::Head, device)?;
-                Ok(Dense { weight, bias })
+                Ok(Dense::new(weight, bias))
             }
             None => init_dense(params, name, out, hidden, &mut rng, device),
         }
     };
     let pooler = if pooling == Pooling::Cls {
         let key = format!("{prefix}pooler.dense");
-        let in_file = st.info(&format!("{key}.weight")).is_some();
-        Some(dense(&mut params, "pooler.dense", hidden, in_file.then_some(key))?)
+        let in_file = st.info(&format!("{key}.weight")).is_some().then_some((&st, key));
+        Some(dense(&mut params, "pooler.dense", hidden, from_adapter("pooler.dense").or(in_file))?)
     } else {
         None
     };
-    let classifier = dense(&mut params, "classifier", outputs, reuse.then(|| "classifier".to_string()))?;
-    Ok(TextClassifier {
+    let in_file = from_adapter("classifier").or(Some((&st, "classifier".to_string())));
+    let classifier = dense(&mut params, "classifier", outputs, if reuse { in_file } else { None })?;
+    let mut model = TextClassifier {
         config,
         bert,
         head: Head { pooling, pooler, classifier },
@@ -235,6 +282,32 @@ pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Resu
         labels: if task == Task::Regression { Vec::new() } else { labels },
         task,
         device: device.clone(),
+        lora: None,
+        base_model: adapter.as_ref().and_then(|a| a.base_model.clone()).unwrap_or(files.source),
+    };
+    if let Some(a) = &adapter {
+        apply_adapter(&mut model, a)?;
+    }
+    Ok(model)
+}
+
+/// The base model directory an adapter directory names (`base_model_name_or_path`: absolute,
+/// or relative to the adapter or to the working directory).
+fn adapter_base_dir(dir: &Path) -> Result<PathBuf> {
+    let file = dir.join("adapter_config.json");
+    let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::model(file.display().to_string(), e.to_string()))?;
+    let Some(base) = v.get("base_model_name_or_path").and_then(Value::as_str) else {
+        return Err(Error::model(
+            file.display().to_string(),
+            "no base_model_name_or_path: name the base model with --model and this adapter with --lora-adapter",
+        ));
+    };
+    [dir.join(base), PathBuf::from(base)].into_iter().find(|p| p.join("model.safetensors").exists()).ok_or_else(|| {
+        Error::model(
+            file.display().to_string(),
+            format!("base_model_name_or_path '{base}' is not a local model directory with model.safetensors: name the base model with --model and this adapter with --lora-adapter"),
+        )
     })
 }
 

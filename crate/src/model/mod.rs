@@ -10,11 +10,14 @@ pub mod conv;
 pub mod image;
 pub mod kind;
 pub mod load;
+pub mod lora;
 pub mod params;
+pub mod peft;
 pub mod resnet;
 
 pub use classifier::{Pooling, Task, TextClassifier};
 pub use config::BertConfig;
 pub use image::ImageClassifier;
 pub use kind::{Classifier, ModelKind};
+pub use lora::LoraSpec;
 pub use load::{load, load_any, load_dir, HeadSpec, ModelFiles};

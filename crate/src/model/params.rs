@@ -13,11 +13,13 @@ use std::collections::HashMap;
 /// Index of a parameter in a [`ParamStore`].
 pub type ParamId = usize;
 
-/// Which learning rate a parameter gets: the pre-trained body or the freshly initialised head.
+/// Which learning rate a parameter gets: the pre-trained body, the freshly initialised head, or
+/// LoRA adapters on a frozen body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Group {
     Body,
     Head,
+    Adapter,
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +155,12 @@ impl ParamStore {
         }
     }
 
+    /// Keeps only the parameters `keep` accepts (ids of later ones shift: rebind by name).
+    pub fn retain(&mut self, keep: impl Fn(&Param) -> bool) {
+        self.params.retain(|p| keep(p));
+        self.index = self.params.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+    }
+
     /// A copy whose trainable parameters are fresh autodiff leaves (gradients retained); frozen
     /// ones stay plain tensors, so no backward work is spent on them.
     pub fn with_grad(&self) -> ParamStore {
@@ -167,8 +175,13 @@ impl ParamStore {
 
     /// Reads every parameter back in upstream layout: `(name, upstream shape, values)`.
     pub async fn to_upstream(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        self.to_upstream_where(|_| true).await
+    }
+
+    /// [`ParamStore::to_upstream`] for the parameters `pred` accepts.
+    pub async fn to_upstream_where(&self, pred: impl Fn(&Param) -> bool) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
         let mut out = Vec::with_capacity(self.params.len());
-        for p in &self.params {
+        for p in self.params.iter().filter(|p| pred(p)) {
             let values = crate::device::read_f32(p.value.clone(), &p.name).await?;
             let values = if p.transposed { transpose(&values, p.shape[0], p.shape[1]) } else { values };
             out.push((p.name.clone(), p.upstream_shape(), values));

@@ -10,7 +10,7 @@
 
 use super::optim::Optimizer;
 use crate::error::{Error, Result};
-use crate::export::export_files;
+use crate::export::checkpoint_model_files;
 use crate::fsutil::write_atomic;
 use crate::model::Classifier;
 use crate::weights::{to_bytes, SafeTensors};
@@ -61,7 +61,7 @@ pub fn find_checkpoint(run_dir: &Path, name: &str) -> Option<PathBuf> {
 /// optimiser state (`optimizer.safetensors`). The page stores these in OPFS; natively [`save`]
 /// writes them to a directory.
 pub async fn files(model: &Classifier, opt: Option<&Optimizer>, state: &RunState) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut files = export_files(model).await?;
+    let mut files = checkpoint_model_files(model).await?;
     if let Some(opt) = opt {
         let tensors = opt.state(model.params()).await?;
         let meta = BTreeMap::from([("step".to_string(), opt.step.to_string())]);

@@ -4,7 +4,7 @@
 use crate::data::{Format, TableOptions};
 use crate::device::Backend;
 use crate::error::{Error, Result};
-use crate::model::{ModelKind, Pooling, Task};
+use crate::model::{LoraSpec, ModelKind, Pooling, Task};
 use crate::vision::{Augment, Fit};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -73,6 +73,8 @@ pub struct TrainConfig {
     pub freeze_layers: usize,
     /// Train only the head on a frozen encoder.
     pub head_only: bool,
+    /// LoRA: freeze the encoder and train low-rank adapters on its linear layers (and the head).
+    pub lora: Option<LoraSpec>,
     // --- images ---
     /// Training-time augmentation of images (all zero: none).
     pub augment: Augment,
@@ -130,6 +132,7 @@ impl Default for TrainConfig {
             freeze_embeddings: false,
             freeze_layers: 0,
             head_only: false,
+            lora: None,
             augment: Augment::default(),
             freeze_bn: false,
             image_fit: None,
@@ -287,9 +290,45 @@ impl TrainConfig {
             return bad(format!("head_lr_factor is {}, expected a positive number", self.head_lr_factor));
         }
         self.augment.validate()?;
+        if let Some(l) = &self.lora {
+            l.validate()?;
+            crate::model::lora::target_kinds(&l.target_modules, "lora.target_modules")?;
+            if self.head_only || self.freeze_layers > 0 || self.freeze_embeddings {
+                return bad("lora freezes the whole encoder already: drop head_only, freeze_layers and freeze_embeddings".into());
+            }
+        }
         if self.task == Task::Regression && self.class_weights != ClassWeights::None {
             return bad("class_weights apply to classification, not regression".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `[lora]` table in a TOML file gives LoRA with the fields it names and the defaults for
+    /// the others; settings that contradict LoRA are refused by name.
+    #[test]
+    fn lora_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("edgetune-lora-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cfg.toml");
+        std::fs::write(&path, "epochs = 6\n[lora]\nr = 4\ntarget_modules = [\"query\", \"key\", \"value\"]\n").unwrap();
+        let cfg = TrainConfig::from_file(&path).unwrap();
+        let l = cfg.lora.unwrap();
+        assert_eq!((l.r, l.alpha, l.dropout, l.lr), (4, 16.0, 0.1, 1e-3));
+        assert_eq!(l.target_modules, ["query", "key", "value"]);
+        std::fs::write(&path, "head_only = true\n[lora]\n").unwrap();
+        let e = TrainConfig::from_file(&path).unwrap_err().to_string();
+        assert_eq!(e, "lora freezes the whole encoder already: drop head_only, freeze_layers and freeze_embeddings");
+        std::fs::write(&path, "[lora]\ntarget_modules = [\"q_proj\"]\n").unwrap();
+        let e = TrainConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.starts_with("lora.target_modules: target module 'q_proj' matches no linear layer of the encoder"), "{e}");
+        std::fs::write(&path, "[lora]\nrank = 4\n").unwrap();
+        let e = TrainConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: line 2: unknown field `rank`", path.display())), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,7 +11,7 @@ use super::trainer::Trainer;
 use crate::data::{length_grouped_batches, sequential_batches};
 use crate::error::Result;
 use crate::model::bert::Dropout;
-use crate::model::params::ParamStore;
+use crate::model::params::{Group, ParamStore};
 use crate::model::resnet::{BnMode, BnUpdate};
 use crate::model::{Classifier, ImageClassifier, Task, TextClassifier};
 use crate::prepare::{Prepared, Split, Target};
@@ -99,9 +99,19 @@ pub struct Resume {
 }
 
 /// Marks parameters frozen as the configuration asks. For a ResNet the stem (`conv1`, `bn1`)
-/// plays the embeddings' part and `layer1..` the encoder layers'.
+/// plays the embeddings' part and `layer1..` the encoder layers'. With LoRA adapters the whole
+/// encoder is frozen: only the adapters and the head train, so the base weights get neither
+/// gradients nor optimiser state.
 pub fn apply_freezing(model: &mut Classifier, cfg: &TrainConfig) {
     let layers = cfg.freeze_layers;
+    if let Classifier::Text(m) = model {
+        if m.lora.is_some() {
+            for p in &mut m.params.params {
+                p.trainable = p.group != Group::Body;
+            }
+            return;
+        }
+    }
     if let Classifier::Image(m) = model {
         let head = format!("{}.", m.config.head);
         m.params.freeze_where(|name| {

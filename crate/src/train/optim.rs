@@ -56,6 +56,7 @@ pub struct Optimizer {
     pub kind: OptimizerKind,
     lr: f64,
     head_lr: f64,
+    adapter_lr: f64,
     weight_decay: f64,
     momentum: f64,
     betas: (f64, f64),
@@ -77,6 +78,7 @@ impl Optimizer {
             kind: cfg.optimizer,
             lr: cfg.lr,
             head_lr: cfg.head_lr(),
+            adapter_lr: cfg.lora.as_ref().map_or(cfg.lr, |l| l.lr),
             weight_decay: cfg.weight_decay,
             momentum: cfg.momentum,
             betas: cfg.betas,
@@ -144,7 +146,11 @@ impl Optimizer {
         for (i, grad) in grads.into_iter().enumerate() {
             let Some(g) = grad else { continue };
             let p = &mut params.params[i];
-            let base = if p.group == Group::Head { self.head_lr } else { self.lr };
+            let base = match p.group {
+                Group::Head => self.head_lr,
+                Group::Adapter => self.adapter_lr,
+                Group::Body => self.lr,
+            };
             let lr = base * factor;
             let wd = if p.no_decay { 0.0 } else { self.weight_decay };
             if self.host {

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::model::bert::Dropout;
 use crate::model::params::ParamStore;
 use crate::model::resnet::{apply_bn_updates, BnMode};
-use crate::model::{Classifier, Task};
+use crate::model::lora;
+use crate::model::{Classifier, LoraSpec, Task};
 use crate::prepare::{Prepared, Split, Target};
 use burn::tensor::{Tensor, TensorData};
 use std::path::PathBuf;
@@ -94,6 +95,9 @@ impl Trainer {
     pub fn new(model: impl Into<Classifier>, data: &Prepared, cfg: &TrainConfig, resume: Option<Resume>) -> Result<Self> {
         let mut model = model.into();
         cfg.validate()?;
+        let mut cfg = cfg.clone();
+        attach_lora(&mut model, &mut cfg)?;
+        let cfg = &cfg;
         apply_freezing(&mut model, cfg);
         if model.params().trainable_count() == 0 {
             return Err(Error::Training("every parameter is frozen: nothing to train".into()));
@@ -274,7 +278,7 @@ impl Trainer {
             step: self.state.global_step,
             total_steps: self.total,
             loss: self.loss_sum / self.loss_n as f64,
-            lr: self.cfg.lr * factor,
+            lr: self.cfg.lora.as_ref().map_or(self.cfg.lr, |l| l.lr) * factor,
             samples_per_s: self.samples as f64 / self.busy_s.max(1e-9),
             eta_s: self.busy_s / done_here * (self.total - self.state.global_step) as f64,
         })
@@ -383,6 +387,27 @@ impl Trainer {
             self.keep_hint
         ))
     }
+}
+
+/// Puts fresh LoRA adapters on a text model when the configuration asks for them and the model
+/// has none yet (a resumed run or a loaded adapter brings its own). A model that already carries
+/// adapters trains them, so `cfg.lora` then describes them.
+fn attach_lora(model: &mut Classifier, cfg: &mut TrainConfig) -> Result<()> {
+    match model {
+        Classifier::Text(m) => match (&m.lora, &cfg.lora) {
+            (None, Some(spec)) => lora::attach(m, spec, cfg.seed, "lora.target_modules")?,
+            (Some(have), Some(spec)) => {
+                cfg.lora = Some(LoraSpec { lr: spec.lr, adapter: spec.adapter.clone(), ..have.clone() });
+            }
+            (Some(have), None) => cfg.lora = Some(have.clone()),
+            (None, None) => {}
+        },
+        Classifier::Image(_) if cfg.lora.is_some() => {
+            return Err(Error::config("lora applies to text (BERT) models, not to image models"));
+        }
+        Classifier::Image(_) => {}
+    }
+    Ok(())
 }
 
 async fn read_pair(loss: Tensor<1>, sq_norm: Option<Tensor<1>>) -> Result<(f64, f64)> {

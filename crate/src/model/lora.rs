@@ -1,0 +1,252 @@
+//! LoRA, low-rank adapters on a frozen encoder (Hu et al. 2021, "LoRA: Low-Rank Adaptation of
+//! Large Language Models"), as Hugging Face PEFT implements them (`peft/tuners/lora/layer.py`,
+//! `Linear.forward` and `reset_lora_parameters`):
+//!
+//! `y = x·Wᵀ + b + scale · dropout(x)·Aᵀ·Bᵀ`, A `[r, in]` kaiming-uniform, B `[out, r]` zeros,
+//! `scale = alpha / r` (`alpha / √r` with rsLoRA).
+//!
+//! The product B·A is never formed while training: two thin matmuls through rank r per layer cost
+//! less than a dense `[out, in]` copy per step, and autodiff keeps state only for the adapters,
+//! so the frozen base weights get no gradients and no optimiser state (that is where the memory
+//! goes down). A and B live in the [`ParamStore`] beside the base weights as
+//! `{module}.lora_A.weight` / `{module}.lora_B.weight`, stored transposed like every linear
+//! weight, in [`Group::Adapter`]. This file: the settings, which layers they target, attaching
+//! fresh adapters, and folding them into the base weights (`--merge`). The PEFT files
+//! (`adapter_config.json`, `adapter_model.safetensors`) are in [`super::peft`].
+
+use super::bert::{apply_dropout, linear_shapes, Bert, Dense};
+use super::classifier::TextClassifier;
+use super::params::{Group, ParamId, ParamStore};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use burn::tensor::module::linear;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// LoRA settings (`lora` in the training configuration; `--lora`, `--lora-r`, ... on the CLI).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoraSpec {
+    /// Rank of the adapters.
+    pub r: usize,
+    /// `lora_alpha`: the update is scaled by alpha / r.
+    pub alpha: f64,
+    /// Dropout on the adapters' input while training.
+    pub dropout: f64,
+    /// Linear layers to adapt, matched as PEFT matches a list: a module whose name is the entry or
+    /// ends with `.entry` (`query`, `value`, `attention.output.dense`, `dense`, ...), or
+    /// `all-linear` for every linear layer of the encoder.
+    pub target_modules: Vec<String>,
+    /// rsLoRA: scale by alpha / √r instead.
+    pub use_rslora: bool,
+    /// Learning rate of the adapters (LoRA wants a higher one than full fine-tuning); the head
+    /// keeps `head_lr`.
+    pub lr: f64,
+    /// Continue training this PEFT adapter (a directory with `adapter_config.json` and
+    /// `adapter_model.safetensors`): r, alpha, dropout and targets then come from its config.
+    pub adapter: Option<String>,
+}
+
+impl Default for LoraSpec {
+    fn default() -> Self {
+        LoraSpec {
+            r: 8,
+            alpha: 16.0,
+            dropout: 0.1,
+            target_modules: vec!["query".into(), "value".into()],
+            use_rslora: false,
+            lr: 1e-3,
+            adapter: None,
+        }
+    }
+}
+
+impl LoraSpec {
+    pub fn scale(&self) -> f64 {
+        if self.use_rslora {
+            self.alpha / (self.r as f64).sqrt()
+        } else {
+            self.alpha / self.r as f64
+        }
+    }
+
+    /// Rejects settings that cannot work, with the field named.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::config(format!("lora.{m}")));
+        if self.r == 0 {
+            return bad("r is 0, expected a rank of at least 1".into());
+        }
+        if !(self.alpha > 0.0 && self.alpha.is_finite()) {
+            return bad(format!("alpha is {}, expected a positive number", self.alpha));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout is {}, expected a probability in [0, 1)", self.dropout));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("lr is {}, expected a positive number", self.lr));
+        }
+        if self.target_modules.is_empty() {
+            return bad("target_modules is empty, expected layer names such as query, value".into());
+        }
+        Ok(())
+    }
+}
+
+/// One adapter on a dense layer: parameter ids of A (stored `[in, r]`) and B (stored `[r, out]`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lora {
+    pub a: ParamId,
+    pub b: ParamId,
+    pub scale: f64,
+    pub dropout: f64,
+}
+
+impl Lora {
+    /// `scale · dropout(x)·Aᵀ·Bᵀ` for `x [.., in]`: `[.., out]`, through rank r.
+    pub fn delta<const D: usize>(&self, p: &ParamStore, x: Tensor<D>, training: bool) -> Tensor<D> {
+        let x = if training { apply_dropout(x, self.dropout) } else { x };
+        let down = linear(x, p.t2(self.a), None); // [.., r]
+        linear(down, p.t2(self.b), None).mul_scalar(self.scale) // [.., out]
+    }
+}
+
+/// The encoder's linear sub-modules a LoRA target list names (`attention.self.query`, ...), in
+/// layer order. `what` names the setting or file in the error for a target that matches nothing.
+pub fn target_kinds(targets: &[String], what: &str) -> Result<Vec<&'static str>> {
+    let all: Vec<&'static str> = linear_shapes(1, 1).iter().map(|(n, _, _)| *n).collect();
+    let mut kinds = Vec::new();
+    for t in targets {
+        let matched: Vec<&'static str> = if t == "all-linear" {
+            all.clone()
+        } else {
+            // PEFT's list semantics: the full module name (`encoder.layer.0.{kind}`) equals the
+            // target or ends with `.target`.
+            all.iter().copied().filter(|k| *k == t || k.ends_with(&format!(".{t}"))).collect()
+        };
+        if matched.is_empty() {
+            return Err(Error::config(format!(
+                "{what}: target module '{t}' matches no linear layer of the encoder (they are {}, or all-linear)",
+                all.join(", ")
+            )));
+        }
+        kinds.extend(matched);
+    }
+    Ok(all.into_iter().filter(|k| kinds.contains(k)).collect())
+}
+
+/// The target list written to `adapter_config.json`: the full sub-module names, so PEFT's
+/// suffix matching wraps exactly the layers edgetune adapted (no pooler or classifier).
+pub fn peft_targets(spec: &LoraSpec) -> Result<Vec<String>> {
+    Ok(target_kinds(&spec.target_modules, "lora.target_modules")?.into_iter().map(String::from).collect())
+}
+
+/// Adds fresh adapters (A kaiming-uniform as PEFT, B zero: the model starts as the base) to the
+/// targeted layers. `what` names the source of `spec` in errors.
+pub fn attach(model: &mut TextClassifier, spec: &LoraSpec, seed: u64, what: &str) -> Result<()> {
+    spec.validate()?;
+    let kinds = target_kinds(&spec.target_modules, what)?;
+    let shapes = linear_shapes(model.config.hidden_size, model.config.intermediate_size);
+    let mut rng = Rng::derive(seed, "lora-init");
+    let (r, device) = (spec.r, model.device.clone());
+    for (name, kind, dense) in model.bert.linears_mut() {
+        if !kinds.contains(&kind) {
+            continue;
+        }
+        let &(_, out, inp) = shapes.iter().find(|(k, _, _)| *k == kind).expect("every kind has a shape");
+        // kaiming_uniform_(a=√5) on a [r, in] weight: bound = 1/√in.
+        let bound = 1.0 / (inp as f64).sqrt();
+        let a_init: Vec<f32> = (0..r * inp).map(|_| ((rng.unit_f64() * 2.0 - 1.0) * bound) as f32).collect();
+        let a = model.params.insert(&format!("{name}.lora_A.weight"), &[r, inp], a_init, true, Group::Adapter, &device)?;
+        let b = model.params.insert(&format!("{name}.lora_B.weight"), &[out, r], vec![0.0; out * r], true, Group::Adapter, &device)?;
+        dense.lora = Some(Lora { a, b, scale: spec.scale(), dropout: spec.dropout });
+    }
+    model.lora = Some(spec.clone());
+    Ok(())
+}
+
+/// A copy of `model` with every adapter folded into its base weight (`W + scale·B·A`) and the
+/// adapter parameters dropped: a plain classifier, as PEFT's `merge_and_unload()` gives.
+pub fn merged(model: &TextClassifier) -> Result<TextClassifier> {
+    let mut m = model.clone();
+    if m.lora.is_none() {
+        return Ok(m);
+    }
+    for (_, _, dense) in m.bert.linears_mut() {
+        let Some(l) = dense.lora.take() else { continue };
+        let p = &mut m.params;
+        let w = p.t2(dense.weight); // [in, out]
+        let [inp, out] = w.dims();
+        let delta = p.t2(l.a).matmul(p.t2(l.b)).mul_scalar(l.scale); // [in, r] @ [r, out] = (B·A)ᵀ
+        p.params[dense.weight].value = (w + delta).reshape([inp * out]);
+    }
+    m.params.retain(|p| p.group != Group::Adapter);
+    // Ids shifted: bind to the remaining parameters by name again.
+    m.bert = Bert::bind(&m.params, &m.config)?;
+    m.head.classifier = Dense::lookup(&m.params, "classifier")?;
+    if m.head.pooler.is_some() {
+        m.head.pooler = Some(Dense::lookup(&m.params, "pooler.dense")?);
+    }
+    m.lora = None;
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_match_like_peft() {
+        let t = |v: &[&str]| target_kinds(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "lora.target_modules");
+        assert_eq!(t(&["value", "query"]).unwrap(), vec!["attention.self.query", "attention.self.value"]);
+        // `dense` ends three module names; `output.dense` two (as in PEFT).
+        assert_eq!(t(&["dense"]).unwrap(), vec!["attention.output.dense", "intermediate.dense", "output.dense"]);
+        assert_eq!(t(&["output.dense"]).unwrap(), vec!["attention.output.dense", "output.dense"]);
+        assert_eq!(t(&["all-linear"]).unwrap().len(), 6);
+        assert_eq!(
+            t(&["query", "q_proj"]).unwrap_err().to_string(),
+            "lora.target_modules: target module 'q_proj' matches no linear layer of the encoder (they are attention.self.query, \
+             attention.self.key, attention.self.value, attention.output.dense, intermediate.dense, output.dense, or all-linear)"
+        );
+    }
+
+    /// `x·Wᵀ + b + scale·(x·Aᵀ)·Bᵀ` on small hand-made tensors, against the sum written out.
+    #[test]
+    fn the_adapter_adds_scale_times_b_a() {
+        let dev = crate::device::Device::flex();
+        let (out, inp, r, scale) = (3, 4, 2, 1.5);
+        let w: Vec<f32> = (0..out * inp).map(|i| i as f32 * 0.1 - 0.5).collect(); // [out, in]
+        let bias = vec![0.1, -0.2, 0.3];
+        let a: Vec<f32> = (0..r * inp).map(|i| (i as f32 - 3.0) * 0.2).collect(); // [r, in]
+        let b: Vec<f32> = (0..out * r).map(|i| 0.3 - i as f32 * 0.1).collect(); // [out, r]
+        let x: Vec<f32> = (0..2 * inp).map(|i| (i as f32 * 0.7).sin()).collect(); // [2, in]
+        let mut p = ParamStore::default();
+        let weight = p.insert("l.weight", &[out, inp], w.clone(), true, Group::Body, &dev).unwrap();
+        let bias_id = p.insert("l.bias", &[out], bias.clone(), false, Group::Body, &dev).unwrap();
+        let a_id = p.insert("l.lora_A.weight", &[r, inp], a.clone(), true, Group::Adapter, &dev).unwrap();
+        let b_id = p.insert("l.lora_B.weight", &[out, r], b.clone(), true, Group::Adapter, &dev).unwrap();
+        let dense = Dense { weight, bias: bias_id, lora: Some(Lora { a: a_id, b: b_id, scale, dropout: 0.5 }) };
+        let xt = Tensor::<2>::from_data(burn::tensor::TensorData::new(x.clone(), [2, inp]), &dev);
+        let y = crate::device::block_on(crate::device::read_f32(dense.forward(&p, xt), "y")).unwrap();
+        for n in 0..2 {
+            let xn = &x[n * inp..(n + 1) * inp];
+            let ax: Vec<f64> = (0..r).map(|k| (0..inp).map(|i| a[k * inp + i] as f64 * xn[i] as f64).sum()).collect();
+            for o in 0..out {
+                let base: f64 = (0..inp).map(|i| w[o * inp + i] as f64 * xn[i] as f64).sum::<f64>() + bias[o] as f64;
+                let delta: f64 = (0..r).map(|k| b[o * r + k] as f64 * ax[k]).sum();
+                let want = base + scale * delta;
+                assert!((y[n * out + o] as f64 - want).abs() < 1e-5, "y[{n}][{o}] = {} vs {want}", y[n * out + o]);
+            }
+        }
+    }
+
+    #[test]
+    fn scale_and_validation() {
+        let s = LoraSpec::default();
+        assert_eq!(s.scale(), 2.0);
+        assert_eq!(LoraSpec { use_rslora: true, r: 16, ..s.clone() }.scale(), 4.0);
+        let e = LoraSpec { r: 0, ..s.clone() }.validate().unwrap_err().to_string();
+        assert_eq!(e, "lora.r is 0, expected a rank of at least 1");
+        let e = LoraSpec { dropout: 1.0, ..s }.validate().unwrap_err().to_string();
+        assert_eq!(e, "lora.dropout is 1, expected a probability in [0, 1)");
+    }
+}

@@ -1,0 +1,200 @@
+//! LoRA adapters in Hugging Face PEFT's files, read and written: `adapter_config.json` (a
+//! `peft.LoraConfig`) and `adapter_model.safetensors` (`peft.utils.save_and_load.
+//! get_peft_model_state_dict`), so that `PeftModel.from_pretrained(base, dir)` loads an edgetune
+//! adapter onto the same base model, and edgetune continues training an adapter made by PEFT.
+//!
+//! Keys: PEFT wraps the model as `base_model.model`; with a `BertForSequenceClassification`
+//! inside (`task_type: "SEQ_CLS"`, what edgetune writes) a layer's adapter is
+//! `base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight` (`[r, in]`) and
+//! `...lora_B.weight` (`[out, r]`), and the head, saved whole through `modules_to_save`, is
+//! `base_model.model.classifier.weight` (and `base_model.model.bert.pooler.dense.*` with [CLS]
+//! pooling). An adapter made on a bare `BertModel` has no `bert.` and no head. Both are read.
+
+use super::classifier::TextClassifier;
+use super::lora::{attach, peft_targets, LoraSpec};
+use super::params::Group;
+use crate::error::{Error, Result};
+use crate::weights::{to_bytes, SafeTensors};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+
+const WRAP: &str = "base_model.model.";
+
+/// A PEFT LoRA adapter as read from its two files.
+#[derive(Clone, Debug)]
+pub struct Adapter {
+    pub spec: LoraSpec,
+    /// `base_model_name_or_path`, if the config names one.
+    pub base_model: Option<String>,
+    pub weights: SafeTensors,
+    /// `DIR/adapter_config.json`, for messages.
+    config_file: String,
+}
+
+impl Adapter {
+    /// Parses `adapter_config.json` and `adapter_model.safetensors` of the adapter in `dir`
+    /// (a name for messages). Settings edgetune cannot reproduce exactly are refused, by name.
+    pub fn parse(config: &[u8], weights: Vec<u8>, dir: &str) -> Result<Self> {
+        let config_file = format!("{dir}/adapter_config.json");
+        let err = |m: String| Error::model(&config_file, m);
+        let v: Value = serde_json::from_slice(config).map_err(|e| err(e.to_string()))?;
+        let get = |k: &str| v.get(k).filter(|x| !x.is_null());
+        match get("peft_type").and_then(Value::as_str) {
+            Some("LORA") => {}
+            other => return Err(err(format!("peft_type is {}, expected \"LORA\" (edgetune reads LoRA adapters)", show(other)))),
+        }
+        let r = get("r").and_then(Value::as_u64).filter(|&r| r > 0).ok_or_else(|| err("r is missing or not a positive integer".into()))?;
+        let num = |k: &str, default: f64| -> Result<f64> {
+            get(k).map_or(Ok(default), |x| x.as_f64().ok_or_else(|| err(format!("{k} is {x}, expected a number"))))
+        };
+        let flag = |k: &str| get(k).and_then(Value::as_bool).unwrap_or(false);
+        for k in ["use_dora", "fan_in_fan_out", "lora_bias"] {
+            if flag(k) {
+                return Err(err(format!("{k} is true: not supported (edgetune trains plain LoRA)")));
+            }
+        }
+        if let Some(b) = get("bias").and_then(Value::as_str).filter(|b| *b != "none") {
+            return Err(err(format!("bias is \"{b}\": not supported, expected \"none\"")));
+        }
+        for k in ["layers_to_transform", "layers_pattern", "rank_pattern", "alpha_pattern"] {
+            if get(k).is_some_and(|x| x.as_object().is_none_or(|o| !o.is_empty())) {
+                return Err(err(format!("{k} is set: not supported (every targeted layer must share r and alpha)")));
+            }
+        }
+        let target_modules = match get("target_modules") {
+            // PEFT's default for BERT models.
+            None => vec!["query".to_string(), "value".to_string()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| x.as_str().map(String::from).ok_or_else(|| err(format!("target_modules holds {x}, expected module names"))))
+                .collect::<Result<_>>()?,
+            Some(Value::String(s)) if s == "all-linear" => vec![s.clone()],
+            Some(x) => return Err(err(format!("target_modules is {x}: a regular expression is not supported, list the module names"))),
+        };
+        let spec = LoraSpec {
+            r: r as usize,
+            alpha: num("lora_alpha", 8.0)?,
+            dropout: num("lora_dropout", 0.0)?,
+            target_modules,
+            use_rslora: flag("use_rslora"),
+            ..LoraSpec::default()
+        };
+        spec.validate().map_err(|e| err(e.to_string()))?;
+        let weights = SafeTensors::parse(weights, &format!("{dir}/adapter_model.safetensors"))?;
+        let base_model = get("base_model_name_or_path").and_then(Value::as_str).map(String::from);
+        Ok(Adapter { spec, base_model, weights, config_file })
+    }
+
+    /// The key under which the adapter holds store parameter `name` (a head tensor), if it does.
+    pub fn key_of(&self, name: &str) -> Option<String> {
+        [format!("{WRAP}{name}"), format!("{WRAP}bert.{name}")].into_iter().find(|k| self.weights.info(k).is_some())
+    }
+}
+
+fn show(s: Option<&str>) -> String {
+    s.map_or("missing".into(), |s| format!("\"{s}\""))
+}
+
+/// Store name → PEFT key, with the `bert.` of a `BertForSequenceClassification` for encoder parts.
+fn peft_key(name: &str) -> String {
+    let encoder = ["embeddings.", "encoder.", "pooler."].iter().any(|p| name.starts_with(p));
+    format!("{WRAP}{}{name}", if encoder { "bert." } else { "" })
+}
+
+/// Adds the adapter's layers to `model` (whose head `load` already took from the adapter where
+/// it matched). Every adapter tensor must be a LoRA weight of a targeted layer, with the shape
+/// this base model gives it, or a head tensor; every targeted layer must have both of its own.
+pub fn apply(model: &mut TextClassifier, adapter: &Adapter) -> Result<()> {
+    attach(model, &adapter.spec, 0, &adapter.config_file)?;
+    let file = adapter.weights.source().to_string();
+    let bert_prefix = adapter.weights.names().any(|k| k.starts_with(&format!("{WRAP}bert.")));
+    // The adapter parameters just attached, by name: (id, upstream shape).
+    let mut wanted: HashMap<String, (usize, Vec<usize>)> = model
+        .params
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.group == Group::Adapter)
+        .map(|(i, p)| (p.name.clone(), (i, p.upstream_shape())))
+        .collect();
+    let names: Vec<String> = adapter.weights.names().map(String::from).collect();
+    for key in names {
+        let name = key.strip_prefix(WRAP).map(|k| k.strip_prefix("bert.").unwrap_or(k)).unwrap_or(&key);
+        if let Some((_, shape)) = wanted.remove(name) {
+            let info = adapter.weights.info(&key).expect("listed");
+            if info.shape != shape {
+                return Err(Error::weights(
+                    &file,
+                    format!(
+                        "tensor '{key}' has shape {:?}, expected {shape:?} (r = {}): the adapter was made for another base model",
+                        info.shape, adapter.spec.r
+                    ),
+                ));
+            }
+            let values = adapter.weights.f32(&key, &shape)?;
+            model.params.insert(name, &shape, values, true, Group::Adapter, &model.device)?;
+            continue;
+        }
+        let head = name.starts_with("classifier.") || name.starts_with("pooler.dense.");
+        if head {
+            continue;
+        }
+        let why = if name.contains(".lora_") {
+            "is not a LoRA weight of a layer that this BERT encoder has and adapter_config.json targets"
+        } else {
+            "is neither a LoRA weight nor the classifier head"
+        };
+        return Err(Error::weights(&file, format!("tensor '{key}' {why}: the adapter was made for another base model")));
+    }
+    if let Some(name) = wanted.keys().min() {
+        let key = format!("{WRAP}{}{name}", if bert_prefix { "bert." } else { "" });
+        return Err(Error::weights(&file, format!("no tensor '{key}', which the target modules of {} call for", adapter.config_file)));
+    }
+    Ok(())
+}
+
+/// `adapter_config.json` for `model`'s adapters, as `peft.LoraConfig.save_pretrained` writes it.
+pub fn config_json(model: &TextClassifier, spec: &LoraSpec) -> Result<Value> {
+    let base = std::fs::canonicalize(&model.base_model).map_or(model.base_model.clone(), |p| p.display().to_string());
+    let mut modules_to_save = vec!["classifier"];
+    if model.head.pooler.is_some() {
+        modules_to_save.push("pooler");
+    }
+    Ok(json!({
+        "peft_type": "LORA",
+        "task_type": "SEQ_CLS",
+        "base_model_name_or_path": base,
+        "r": spec.r,
+        "lora_alpha": spec.alpha,
+        "lora_dropout": spec.dropout,
+        "target_modules": peft_targets(spec)?,
+        "use_rslora": spec.use_rslora,
+        "bias": "none",
+        "fan_in_fan_out": false,
+        "modules_to_save": modules_to_save,
+        "init_lora_weights": true,
+        "inference_mode": true,
+        "use_dora": false,
+        "layers_to_transform": null,
+        "layers_pattern": null,
+        "rank_pattern": {},
+        "alpha_pattern": {},
+        "revision": null,
+    }))
+}
+
+/// The adapter's two files: `adapter_config.json` and `adapter_model.safetensors` (the LoRA
+/// weights and the head, in PEFT's keys and PyTorch's `[out, in]` layout).
+pub async fn adapter_files(model: &TextClassifier, spec: &LoraSpec) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut tensors = Vec::new();
+    for (name, shape, values) in model.params.to_upstream_where(|p| p.group != Group::Body).await? {
+        let key = peft_key(&name);
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite(key));
+        }
+        tensors.push((key, shape, values));
+    }
+    let metadata = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+    let config = serde_json::to_vec_pretty(&config_json(model, spec)?).map_err(|e| Error::config(e.to_string()))?;
+    Ok(vec![("adapter_config.json".into(), config), ("adapter_model.safetensors".into(), to_bytes(&tensors, &metadata))])
+}

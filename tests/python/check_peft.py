@@ -1,0 +1,91 @@
+"""Loads an edgetune LoRA adapter export with Hugging Face PEFT and compares it with edgetune.
+
+usage: python check_peft.py ADAPTER_DIR MERGED_DIR PREDICTIONS.jsonl [--max-length 64]
+
+ADAPTER_DIR is `edgetune train --lora --export` output (adapter_config.json,
+adapter_model.safetensors, config.json, tokenizer); its base model is the adapter config's
+base_model_name_or_path. MERGED_DIR is `edgetune export --merge` of the same model, and
+PREDICTIONS.jsonl is `edgetune predict --json` of ADAPTER_DIR (text, label, logits per line).
+
+Checks, printed as one JSON line (exit 1 if any fails):
+- the base model + `PeftModel.from_pretrained(base, ADAPTER_DIR)` gives edgetune's logits within
+  1e-4 (`max_abs_logit_diff`), and the adapter matters: without it logits move by more than 1e-2
+  (`adapter_effect`), so a silently ignored adapter cannot pass;
+- every weight of MERGED_DIR equals PEFT's `merge_and_unload()` of the same base + adapter
+  (W + alpha/r·B·A) within 1e-5 (`merged_max_weight_diff`), and MERGED_DIR loaded by transformers
+  gives edgetune's logits within 1e-4 (`merged_max_logit_diff`).
+"""
+import argparse, json, os, sys
+import torch
+from peft import PeftModel
+from safetensors.torch import load_file
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
+
+p = argparse.ArgumentParser()
+p.add_argument("adapter"); p.add_argument("merged"); p.add_argument("predictions")
+p.add_argument("--max-length", type=int, default=64)
+a = p.parse_args()
+
+adapter_cfg = json.load(open(os.path.join(a.adapter, "adapter_config.json")))
+base = adapter_cfg["base_model_name_or_path"]
+cfg = json.load(open(os.path.join(a.adapter, "config.json")))
+# The classifier around the base encoder: edgetune's mean pooling comes with modeling_edgetune.py.
+if cfg.get("classifier_pooling") == "mean":
+    sys.path.insert(0, a.adapter)
+    from modeling_edgetune import EdgetuneBertConfig, EdgetuneBertForSequenceClassification
+    model = EdgetuneBertForSequenceClassification.from_pretrained(base, config=EdgetuneBertConfig.from_pretrained(a.adapter))
+else:
+    model = BertForSequenceClassification.from_pretrained(base, config=BertConfig.from_pretrained(a.adapter))
+model = PeftModel.from_pretrained(model, a.adapter)
+model.eval()
+
+rows = [json.loads(l) for l in open(a.predictions, encoding="utf-8") if l.strip()]
+tok = AutoTokenizer.from_pretrained(a.adapter)
+merged_ref = None
+
+
+def logits_of(m, batch):
+    with torch.no_grad():
+        return m(**batch).logits
+
+
+worst, effect, agree = 0.0, 0.0, 0
+batches = []
+for i in range(0, len(rows), 64):
+    chunk = rows[i:i + 64]
+    b = tok([r["text"] for r in chunk], padding=True, truncation=True, max_length=a.max_length, return_tensors="pt")
+    batches.append((chunk, b))
+    l = logits_of(model, b)
+    with model.disable_adapter():
+        plain = logits_of(model, b)
+    effect = max(effect, float((l - plain).abs().max()))
+    for r, x in zip(chunk, l):
+        worst = max(worst, float((x - torch.tensor(r["logits"])).abs().max()))
+        agree += model.config.id2label[int(x.argmax())] == r["label"]
+
+# PEFT's own merge of the same base + adapter, against edgetune's merged export.
+peft_merged = model.merge_and_unload().state_dict()
+ours = load_file(os.path.join(a.merged, "model.safetensors"))
+missing = [k for k in ours if k not in peft_merged]
+weight_diff = max(float((ours[k] - peft_merged[k]).abs().max()) for k in ours if k in peft_merged)
+lora_layers = [k for k in ours if k.endswith((".query.weight", ".value.weight"))]
+base_sd = load_file(os.path.join(base, "model.safetensors"))
+moved = max(float((ours[k] - base_sd[k.removeprefix("bert.")]).abs().max()) for k in lora_layers)
+
+merged = AutoModelForSequenceClassification.from_pretrained(a.merged, trust_remote_code=True) if cfg.get("classifier_pooling") == "mean" \
+    else BertForSequenceClassification.from_pretrained(a.merged)
+merged.eval()
+merged_worst = 0.0
+for chunk, b in batches:
+    for r, x in zip(chunk, logits_of(merged, b)):
+        merged_worst = max(merged_worst, float((x - torch.tensor(r["logits"])).abs().max()))
+
+n = len(rows)
+report = {
+    "n": n, "agreement": agree / n, "max_abs_logit_diff": worst, "adapter_effect": effect,
+    "merged_max_weight_diff": weight_diff, "merged_tensors": len(ours), "merged_keys_unknown_to_peft": missing,
+    "merged_weights_moved_from_base": moved, "merged_max_logit_diff": merged_worst,
+}
+print(json.dumps(report))
+ok = worst <= 1e-4 and effect > 1e-2 and weight_diff <= 1e-5 and not missing and moved > 0 and merged_worst <= 1e-4 and agree == n
+sys.exit(0 if ok else 1)
