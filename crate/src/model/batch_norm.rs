@@ -386,20 +386,13 @@ impl<C: CheckpointStrategy> HostBatchNorm for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::host::tensors_on_host;
+    use crate::model::host::{test_values, tensors_on_host};
     use burn::tensor::activation::relu as burn_relu;
     use burn::tensor::{Device, TensorData};
 
+    /// Deterministic values in [-2, 2].
     fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s % 2001) as f32 / 500.0 - 2.0
-            })
-            .collect()
+        test_values(len, seed).into_iter().map(|v| 2.0 * v).collect()
     }
 
     /// The textbook composition, as `resnet.rs` runs it on GPU devices.

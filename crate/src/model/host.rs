@@ -67,3 +67,17 @@ impl<T> Shared<T> {
         unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }
 }
+
+/// Deterministic test values in [-1, 1] (xorshift), for the host kernels' tests.
+#[cfg(test)]
+pub fn test_values(len: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
