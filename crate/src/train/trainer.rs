@@ -306,7 +306,8 @@ impl Trainer {
             step: self.state.global_step,
             total_steps: self.total,
             loss: self.loss_sum / self.loss_n as f64,
-            lr: self.cfg.lora.as_ref().map_or(self.cfg.lr, |l| l.lr) * factor,
+            // What trains: the adapters, only the head, or the body.
+            lr: self.cfg.lora.as_ref().map_or(if self.cfg.head_only { self.cfg.head_lr() } else { self.cfg.lr }, |l| l.lr) * factor,
             samples_per_s: self.samples as f64 / self.busy_s.max(1e-9),
             eta_s: self.busy_s / done_here * (self.total - self.state.global_step) as f64,
         })
