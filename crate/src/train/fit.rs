@@ -343,7 +343,7 @@ pub async fn fit(
 /// embedded now (and cached), with the event that says which.
 async fn cached_features(t: &Trainer, data: &Prepared, dir: Option<PathBuf>) -> Result<(Features, Event)> {
     let t0 = Instant::now();
-    let Classifier::Text(m) = &t.model else { unreachable!("the fast path is for text models") };
+    let Classifier::Text(m) = &t.model else { return Err(crate::error::Error::Training("the head-only fast path is for text models".into())) };
     let rows = [data.train.len(), data.valid.len(), data.test.as_ref().map_or(0, Split::len)];
     let dim = m.config.hidden_size;
     let event = |f: &Features, cache, cache_path, warning| Event::Embedded {
