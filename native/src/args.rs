@@ -121,6 +121,10 @@ pub struct TrainArgs {
     pub freeze_embeddings: bool,
     #[arg(long)]
     pub freeze_layers: Option<usize>,
+    /// Train only the head on a frozen encoder. For text: the fast path, which embeds the data
+    /// once (cached in $EDGETUNE_CACHE_DIR or ~/.cache/edgetune/embeddings) and trains the head
+    /// on the vectors, with its own defaults (40 epochs, batch 512,
+    /// head lr 1e-2, no early stopping).
     #[arg(long)]
     pub head_only: bool,
     #[command(flatten)]

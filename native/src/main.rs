@@ -74,7 +74,8 @@ fn train(a: TrainArgs) -> Result<()> {
             ModelKind::Image => "--data is required (a folder with one sub-folder of images per class, a zip of one, or a CSV of image paths and labels)",
         })
     };
-    let base = TrainConfig::defaults_for(kind);
+    // --head-only on text takes the fast path, whose head trains on cached vectors: its own defaults.
+    let base = if a.head_only && kind == ModelKind::Text { TrainConfig::head_only_defaults() } else { TrainConfig::defaults_for(kind) };
     let mut cfg = match &a.config {
         Some(p) => TrainConfig::from_file_over(p, &base)?,
         None => base,

@@ -36,6 +36,18 @@ impl Progress {
                 bar.set_position(*resumed_at_step as u64);
                 self.bar = Some(bar);
             }
+            Event::Embedded { rows, dim, cache, cache_path, warning, elapsed_s } => {
+                if let Some(w) = warning {
+                    eprintln!("warning: {w}");
+                }
+                let place = cache_path.as_ref().map_or(String::new(), |p| format!(" ({})", p.display()));
+                let how = match *cache {
+                    "hit" => "read from the cache",
+                    "miss" => "embedded and cached",
+                    _ => "embedded",
+                };
+                eprintln!("head-only: {rows} texts {how} as {dim}-wide vectors in {elapsed_s:.1} s{place}");
+            }
             Event::Step { epoch, step, total_steps, loss, samples_per_s, eta_s, .. } => {
                 let msg = format!("epoch {epoch} loss {loss:.4} {samples_per_s:.1} samples/s");
                 if let Some(bar) = &self.bar {
@@ -59,10 +71,11 @@ impl Progress {
                     None => eprintln!("{line}"),
                 }
             }
-            Event::Done { .. } => {
+            Event::Done { train_s, .. } => {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
+                eprintln!("trained in {train_s:.1} s");
             }
         }
     }

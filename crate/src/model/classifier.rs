@@ -71,22 +71,33 @@ impl TextClassifier {
     /// Logits `[batch, outputs]` computed with the parameters `p` (this model's own, or an
     /// autodiff copy of them while training).
     pub fn logits(&self, p: &ParamStore, ids: Tensor<2, Int>, mask: Tensor<2>, drop: Option<Dropout>) -> Tensor<2> {
-        let hidden = self.bert.forward(p, ids, mask.clone(), drop);
-        let pooled = self.pool(p, hidden, mask);
-        let pooled = apply_dropout(pooled, drop.map_or(0.0, |d| d.hidden));
-        self.head.classifier.forward(p, pooled)
+        let features = self.features(p, ids, mask, drop); // [batch, hidden]
+        self.head_logits(p, features, drop)
     }
 
-    /// The pooled text vectors `[batch, hidden]`.
-    pub fn pool(&self, p: &ParamStore, hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+    /// What the encoder hands the head `[batch, hidden]`: the mean over real tokens, or the raw
+    /// [CLS] state (the pooler belongs to the head, which trains it). With a frozen encoder these
+    /// are fixed per text, so the head-only fast path computes them once.
+    pub fn features(&self, p: &ParamStore, ids: Tensor<2, Int>, mask: Tensor<2>, drop: Option<Dropout>) -> Tensor<2> {
+        let hidden = self.bert.forward(p, ids, mask.clone(), drop); // [batch, seq, hidden]
         match (self.head.pooling, self.head.pooler) {
-            (Pooling::Cls, Some(pooler)) => {
+            (Pooling::Cls, Some(_)) => {
                 let [batch, _, width] = hidden.dims();
-                let cls = hidden.narrow(1, 0, 1).reshape([batch, width]); // [batch, hidden]
-                pooler.forward(p, cls).tanh()
+                hidden.narrow(1, 0, 1).reshape([batch, width]) // [batch, hidden]
             }
             _ => mean_pool(hidden, mask),
         }
+    }
+
+    /// The head on encoder features `[batch, hidden]`: pooler (for [CLS] pooling), dropout,
+    /// classifier → logits `[batch, outputs]`.
+    pub fn head_logits(&self, p: &ParamStore, features: Tensor<2>, drop: Option<Dropout>) -> Tensor<2> {
+        let pooled = match (self.head.pooling, self.head.pooler) {
+            (Pooling::Cls, Some(pooler)) => pooler.forward(p, features).tanh(),
+            _ => features,
+        };
+        let pooled = apply_dropout(pooled, drop.map_or(0.0, |d| d.hidden)); // [batch, hidden]
+        self.head.classifier.forward(p, pooled)
     }
 }
 

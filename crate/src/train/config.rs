@@ -184,6 +184,14 @@ impl TrainConfig {
         }
     }
 
+    /// The defaults of `--head-only` on a text model: the head then trains on cached encoder
+    /// vectors (see [`super::features`]) in milliseconds per epoch, so many epochs of large
+    /// batches at a learning rate for a linear model. No early stopping: the whole run takes
+    /// seconds, and the best epoch's head is kept anyway.
+    pub fn head_only_defaults() -> Self {
+        TrainConfig { head_only: true, epochs: 40.0, batch_size: 512, head_lr: Some(1e-2), patience: 0, ..TrainConfig::default() }
+    }
+
     /// Reads a TOML or JSON file (by extension; JSON if it starts with `{`) over the text defaults.
     pub fn from_file(path: &Path) -> Result<Self> {
         Self::from_file_over(path, &TrainConfig::default())

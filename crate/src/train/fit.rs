@@ -6,7 +6,9 @@
 use super::batch::pad_batch;
 use super::checkpoint::{self, RunState};
 use super::config::TrainConfig;
+use super::embed_cache;
 use super::eval::EvalReport;
+use super::features::{self, Features};
 use super::trainer::Trainer;
 use crate::data::{length_grouped_batches, sequential_batches};
 use crate::error::Result;
@@ -21,6 +23,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
 use std::path::PathBuf;
+use web_time::Instant;
 
 /// Progress events, for a progress bar, `--json` lines or the page's charts.
 #[derive(Clone, Debug, Serialize)]
@@ -37,6 +40,17 @@ pub enum Event {
         resumed_at_step: usize,
         trainable_params: usize,
         total_params: usize,
+    },
+    /// The head-only fast path embedded the splits once (or found them in the cache).
+    Embedded {
+        rows: usize,
+        dim: usize,
+        /// "hit" (read from `cache_path`), "miss" (computed, then written there) or "off".
+        cache: &'static str,
+        cache_path: Option<PathBuf>,
+        /// Why a cache file there was ignored (another model or data, or a damaged file).
+        warning: Option<String>,
+        elapsed_s: f64,
     },
     Step {
         epoch: usize,
@@ -61,6 +75,8 @@ pub enum Event {
         stopped_early: bool,
         valid: Option<EvalReport>,
         test: Option<EvalReport>,
+        /// Seconds of training (steps and validation; with head-only, after embedding).
+        train_s: f64,
     },
 }
 
@@ -75,6 +91,8 @@ pub struct FitOutcome {
     /// The logits behind the final report (`test`, or `valid` without a test split), when
     /// `finish` computed them: the page lists misclassified examples from them.
     pub final_logits: Option<Vec<Vec<f32>>>,
+    /// Seconds spent training (steps and validation; not embedding, checkpoints or pauses).
+    pub train_s: f64,
 }
 
 impl FitOutcome {
@@ -86,6 +104,7 @@ impl FitOutcome {
             stopped_early: self.stopped_early,
             valid: self.valid.clone(),
             test: self.test.clone(),
+            train_s: self.train_s,
         }
     }
 }
@@ -272,6 +291,14 @@ pub async fn fit(
     if let Some(dir) = &run_dir {
         t.keep_hint = format!("; the last good checkpoint is kept in {}", checkpoint::checkpoint_dir(dir, "last").display());
     }
+    // The fast path trains for seconds: checkpoints once at the end instead of every epoch
+    // (each holds the whole encoder).
+    let fast = features::fast_path(&t.model, &t.cfg);
+    if fast {
+        let (f, event) = cached_features(&t, data, embed_cache::default_dir()).await?;
+        t.use_features(data, f)?;
+        on_event(&event);
+    }
     on_event(&t.start_event(data, run_dir.clone()));
     while !t.is_finished() {
         let progress = t.step(data).await?;
@@ -279,16 +306,18 @@ pub async fn fit(
             on_event(step);
         }
         let Some(end) = progress.epoch else {
-            if let (Some(dir), true) = (&run_dir, cfg.checkpoint_every > 0 && t.state.global_step % cfg.checkpoint_every == 0) {
+            if let (Some(dir), true) = (&run_dir, !fast && cfg.checkpoint_every > 0 && t.state.global_step % cfg.checkpoint_every == 0) {
                 save(dir, "last", &t, true).await?;
             }
             continue;
         };
         if let Some(dir) = &run_dir {
-            if end.improved {
+            if end.improved && !fast {
                 save(dir, "best", &t, false).await?;
             }
-            save(dir, "last", &t, true).await?;
+            if !fast || t.is_finished() {
+                save(dir, "last", &t, true).await?;
+            }
             checkpoint::append_history(dir, &end.record(&t.state))?;
         }
         if let Some(e) = end.event() {
@@ -296,6 +325,9 @@ pub async fn fit(
         }
     }
     let outcome = t.finish(data).await?;
+    if let (Some(dir), true) = (&run_dir, fast) {
+        checkpoint::save(dir, "best", checkpoint::files(&outcome.model, None, &outcome.state).await?)?;
+    }
     if let Some(dir) = &run_dir {
         let report = serde_json::json!({
             "best_epoch": outcome.state.best_epoch, "stopped_early": outcome.stopped_early,
@@ -305,6 +337,46 @@ pub async fn fit(
     }
     on_event(&outcome.done_event(run_dir));
     Ok(outcome)
+}
+
+/// The fast path's features: from the cache when it holds them for this encoder and data, else
+/// embedded now (and cached), with the event that says which.
+async fn cached_features(t: &Trainer, data: &Prepared, dir: Option<PathBuf>) -> Result<(Features, Event)> {
+    let t0 = Instant::now();
+    let Classifier::Text(m) = &t.model else { return Err(crate::error::Error::Training("the head-only fast path is for text models".into())) };
+    let rows = [data.train.len(), data.valid.len(), data.test.as_ref().map_or(0, Split::len)];
+    let dim = m.config.hidden_size;
+    let event = |f: &Features, cache, cache_path, warning| Event::Embedded {
+        rows: f.rows().iter().sum(),
+        dim,
+        cache,
+        cache_path,
+        warning,
+        elapsed_s: t0.elapsed().as_secs_f64(),
+    };
+    let Some(dir) = dir else {
+        let f = features::embed_all(m, data, t.cfg.eval_batch_size).await?;
+        let e = event(&f, "off", None, None);
+        return Ok((f, e));
+    };
+    let key = embed_cache::key(m, data).await?;
+    let path = embed_cache::path(&dir, &key);
+    let warning = match embed_cache::load(&path, &key, dim, rows, data.test.is_some()) {
+        Ok(Some(f)) => {
+            let e = event(&f, "hit", Some(path), None);
+            return Ok((f, e));
+        }
+        Ok(None) => None,
+        Err(why) => Some(why),
+    };
+    let f = features::embed_all(m, data, t.cfg.eval_batch_size).await?;
+    // A cache that cannot be written costs the next run time, not this one its result.
+    let warning = match embed_cache::store(&path, &key, &f) {
+        Ok(()) => warning,
+        Err(e) => Some(warning.map_or(String::new(), |w| format!("{w}; ")) + &format!("cannot write the embedding cache: {e}")),
+    };
+    let e = event(&f, "miss", Some(path), warning);
+    Ok((f, e))
 }
 
 /// Saves a checkpoint; parameters that turned non-finite mean the run diverged (the previous

@@ -3,7 +3,9 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod embed_cache;
 pub mod eval;
+pub mod features;
 pub mod fit;
 pub mod memory;
 pub mod optim;

@@ -7,8 +7,9 @@
 
 use super::checkpoint::{self, RunState};
 use super::config::{ClassWeights, TrainConfig};
-use super::eval::{evaluate, evaluate_keeping_logits, EvalReport};
-use super::fit::{apply_freezing, epoch_batches, split_batch_loss, step_counts, Event, FitOutcome, Resume, TrainCtx};
+use super::eval::{evaluate_keeping_logits, report_from_logits, EvalReport};
+use super::features::{self, Features, Which};
+use super::fit::{apply_freezing, epoch_batches, loss_from_logits, split_batch_loss, step_counts, Event, FitOutcome, Resume, TrainCtx};
 use super::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
 use crate::device;
 use crate::error::{Error, Result};
@@ -88,6 +89,8 @@ pub struct Trainer {
     first_loss: Option<f64>,
     last_valid: Option<EvalReport>,
     stopped_early: bool,
+    /// The head-only fast path's precomputed encoder features (see [`features`]).
+    features: Option<Features>,
 }
 
 impl Trainer {
@@ -148,6 +151,7 @@ impl Trainer {
             first_loss: None,
             last_valid: None,
             stopped_early: false,
+            features: None,
         })
     }
 
@@ -177,6 +181,23 @@ impl Trainer {
             trainable_params: self.model.params().trainable_count(),
             total_params: self.model.params().total_count(),
         }
+    }
+
+    /// Trains the head on precomputed encoder features instead of running the frozen encoder
+    /// on every step. Only for the fast path ([`features::fast_path`]): anything else the
+    /// features are refused, since training on them would silently skip trainable parameters.
+    pub fn use_features(&mut self, data: &Prepared, f: Features) -> Result<()> {
+        let rows = [data.train.len(), data.valid.len(), data.test.as_ref().map_or(0, Split::len)];
+        if !features::fast_path(&self.model, &self.cfg) || f.rows() != rows || f.test.is_some() != data.test.is_some() {
+            return Err(Error::Training("precomputed features apply to a head-only text run on the same data".into()));
+        }
+        self.features = Some(f);
+        Ok(())
+    }
+
+    /// Seconds spent training (steps and validation; not pauses, not embedding).
+    pub fn busy_s(&self) -> f64 {
+        self.busy_s
     }
 
     /// Ends the run now (the user pressed stop): `finish` then keeps the best parameters.
@@ -225,7 +246,14 @@ impl Trainer {
         for batch in chunk {
             // Micro-batches weigh by their size, so accumulation equals one big batch.
             let share = batch.len() as f64 / chunk_len as f64;
-            let (loss, bn) = split_batch_loss(&self.model, &live, train, batch, self.class_weights.as_ref(), Some(&ctx));
+            let (loss, bn) = match (&self.features, &self.model) {
+                (Some(f), Classifier::Text(m)) => {
+                    let targets: Vec<Target> = batch.iter().map(|&i| train.targets[i]).collect();
+                    let logits = features::train_logits(m, &live, f, batch, self.drop); // [batch, outputs]
+                    (loss_from_logits(logits, &targets, m.task, self.class_weights.as_ref()), Vec::new())
+                }
+                _ => split_batch_loss(&self.model, &live, train, batch, self.class_weights.as_ref(), Some(&ctx)),
+            };
             bn_updates.extend(bn);
             let loss = loss.mul_scalar(share);
             let mut grads = loss.backward();
@@ -278,7 +306,8 @@ impl Trainer {
             step: self.state.global_step,
             total_steps: self.total,
             loss: self.loss_sum / self.loss_n as f64,
-            lr: self.cfg.lora.as_ref().map_or(self.cfg.lr, |l| l.lr) * factor,
+            // What trains: the adapters, only the head, or the body.
+            lr: self.cfg.lora.as_ref().map_or(if self.cfg.head_only { self.cfg.head_lr() } else { self.cfg.lr }, |l| l.lr) * factor,
             samples_per_s: self.samples as f64 / self.busy_s.max(1e-9),
             eta_s: self.busy_s / done_here * (self.total - self.state.global_step) as f64,
         })
@@ -289,7 +318,7 @@ impl Trainer {
         let t0 = Instant::now();
         let epoch = self.state.epoch;
         let metric = self.cfg.metric();
-        let valid = if data.valid.is_empty() { None } else { Some(evaluate(&self.model, &data.valid, self.cfg.eval_batch_size).await?) };
+        let valid = if data.valid.is_empty() { None } else { Some(self.evaluate(&data.valid, Which::Valid).await?.0) };
         let value = valid.as_ref().map(|v| v.metric(metric));
         let improved = match (value, self.state.best_metric) {
             (Some(v), Some(b)) if metric == super::Metric::Loss => v < b,
@@ -340,27 +369,40 @@ impl Trainer {
         if let Some(b) = self.best.take() {
             *self.model.params_mut() = b;
         }
-        let bs = self.cfg.eval_batch_size;
         let redo_valid = match &self.last_valid {
             // The last validation was of the last parameters: redo it for the best ones.
             Some(_) => had_best,
             None => self.state.global_step > 0,
         };
         let (valid, mut final_logits) = if redo_valid && !data.valid.is_empty() {
-            let (report, logits) = evaluate_keeping_logits(&self.model, &data.valid, bs).await?;
+            let (report, logits) = self.evaluate(&data.valid, Which::Valid).await?;
             (Some(report), Some(logits))
         } else {
             (self.last_valid.clone(), None)
         };
         let test = match &data.test {
             Some(t) => {
-                let (report, logits) = evaluate_keeping_logits(&self.model, t, bs).await?;
+                let (report, logits) = self.evaluate(t, Which::Test).await?;
                 final_logits = Some(logits);
                 Some(report)
             }
             None => None,
         };
-        Ok(FitOutcome { model: self.model, valid, test, state: self.state, stopped_early: self.stopped_early, final_logits })
+        let train_s = self.busy_s;
+        Ok(FitOutcome { model: self.model, valid, test, state: self.state, stopped_early: self.stopped_early, final_logits, train_s })
+    }
+
+    /// The report and logits of the current parameters on `split` (on its features in the
+    /// fast path).
+    async fn evaluate(&self, split: &Split, which: Which) -> Result<(EvalReport, Vec<Vec<f32>>)> {
+        let bs = self.cfg.eval_batch_size;
+        match (&self.features, &self.model) {
+            (Some(f), Classifier::Text(m)) => {
+                let logits = features::head_logits(m, f, which, bs).await?;
+                Ok((report_from_logits(&self.model, &logits, &split.targets), logits))
+            }
+            _ => evaluate_keeping_logits(&self.model, split, bs).await,
+        }
     }
 
     /// Names the parameters whose gradients hold NaN or infinity, nearest the loss first (where
