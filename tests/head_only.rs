@@ -2,45 +2,20 @@
 //! the same model and data reads the cache and gives the same metrics, the head learns, and the
 //! export is the normal one (encoder + head).
 
+mod cli_common;
 mod common;
+
+use cli_common::{edgetune, run_json, small_data};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// A 4-intent slice of banking77: 24 training and 6 test texts per intent.
-fn small_data(dir: &Path) -> (PathBuf, PathBuf) {
-    let text = std::fs::read_to_string(common::shared("data/banking77/train.csv")).unwrap();
-    let keep = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "top_up_failed"];
-    let mut counts = std::collections::HashMap::new();
-    let (mut train, mut test) = (String::from("text,category\n"), String::from("text,category\n"));
-    for line in text.lines().skip(1) {
-        let Some((t, label)) = line.rsplit_once(',') else { continue };
-        if !keep.contains(&label) || t.contains('"') {
-            continue;
-        }
-        let n = counts.entry(label.to_string()).or_insert(0);
-        *n += 1;
-        match *n {
-            1..=24 => train.push_str(&format!("{line}\n")),
-            25..=30 => test.push_str(&format!("{line}\n")),
-            _ => {}
-        }
-    }
-    let (a, b) = (dir.join("train.csv"), dir.join("test.csv"));
-    std::fs::write(&a, train).unwrap();
-    std::fs::write(&b, test).unwrap();
-    (a, b)
-}
 
 fn head_only(cache: &Path, run: &Path, train: &Path, test: &Path) -> Vec<Value> {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_edgetune"));
+    let mut c = edgetune();
     c.env("EDGETUNE_CACHE_DIR", cache).args(["train", "--json", "--head-only", "--device", "cpu", "--model"]).arg(common::minilm());
     c.arg("--data").arg(train).arg("--test").arg(test).arg("--run-dir").arg(run);
     c.args(["--max-length", "32", "--epochs", "30", "--batch-size", "16", "--seed", "7"]);
-    let out = c.output().unwrap();
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect(l)).collect()
+    run_json(&mut c)
 }
 
 fn event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
@@ -94,7 +69,7 @@ fn embeds_once_caches_and_learns() {
     // with the run's own test metrics.
     let run1 = tmp.path().join("run1");
     assert!(run1.join("checkpoints/best/model.safetensors").exists());
-    let out = Command::new(env!("CARGO_BIN_EXE_edgetune"))
+    let out = edgetune()
         .args(["eval", "--json", "--max-length", "32", "--model"])
         .arg(&run1)
         .arg("--data")

@@ -2,22 +2,15 @@
 //! accuracy goal on the digits, its export loads back in PyTorch with the same logits, a run
 //! resumes, and `preview-augment` writes its grid.
 
+mod cli_common;
 mod common;
+
+use cli_common::{edgetune, run_json};
 
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
-
-fn edgetune() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_edgetune"))
-}
-
-fn run_json(cmd: &mut Command) -> Vec<Value> {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect(l)).collect()
-}
 
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();

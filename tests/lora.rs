@@ -4,50 +4,18 @@
 //! the merged export, resume after a kill, continuing an exported adapter, and an adapter made
 //! by PEFT itself (`tests/python/make_peft_adapter.py`) giving PEFT's hidden states.
 
+mod cli_common;
 mod common;
+
+use cli_common::{edgetune, run_json, small_data};
 
 use edgetune::device::{block_on, init, read_f32, Backend};
 use edgetune::model::bert::mean_pool;
 use edgetune::model::{load, HeadSpec, ModelFiles, Pooling, Task};
 use burn::tensor::{Int, Tensor, TensorData};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn edgetune() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_edgetune"))
-}
-
-fn run_json(cmd: &mut Command) -> Vec<Value> {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect(l)).collect()
-}
-
-/// 4 intents of banking77: 24 training and 6 test texts each.
-fn small_data(dir: &Path) -> (PathBuf, PathBuf) {
-    let text = std::fs::read_to_string(common::shared("data/banking77/train.csv")).unwrap();
-    let keep = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "top_up_failed"];
-    let mut counts = std::collections::HashMap::new();
-    let (mut train, mut test) = (String::from("text,category\n"), String::from("text,category\n"));
-    for line in text.lines().skip(1) {
-        let Some((t, label)) = line.rsplit_once(',') else { continue };
-        if !keep.contains(&label) || t.contains('"') {
-            continue;
-        }
-        let n = counts.entry(label.to_string()).or_insert(0);
-        *n += 1;
-        match *n {
-            1..=24 => train.push_str(&format!("{line}\n")),
-            25..=30 => test.push_str(&format!("{line}\n")),
-            _ => {}
-        }
-    }
-    let (a, b) = (dir.join("train.csv"), dir.join("test.csv"));
-    std::fs::write(&a, train).unwrap();
-    std::fs::write(&b, test).unwrap();
-    (a, b)
-}
 
 fn lora_train(run_dir: &Path, train: &Path, test: &Path) -> Command {
     let mut c = edgetune();
