@@ -161,12 +161,15 @@ pub fn config_json(model: &TextClassifier) -> Value {
 }
 
 /// Writes the export to `dir` (created if needed), each file atomically; with `merge`, LoRA
-/// adapters folded in.
-pub async fn export_dir(model: &Classifier, dir: &Path, merge: bool) -> Result<()> {
+/// adapters folded in; with `replay`, the replay sample `personalize` mixes in (see
+/// [`crate::personalize::replay_file`]).
+pub async fn export_dir(model: &Classifier, dir: &Path, merge: bool, replay: Option<(String, Vec<u8>)>) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let files = if merge { merged_export_files(model).await? } else { export_files(model).await? };
-    // Stale files of an earlier export of the other kind would change what the directory loads as.
-    for stale in ["model.safetensors", "adapter_config.json", "adapter_model.safetensors"] {
+    let mut files = if merge { merged_export_files(model).await? } else { export_files(model).await? };
+    files.extend(replay);
+    // Stale files of an earlier export of the other kind would change what the directory loads
+    // as; a stale replay sample would belong to another model.
+    for stale in ["model.safetensors", "adapter_config.json", "adapter_model.safetensors", "replay.jsonl", "replay.zip"] {
         if !files.iter().any(|(n, _)| n == stale) {
             let _ = std::fs::remove_file(dir.join(stale));
         }

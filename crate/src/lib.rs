@@ -25,6 +25,7 @@ pub mod fsutil;
 pub mod hub;
 pub mod metrics;
 pub mod model;
+pub mod personalize;
 pub mod predict;
 pub mod prepare;
 pub mod rng;

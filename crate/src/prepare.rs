@@ -30,8 +30,16 @@ impl DataSource {
         }
     }
 
-    /// The labelled image files of this source, and those skipped while listing.
-    fn image_files(&self, cfg: &TrainConfig) -> Result<(Vec<ImageFile>, Vec<Skipped>)> {
+    /// The labelled image files of this source, and those skipped while listing; an error unless
+    /// they have at least `min_classes` classes (training data needs two).
+    fn image_files(&self, cfg: &TrainConfig, min_classes: usize) -> Result<(Vec<ImageFile>, Vec<Skipped>)> {
+        let (files, skipped) = self.list_images(cfg)?;
+        let listed = matches!(self, DataSource::Path(p) if !p.is_dir() && !p.to_string_lossy().to_ascii_lowercase().ends_with(".zip"));
+        vision::check_classes(&self.name(), &files, &skipped, listed, min_classes)?;
+        Ok((files, skipped))
+    }
+
+    fn list_images(&self, cfg: &TrainConfig) -> Result<(Vec<ImageFile>, Vec<Skipped>)> {
         let is_zip = |n: &str| n.to_ascii_lowercase().ends_with(".zip");
         match self {
             DataSource::Files { name, entries } => vision::from_entries(name, entries.clone()),
@@ -189,7 +197,7 @@ pub struct ClassPreview {
 /// Lists an image collection with up to `per_class` file names per class. Errors as training
 /// would: no images, or fewer than two classes.
 pub fn image_preview(source: &DataSource, cfg: &TrainConfig, per_class: usize) -> Result<ImagePreview> {
-    let (files, skipped) = source.image_files(cfg)?;
+    let (files, skipped) = source.image_files(cfg, 2)?;
     let mut labels: Vec<String> = files.iter().map(|f| f.label.clone()).collect();
     labels.sort();
     labels.dedup();
@@ -215,9 +223,10 @@ pub fn augment_preview(source: &DataSource, cfg: &TrainConfig, size: usize, fit:
     Ok((vision::augment_grid(&data.train.examples, size, &cfg.augment, spec), rows))
 }
 
-fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>, encoder: Encoder) -> Result<(Vec<Example>, DataReport, String, String)> {
+/// Reads and cleans one data source; images need `min_classes` classes (training data two).
+pub(crate) fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>, encoder: Encoder, min_classes: usize) -> Result<(Vec<Example>, DataReport, String, String)> {
     if let Encoder::Image { size, fit } = encoder {
-        let (files, skipped) = source.image_files(cfg)?;
+        let (files, skipped) = source.image_files(cfg, min_classes)?;
         let (examples, report) = vision::clean_images(&source.name(), files, skipped, size, fit);
         return Ok((examples, report, "path".into(), "label".into()));
     }
@@ -241,7 +250,7 @@ pub fn prepare<'a>(
     encoder: impl Into<Encoder<'a>>,
 ) -> Result<Prepared> {
     let encoder = encoder.into();
-    let (examples, mut report, text_col, label_col) = read(train, cfg, None, encoder)?;
+    let (examples, mut report, text_col, label_col) = read(train, cfg, None, encoder, 2)?;
     let train_name = train.name();
     if examples.is_empty() {
         return Err(Error::data(&train_name, "no usable rows after cleaning (every row had an empty text or label)"));
@@ -249,7 +258,7 @@ pub fn prepare<'a>(
     let mut reports = Vec::new();
     // Other files use the columns found in the training file.
     let mut other = |src: &DataSource| -> Result<Vec<Example>> {
-        let (ex, rep, _, _) = read(src, cfg, Some((&text_col, &label_col)), encoder)?;
+        let (ex, rep, _, _) = read(src, cfg, Some((&text_col, &label_col)), encoder, 1)?;
         if ex.is_empty() {
             return Err(Error::data(src.name(), "no usable rows after cleaning"));
         }
@@ -266,10 +275,12 @@ pub fn prepare<'a>(
 
     let labels = match cfg.task {
         Task::Classification => {
-            let mut labels: Vec<String> = train_ex.iter().map(|e| e.label.clone()).collect();
-            labels.sort();
-            labels.dedup();
-            sort_labels(&mut labels);
+            let mut found: Vec<String> = train_ex.iter().filter(|e| !cfg.labels.contains(&e.label)).map(|e| e.label.clone()).collect();
+            found.sort();
+            found.dedup();
+            sort_labels(&mut found);
+            let mut labels = cfg.labels.clone();
+            labels.extend(found);
             if labels.len() < 2 {
                 return Err(Error::data(
                     &train_name,
@@ -348,7 +359,7 @@ fn place(e: &Example) -> String {
 /// `labels`.
 pub fn prepare_eval<'a>(source: &DataSource, cfg: &TrainConfig, encoder: impl Into<Encoder<'a>>, labels: &[String]) -> Result<(Split, DataReport)> {
     let encoder = encoder.into();
-    let (examples, mut report, _, _) = read(source, cfg, None, encoder)?;
+    let (examples, mut report, _, _) = read(source, cfg, None, encoder, 1)?;
     if examples.is_empty() {
         return Err(Error::data(source.name(), "no usable rows after cleaning"));
     }

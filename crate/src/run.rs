@@ -102,6 +102,10 @@ pub async fn train(
         checkpoint::write_json(&dir.join("config.json"), &req.config)?;
         checkpoint::write_json(&dir.join("data_report.json"), &data.reports)?;
         checkpoint::write_json(&dir.join("run.json"), &spec)?;
+        // The replay sample `personalize` mixes in, for exports of this run's checkpoints.
+        if let Some((name, bytes)) = crate::personalize::replay_file(data, &req.config)? {
+            crate::fsutil::write_atomic(&dir.join(name), &bytes)?;
+        }
     }
     fit(model, data, &req.config, req.run_dir.clone(), None, on_event).await
 }

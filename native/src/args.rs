@@ -33,9 +33,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Write a PNG grid of augmented training images, to see what the model will be shown.
     PreviewAugment(PreviewAugmentArgs),
+    /// Continue a fine-tuned model with a few new examples (new classes too) without forgetting
+    /// the old ones: mixes in the replay sample kept with the model.
+    Personalize(crate::personalize::PersonalizeArgs),
 }
 
-fn parse_backend(s: &str) -> Result<Backend, String> {
+pub fn parse_backend(s: &str) -> Result<Backend, String> {
     s.parse().map_err(|e: edgetune::Error| e.to_string())
 }
 

@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod demo;
+mod personalize;
 mod progress;
 
 use anyhow::{bail, Context, Result};
@@ -39,6 +40,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::bench(a),
         Command::Demo(a) => demo::demo(a),
         Command::PreviewAugment(a) => demo::preview_augment(a),
+        Command::Personalize(a) => personalize::personalize(a),
     }
 }
 
@@ -64,7 +66,7 @@ fn train(a: TrainArgs) -> Result<()> {
         let mut progress = progress::Progress::new(a.json);
         let outcome = block_on(run::resume(&req, model, &data, resume, &mut |e| progress.event(e)))?;
         progress.finish(&outcome);
-        return export_after(&a, &outcome.model);
+        return export_model(a.export.as_deref(), &outcome.model, a.json, a.merge, edgetune::personalize::replay_file(&data, &req.config)?);
     }
     let model_dir = resolve_model(&a.model)?;
     let kind = run::model_kind(&model_dir)?;
@@ -103,16 +105,13 @@ pub(crate) fn train_request(req: &TrainRequest, device: &Device, json: bool, exp
     let mut progress = progress::Progress::new(json);
     let outcome = block_on(run::train(req, model, &data, &mut |e| progress.event(e)))?;
     progress.finish(&outcome);
-    export_model(export, &outcome.model, json, merge)
+    export_model(export, &outcome.model, json, merge, edgetune::personalize::replay_file(&data, &req.config)?)
 }
 
-fn export_after(a: &TrainArgs, model: &Classifier) -> Result<()> {
-    export_model(a.export.as_deref(), model, a.json, a.merge)
-}
-
-fn export_model(out: Option<&Path>, model: &Classifier, json: bool, merge: bool) -> Result<()> {
+/// Exports `model` to `out` if asked, with the replay sample `personalize` mixes in.
+fn export_model(out: Option<&Path>, model: &Classifier, json: bool, merge: bool, replay: Option<(String, Vec<u8>)>) -> Result<()> {
     if let Some(out) = out {
-        block_on(edgetune::export::export_dir(model, out, merge))?;
+        block_on(edgetune::export::export_dir(model, out, merge, replay))?;
         if !json {
             eprintln!("exported to {}", out.display());
         }
@@ -126,7 +125,7 @@ fn default_run_dir() -> PathBuf {
 }
 
 /// A model directory: a run directory means its best checkpoint.
-fn model_path(p: &Path) -> Result<PathBuf> {
+pub(crate) fn model_path(p: &Path) -> Result<PathBuf> {
     let spec = p.to_string_lossy();
     let dir = resolve_model(&spec)?;
     if dir.join("run.json").exists() {
@@ -204,8 +203,13 @@ fn predict(a: PredictArgs) -> Result<()> {
 
 fn export(a: ExportArgs) -> Result<()> {
     let device = init_device(Backend::Cpu)?;
-    let model = load_any(ModelFiles::from_dir(&model_path(&a.model)?)?, None, &device)?;
-    block_on(edgetune::export::export_dir(&model, &a.out, a.merge))?;
+    let dir = model_path(&a.model)?;
+    let model = load_any(ModelFiles::from_dir(&dir)?, None, &device)?;
+    let replay = match edgetune::personalize::replay_in(&dir) {
+        Some(p) => Some((p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), edgetune::fsutil::read(&p)?)),
+        None => None,
+    };
+    block_on(edgetune::export::export_dir(&model, &a.out, a.merge, replay))?;
     match &model {
         Classifier::Text(m) if m.lora.is_some() && !a.merge => eprintln!(
             "exported the LoRA adapter of {} to {} (base model: {}; in Python: PeftModel.from_pretrained(model, dir), or --merge for a full model)",

@@ -1,6 +1,6 @@
 // What the browser tests share: where things are, and a fresh headless Chromium (Debian's
 // chromium, driven by playwright-core) per test, with WebGPU on SwiftShader or no WebGPU at all.
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,20 +22,22 @@ async function launch({ webgpu }) {
   const logs = [];
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  return { context, page, logs };
+  return { context, page, logs, profile };
 }
 
 /// Runs `body({ page, logs })` in a fresh browser; on failure takes a screenshot and adds the
 /// page's error banner and console to the error; always closes the browser.
 export async function inBrowser(options, body) {
   mkdirSync(artifacts, { recursive: true });
-  const { context, page, logs } = await launch(options);
+  const { context, page, logs, profile } = await launch(options);
   try {
     await body({ page, logs });
   } catch (e) {
     await snapFailure(page, logs, e);
   } finally {
     await context.close();
+    // A profile (with its OPFS files and shader caches) is about 570 MB: never leave one behind.
+    rmSync(profile, { recursive: true, force: true });
   }
 }
 

@@ -120,3 +120,76 @@ pub fn init_dense(p: &mut ParamStore, name: &str, out: usize, inp: usize, rng: &
     let b = p.insert(&format!("{name}.bias"), &[out], vec![0.0; out], false, Group::Head, device)?;
     Ok(Dense::new(w, b))
 }
+
+/// A head for the classes `labels` from a saved one for `saved` (upstream weights
+/// `[saved.len(), inp]` and bias): a class both know keeps its row, a class the saved head lacks
+/// gets a fresh one, as [`init_dense`] makes them. Personalising grows a head this way, and a
+/// fine-tuned model trained further on overlapping classes keeps what it learned of them.
+pub fn remap_head(w: &[f32], b: &[f32], saved: &[String], labels: &[String], inp: usize, rng: &mut Rng) -> (Vec<f32>, Vec<f32>) {
+    let mut weight = Vec::with_capacity(labels.len() * inp);
+    let mut bias = Vec::with_capacity(labels.len());
+    for label in labels {
+        match saved.iter().position(|s| s == label) {
+            Some(i) => {
+                weight.extend_from_slice(&w[i * inp..(i + 1) * inp]);
+                bias.push(b[i]);
+            }
+            None => {
+                weight.extend(normal_init(inp, 0.02, rng));
+                bias.push(0.0);
+            }
+        }
+    }
+    (weight, bias)
+}
+
+/// How a model's saved head serves the head a run asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadReuse {
+    /// The same classes in the same order: loaded as saved.
+    Same,
+    /// Some classes in common: their rows kept, the others fresh ([`remap_head`]).
+    Remap,
+    /// Nothing in common (or another task): a fresh head.
+    Fresh,
+}
+
+impl HeadReuse {
+    /// `saved`: whether the file holds a head, and for which task and classes.
+    pub fn decide(saved: Option<(Task, &[String])>, task: Task, labels: &[String]) -> HeadReuse {
+        match saved {
+            Some((t, _)) if t == Task::Regression && task == Task::Regression => HeadReuse::Same,
+            Some((t, s)) if t == task && s == labels => HeadReuse::Same,
+            Some((t, s)) if t == task && task == Task::Classification && labels.iter().any(|l| s.contains(l)) => HeadReuse::Remap,
+            _ => HeadReuse::Fresh,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_grown_head_keeps_the_rows_of_known_classes() {
+        let saved = names(&["a", "b"]);
+        let w = [1.0, 2.0, 3.0, 4.0]; // a: [1, 2], b: [3, 4]
+        let b = [0.5, -0.5];
+        let mut rng = Rng::new(1);
+        let (w2, b2) = remap_head(&w, &b, &saved, &names(&["b", "c", "a"]), 2, &mut rng);
+        assert_eq!(&w2[0..2], &[3.0, 4.0]);
+        assert_eq!(&w2[4..6], &[1.0, 2.0]);
+        assert_eq!((b2[0], b2[1], b2[2]), (-0.5, 0.0, 0.5));
+        assert!(w2[2..4].iter().all(|v| v.abs() < 0.2 && *v != 0.0), "{w2:?}");
+        let s: &[String] = &saved;
+        assert_eq!(HeadReuse::decide(Some((Task::Classification, s)), Task::Classification, &saved), HeadReuse::Same);
+        assert_eq!(HeadReuse::decide(Some((Task::Classification, s)), Task::Classification, &names(&["a", "z"])), HeadReuse::Remap);
+        assert_eq!(HeadReuse::decide(Some((Task::Classification, s)), Task::Classification, &names(&["y", "z"])), HeadReuse::Fresh);
+        assert_eq!(HeadReuse::decide(Some((Task::Regression, &[])), Task::Classification, &saved), HeadReuse::Fresh);
+        assert_eq!(HeadReuse::decide(None, Task::Classification, &saved), HeadReuse::Fresh);
+    }
+}

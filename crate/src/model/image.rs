@@ -3,7 +3,7 @@
 //! torchvision), with batch-norm running statistics as buffers of the same store.
 
 use super::bert::Dense;
-use super::classifier::{init_dense, Task};
+use super::classifier::{init_dense, remap_head, HeadReuse, Task};
 use super::load::HeadSpec;
 use super::params::{Group, ParamStore};
 use super::resnet::{load_body, BnMode, BnUpdate, ResNet, ResNetConfig};
@@ -128,10 +128,10 @@ pub fn load_image(source: &str, weights: Vec<u8>, config: Option<&Value>, spec: 
     let file_outputs = st.info(&format!("{head_name}.weight")).map(|i| i.shape[0]);
     let (task, labels, reuse) = match spec {
         Some(s) => {
-            let same = file_outputs.is_some() && s.task == saved_task && (s.task == Task::Regression || s.labels == saved);
-            (s.task, s.labels.clone(), same)
+            let in_file = file_outputs.is_some().then_some((saved_task, saved.as_slice()));
+            (s.task, s.labels.clone(), HeadReuse::decide(in_file, s.task, &s.labels))
         }
-        None if !saved.is_empty() || saved_task == Task::Regression => (saved_task, saved, true),
+        None if !saved.is_empty() || saved_task == Task::Regression => (saved_task, saved.clone(), HeadReuse::Same),
         None => {
             return Err(Error::model(
                 source,
@@ -143,15 +143,18 @@ pub fn load_image(source: &str, weights: Vec<u8>, config: Option<&Value>, spec: 
     if outputs == 0 {
         return Err(Error::model("config.json", "the classifier has no labels (id2label is empty)"));
     }
-    let head = if reuse {
-        let w = st.f32(&format!("{head_name}.weight"), &[outputs, width])?;
-        let b = st.f32(&format!("{head_name}.bias"), &[outputs])?;
-        let weight = params.insert(&format!("{head_name}.weight"), &[outputs, width], w, true, Group::Head, device)?;
-        let bias = params.insert(&format!("{head_name}.bias"), &[outputs], b, false, Group::Head, device)?;
-        Dense::new(weight, bias)
-    } else {
-        let mut rng = Rng::derive(spec.map_or(0, |s| s.seed), "head-init");
-        init_dense(&mut params, &head_name, outputs, width, &mut rng, device)?
+    let mut rng = Rng::derive(spec.map_or(0, |s| s.seed), "head-init");
+    let head = match reuse {
+        HeadReuse::Fresh => init_dense(&mut params, &head_name, outputs, width, &mut rng, device)?,
+        HeadReuse::Same | HeadReuse::Remap => {
+            let n = if reuse == HeadReuse::Same { outputs } else { saved.len() };
+            let w = st.f32(&format!("{head_name}.weight"), &[n, width])?;
+            let b = st.f32(&format!("{head_name}.bias"), &[n])?;
+            let (w, b) = if reuse == HeadReuse::Same { (w, b) } else { remap_head(&w, &b, &saved, &labels, width, &mut rng) };
+            let weight = params.insert(&format!("{head_name}.weight"), &[outputs, width], w, true, Group::Head, device)?;
+            let bias = params.insert(&format!("{head_name}.bias"), &[outputs], b, false, Group::Head, device)?;
+            Dense::new(weight, bias)
+        }
     };
     Ok(ImageClassifier {
         config: cfg,

@@ -9,7 +9,7 @@
 //! base model is then read from `base_model_name_or_path`.
 
 use super::bert::{encoder_tensors, Bert, Dense};
-use super::classifier::{init_dense, Head, Pooling, Task, TextClassifier};
+use super::classifier::{init_dense, remap_head, Head, HeadReuse, Pooling, Task, TextClassifier};
 use super::config::BertConfig;
 use super::image::load_image;
 use super::kind::{Classifier, ModelKind};
@@ -233,11 +233,11 @@ pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Resu
     let has_classifier = st.info("classifier.weight").is_some() || from_adapter("classifier").is_some();
     let (task, labels, pooling, reuse) = match spec {
         Some(s) => {
-            let same = has_classifier && s.task == saved_task && s.pooling == saved_pooling
-                && (s.task == Task::Regression || s.labels == saved_labels);
-            (s.task, s.labels.clone(), s.pooling, same)
+            // A head trained on other features (another pooling) is not reused.
+            let saved = (has_classifier && s.pooling == saved_pooling).then_some((saved_task, saved_labels.as_slice()));
+            (s.task, s.labels.clone(), s.pooling, HeadReuse::decide(saved, s.task, &s.labels))
         }
-        None if has_classifier => (saved_task, saved_labels, saved_pooling, true),
+        None if has_classifier => (saved_task, saved_labels.clone(), saved_pooling, HeadReuse::Same),
         None => {
             return Err(Error::weights(
                 "model.safetensors",
@@ -271,8 +271,20 @@ pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Resu
     } else {
         None
     };
-    let in_file = from_adapter("classifier").or(Some((&st, "classifier".to_string())));
-    let classifier = dense(&mut params, "classifier", outputs, if reuse { in_file } else { None })?;
+    let (file, key) = from_adapter("classifier").unwrap_or((&st, "classifier".to_string()));
+    let classifier = match reuse {
+        HeadReuse::Same => dense(&mut params, "classifier", outputs, Some((file, key)))?,
+        HeadReuse::Fresh => dense(&mut params, "classifier", outputs, None)?,
+        HeadReuse::Remap => {
+            let n = saved_labels.len();
+            let w = file.f32(&format!("{key}.weight"), &[n, hidden])?;
+            let b = file.f32(&format!("{key}.bias"), &[n])?;
+            let (w, b) = remap_head(&w, &b, &saved_labels, &labels, hidden, &mut rng);
+            let weight = params.insert("classifier.weight", &[outputs, hidden], w, true, Group::Head, device)?;
+            let bias = params.insert("classifier.bias", &[outputs], b, false, Group::Head, device)?;
+            Dense::new(weight, bias)
+        }
+    };
     let mut model = TextClassifier {
         config,
         bert,

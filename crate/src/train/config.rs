@@ -63,6 +63,13 @@ pub struct TrainConfig {
     pub max_length: usize,
     /// Batches of similar lengths (shuffled buckets): much less padding, same learning.
     pub group_by_length: bool,
+    /// Class order: these classes first, in this order, then any others the data has (sorted).
+    /// Personalising sets it to the model's own classes, so that they keep their outputs.
+    pub labels: Vec<String>,
+    /// The replay sample: how many training examples an export keeps beside the model
+    /// (`replay.jsonl`, or `replay.zip` of images), and how many of them `personalize` mixes in
+    /// with the new examples; balanced over classes. 0: none.
+    pub replay_size: usize,
     // --- model ---
     pub task: Task,
     pub pooling: Pooling,
@@ -126,6 +133,8 @@ impl Default for TrainConfig {
             test_split: 0.1,
             max_length: 128,
             group_by_length: true,
+            labels: Vec::new(),
+            replay_size: 1000,
             task: Task::Classification,
             pooling: Pooling::Mean,
             dropout: None,
@@ -193,6 +202,23 @@ impl TrainConfig {
     }
 
     /// Reads a TOML or JSON file (by extension; JSON if it starts with `{`) over the text defaults.
+    /// `edgetune personalize`: a short run at half the learning rate on a few new examples plus
+    /// the replay sample, with balanced class weights (a new class has a few examples against
+    /// the replay's dozen or so per old class) and nothing held out of the few new examples
+    /// (give --valid / --test files to measure).
+    pub fn personalize_defaults(kind: ModelKind) -> Self {
+        let base = Self::defaults_for(kind);
+        TrainConfig {
+            epochs: 8.0,
+            lr: base.lr * 0.5,
+            class_weights: ClassWeights::Balanced,
+            valid_split: 0.0,
+            test_split: 0.0,
+            patience: 0,
+            ..base
+        }
+    }
+
     pub fn from_file(path: &Path) -> Result<Self> {
         Self::from_file_over(path, &TrainConfig::default())
     }
@@ -303,6 +329,15 @@ impl TrainConfig {
             crate::model::lora::target_kinds(&l.target_modules, "lora.target_modules")?;
             if self.head_only || self.freeze_layers > 0 || self.freeze_embeddings {
                 return bad("lora freezes the whole encoder already: drop head_only, freeze_layers and freeze_embeddings".into());
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for l in &self.labels {
+            if l.trim().is_empty() {
+                return bad("labels has an empty class name".into());
+            }
+            if !seen.insert(l.as_str()) {
+                return bad(format!("labels lists '{l}' twice"));
             }
         }
         if self.task == Task::Regression && self.class_weights != ClassWeights::None {

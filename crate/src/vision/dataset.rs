@@ -114,17 +114,20 @@ pub fn from_entries(
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     skipped.sort_by(|a, b| a.name.cmp(&b.name));
-    check_classes(source, &files, &skipped, false)?;
+    check_classes(source, &files, &skipped, false, 1)?;
     Ok((files, skipped))
 }
 
-/// At least one image in each of at least two classes, or an error that says what was found.
-/// `listed`: the files come from a CSV list (classes are labels there, not folders).
-pub(super) fn check_classes(
+/// At least one image in each of at least `min_classes` classes, or an error that says what was
+/// found. `listed`: the files come from a CSV list (classes are labels there, not folders).
+/// Listing checks for images only; training data needs two classes, while a test set or the new
+/// examples of a personalisation may hold one.
+pub fn check_classes(
     source: &str,
     files: &[ImageFile],
     skipped: &[Skipped],
     listed: bool,
+    min_classes: usize,
 ) -> Result<()> {
     let layout = match listed {
         true => "expected a column of image files and a column of their labels",
@@ -145,7 +148,7 @@ pub(super) fn check_classes(
         return Err(Error::data(source, msg));
     }
     let classes: BTreeSet<&str> = files.iter().map(|f| f.label.as_str()).collect();
-    if classes.len() < 2 {
+    if classes.len() < min_classes.min(2) {
         let (only, what) = (&files[0].label, if listed { "label" } else { "class folder" });
         let msg = format!(
             "found only one {what} '{only}': image classification needs at least two ({layout})"
@@ -177,6 +180,7 @@ mod tests {
 
     fn layout(names: &[&str]) -> Layout {
         let (files, skipped) = from_entries("src", entries(names)).map_err(|e| e.to_string())?;
+        check_classes("src", &files, &skipped, false, 2).map_err(|e| e.to_string())?;
         let files = files.into_iter().map(|f| (f.label, f.name)).collect();
         Ok((files, skipped.into_iter().map(|s| format!("{}: {}", s.name, s.why)).collect()))
     }

@@ -199,7 +199,7 @@ pub fn read_csv(
             Err(e) => skip(format!("cannot read {}: {e}", full.display())),
         }
     }
-    check_classes(&source, &files, &skipped, true)?;
+    check_classes(&source, &files, &skipped, true, 1)?;
     Ok((files, skipped))
 }
 
@@ -254,7 +254,9 @@ mod tests {
         let err = read_csv(&root.join("t.tsv"), None, None).unwrap_err().to_string();
         assert!(err.ends_with("cannot tell which column holds the labels: columns are id, kind, pic; name it with --label-column"), "{err}");
         std::fs::write(root.join("one.csv"), "file,label\nünï/a.png,x\nz/c.gif,x\n").unwrap();
-        let err = read_csv(&root.join("one.csv"), None, None).unwrap_err().to_string();
+        // One label is a fine list (a test set, new examples); training data needs two.
+        let (one, skipped) = read_csv(&root.join("one.csv"), None, None).unwrap();
+        let err = super::super::check_classes("one.csv", &one, &skipped, true, 2).unwrap_err().to_string();
         assert!(err.ends_with("found only one label 'x': image classification needs at least two (expected a column of image files and a column of their labels)"), "{err}");
         std::fs::write(root.join("u.csv"), "a,b\n1,x\n2,y\n").unwrap();
         let err = read_csv(&root.join("u.csv"), None, None).unwrap_err().to_string();

@@ -20,7 +20,7 @@ pub mod resize;
 
 pub use augment::{augment, to_unit, Augment};
 pub use clean::clean_images;
-pub use dataset::{from_entries, read_zip, ImageFile, Skipped};
+pub use dataset::{check_classes, from_entries, read_zip, ImageFile, Skipped};
 #[cfg(not(target_arch = "wasm32"))]
 pub use disk::{read_csv, read_folder};
 pub use grid::{augment_grid, grid_png, PreviewSpec};
