@@ -81,3 +81,26 @@ fn embeds_once_caches_and_learns() {
     let (a, b) = (eval["accuracy"].as_f64().unwrap(), acc);
     assert!((a - b).abs() < 1e-9, "eval accuracy {a} vs the run's {b}");
 }
+
+/// A later full or LoRA pass starts from the fast head: the head-only export, given as the
+/// model with the same classes, keeps its head (a fresh one would be at chance, 25 %).
+#[test]
+fn a_later_lora_pass_starts_from_the_fast_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = small_data(tmp.path());
+    let cache = tmp.path().join("cache");
+    let first = head_only(&cache, &tmp.path().join("run1"), &train, &test);
+    let fast = event(&first, "done")["test"]["accuracy"].as_f64().unwrap();
+    let head = tmp.path().join("head");
+    let out = edgetune().args(["export", "--model"]).arg(tmp.path().join("run1")).arg("--out").arg(&head).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // One step at a vanishing learning rate: what the LoRA run starts from is what it reports.
+    let mut c = edgetune();
+    c.args(["train", "--json", "--device", "cpu", "--lora", "--max-steps", "1", "--lr", "1e-12", "--lora-lr", "1e-12", "--head-lr", "1e-12"]);
+    c.args(["--max-length", "32", "--seed", "7", "--model"]).arg(&head).arg("--data").arg(&train).arg("--test").arg(&test);
+    c.arg("--run-dir").arg(tmp.path().join("lora"));
+    let lora = run_json(&mut c);
+    let start = event(&lora, "done")["test"]["accuracy"].as_f64().unwrap();
+    assert!(fast >= 0.75, "head-only test accuracy {fast}");
+    assert!((start - fast).abs() < 1e-9, "the LoRA run starts at {start}, the fast head reached {fast}");
+}
