@@ -3,7 +3,9 @@
 //! tokenize (text) or decode and resize (images). The same path serves the CLI (files) and the
 //! page (bytes).
 
-use crate::data::{clean, parse_table, pick_columns, read_table, stratified_split, DataReport, Example, Table};
+use crate::data::clean::count_tags;
+use crate::data::tags::{canonical, rarest_tags, tag_ids, tag_set};
+use crate::data::{clean, clean_tags, parse_table, pick_columns, read_table, stratified_split_by, DataReport, Example, Table};
 use crate::error::{Error, Result};
 use crate::model::Task;
 use crate::tokenize::Tokenizer;
@@ -92,10 +94,12 @@ impl<'a> From<&'a Tokenizer> for Encoder<'a> {
 }
 
 /// What a model learns from one example.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Target {
     Class(usize),
     Value(f32),
+    /// Multi-label: the example's tags (output indices, sorted).
+    Tags(Vec<usize>),
 }
 
 /// One split, encoded.
@@ -120,7 +124,7 @@ impl Split {
 
 #[derive(Clone, Debug)]
 pub struct Prepared {
-    /// Class names in id order (sorted); empty for regression.
+    /// Class (or multi-label tag) names in id order (sorted); empty for regression.
     pub labels: Vec<String>,
     pub train: Split,
     pub valid: Split,
@@ -151,7 +155,9 @@ pub struct Preview {
 }
 
 pub fn preview(source: &DataSource, cfg: &TrainConfig, rows: usize) -> Result<Preview> {
-    let table = source.table(cfg)?;
+    // A preview shows lists of tags (JSON Lines) whether or not the run will be multi-label.
+    let cfg = TrainConfig { task: Task::MultiLabel, ..cfg.clone() };
+    let table = source.table(&cfg)?;
     let (ti, li) = pick_columns(&table, cfg.text_column.as_deref(), cfg.label_column.as_deref())?;
     Ok(Preview {
         name: source.name(),
@@ -217,8 +223,21 @@ pub fn augment_preview(source: &DataSource, cfg: &TrainConfig, size: usize, fit:
 
 fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>, encoder: Encoder) -> Result<(Vec<Example>, DataReport, String, String)> {
     if let Encoder::Image { size, fit } = encoder {
-        let (files, skipped) = source.image_files(cfg)?;
-        let (examples, report) = vision::clean_images(&source.name(), files, skipped, size, fit);
+        let (mut files, skipped) = source.image_files(cfg)?;
+        // Multi-label (a CSV of image paths): canonical tags; a file without any is a missing label.
+        let mut untagged = Vec::new();
+        if let Some(sep) = cfg.tag_sep() {
+            files.iter_mut().for_each(|f| f.label = canonical(&f.label, sep));
+            untagged = files.iter().filter(|f| f.label.is_empty()).map(|f| f.line).collect();
+            files.retain(|f| !f.label.is_empty());
+        }
+        let (examples, mut report) = vision::clean_images(&source.name(), files, skipped, size, fit);
+        if let Some(sep) = cfg.tag_sep() {
+            count_tags(&mut report, &examples, sep);
+            report.rows += untagged.len();
+            report.missing_label = untagged.len();
+            report.missing_label_lines = untagged.into_iter().take(5).collect();
+        }
         return Ok((examples, report, "path".into(), "label".into()));
     }
     let table = source.table(cfg)?;
@@ -227,7 +246,10 @@ fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>, e
         None => (cfg.text_column.as_deref(), cfg.label_column.as_deref()),
     };
     let (ti, li) = pick_columns(&table, text, label)?;
-    let (examples, report) = clean(&table, ti, li);
+    let (examples, report) = match cfg.tag_sep() {
+        Some(sep) => clean_tags(&table, ti, li, sep),
+        None => clean(&table, ti, li),
+    };
     Ok((examples, report, table.columns[ti].clone(), table.columns[li].clone()))
 }
 
@@ -244,8 +266,19 @@ pub fn prepare<'a>(
     let (examples, mut report, text_col, label_col) = read(train, cfg, None, encoder)?;
     let train_name = train.name();
     if examples.is_empty() {
-        return Err(Error::data(&train_name, "no usable rows after cleaning (every row had an empty text or label)"));
+        let msg = match cfg.tag_sep() {
+            Some(sep) => format!("no usable rows after cleaning (every row had an empty text or no tags; tags are separated by '{sep}', see --label-sep)"),
+            None => "no usable rows after cleaning (every row had an empty text or label)".to_string(),
+        };
+        return Err(Error::data(&train_name, msg));
     }
+    // Multi-label: the tags of the whole training file (a split cannot lose one), and each row
+    // stratified on its rarest tag.
+    let all_tags = cfg.tag_sep().map(|sep| tag_set(&examples, sep));
+    let strata = match cfg.tag_sep() {
+        Some(sep) => rarest_tags(&examples, sep),
+        None => examples.iter().map(|e| e.label.clone()).collect(),
+    };
     let mut reports = Vec::new();
     // Other files use the columns found in the training file.
     let mut other = |src: &DataSource| -> Result<Vec<Example>> {
@@ -260,7 +293,7 @@ pub fn prepare<'a>(
     let given_test = test.map(&mut other).transpose()?;
     let test_frac = if given_test.is_some() { 0.0 } else { cfg.test_split };
     let valid_frac = if given_valid.is_some() { 0.0 } else { cfg.valid_split };
-    let (train_ex, split_valid, split_test) = stratified_split(examples, valid_frac, test_frac, cfg.seed);
+    let (train_ex, split_valid, split_test) = stratified_split_by(examples, &strata, valid_frac, test_frac, cfg.seed);
     let valid_ex = given_valid.unwrap_or(split_valid);
     let test_ex = given_test.or((!split_test.is_empty()).then_some(split_test));
 
@@ -279,6 +312,16 @@ pub fn prepare<'a>(
             labels
         }
         Task::Regression => Vec::new(),
+        Task::MultiLabel => {
+            let tags = all_tags.unwrap_or_default();
+            if tags.len() < 2 {
+                return Err(Error::data(
+                    &train_name,
+                    format!("only one tag ('{}') after cleaning: multi-label classification needs at least 2", tags.first().map_or("", |s| s.as_str())),
+                ));
+            }
+            tags
+        }
     };
 
     let mut too_long = 0;
@@ -322,6 +365,15 @@ pub fn encode_split<'a>(examples: Vec<Example>, labels: &[String], cfg: &TrainCo
             Task::Regression => match e.label.trim().parse::<f32>() {
                 Ok(v) if v.is_finite() => Target::Value(v),
                 _ => return Err(Error::data(file, format!("{}: label '{}' is not a number (regression needs numeric labels)", place(e), e.label))),
+            },
+            Task::MultiLabel => match tag_ids(&e.label, cfg.label_sep, &index) {
+                Ok(ids) => Target::Tags(ids),
+                Err(tag) => {
+                    return Err(Error::data(
+                        file,
+                        format!("{}: tag '{tag}' never appears in the training data (tags: {})", place(e), label_list(labels)),
+                    ))
+                }
             },
         };
         if let Some(tokenizer) = tokenizer {

@@ -39,6 +39,18 @@ fn parse_backend(s: &str) -> Result<Backend, String> {
     s.parse().map_err(|e: edgetune::Error| e.to_string())
 }
 
+/// One character; "tab" (or "\t") for a tab.
+fn parse_sep(s: &str) -> Result<char, String> {
+    if s == "tab" || s == "\\t" {
+        return Ok('\t');
+    }
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(format!("'{s}' is not one character: give the one character between tags, like ',' or '|'")),
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Model: a local Hugging Face-style directory, or hf:ORG/NAME[@REVISION] from the Hub.
@@ -81,9 +93,16 @@ pub struct TrainArgs {
     pub text_column: Option<String>,
     #[arg(long)]
     pub label_column: Option<String>,
-    /// classification or regression.
-    #[arg(long, value_parser = ["classification", "regression"])]
+    /// classification, regression or multi_label.
+    #[arg(long, value_parser = ["classification", "regression", "multi_label", "multi-label"])]
     pub task: Option<String>,
+    /// Multi-label classification: each label holds several tags (separated by --label-sep; in
+    /// JSON Lines also a list), one sigmoid per tag, the threshold chosen on validation.
+    #[arg(long)]
+    pub multi_label: bool,
+    /// The character between tags in a multi-label label column (default ","; "tab" for a tab).
+    #[arg(long, value_parser = parse_sep)]
+    pub label_sep: Option<char>,
     /// mean (default) or cls.
     #[arg(long, value_parser = ["mean", "cls"])]
     pub pooling: Option<String>,
@@ -140,8 +159,8 @@ pub struct TrainArgs {
     /// Early-stopping patience in epochs (0 = never stop early).
     #[arg(long)]
     pub patience: Option<usize>,
-    /// accuracy, macro_f1 or loss.
-    #[arg(long, value_parser = ["accuracy", "macro_f1", "loss"])]
+    /// accuracy, macro_f1, micro_f1 or loss (default: accuracy; micro_f1 for multi-label).
+    #[arg(long, value_parser = ["accuracy", "macro_f1", "micro_f1", "loss"])]
     pub metric: Option<String>,
     /// Also checkpoint every N steps.
     #[arg(long)]
@@ -296,6 +315,18 @@ impl TrainArgs {
         if let Some(t) = &self.task {
             cfg.task = enum_from::<Task>(t)?;
         }
+        if self.multi_label {
+            if cfg.task == Task::Regression {
+                anyhow::bail!("--multi-label is a kind of classification: it cannot go with regression (--task regression, or task = \"regression\" in the config file)");
+            }
+            cfg.task = Task::MultiLabel;
+        }
+        if let Some(c) = self.label_sep {
+            if cfg.task != Task::MultiLabel {
+                anyhow::bail!("--label-sep separates the tags of a multi-label run: add --multi-label");
+            }
+            cfg.label_sep = c;
+        }
         if let Some(p) = &self.pooling {
             cfg.pooling = enum_from::<Pooling>(p)?;
         }
@@ -339,6 +370,9 @@ pub struct EvalArgs {
     pub text_column: Option<String>,
     #[arg(long)]
     pub label_column: Option<String>,
+    /// Multi-label models: the character between tags in the label column (default ",").
+    #[arg(long, value_parser = parse_sep, default_value = ",")]
+    pub label_sep: char,
     #[arg(long, default_value_t = 128)]
     pub max_length: usize,
     #[arg(long, default_value_t = 64)]
