@@ -133,7 +133,8 @@ mod tests {
     /// Logits [[2, -1], [0, 30], [-40, 1]], tags {0}, {0, 1}, {1}: the six terms are
     /// -ln σ(2) = 0.126928, -ln(1 - σ(-1)) = 0.313262, -ln σ(0) = ln 2 = 0.693147,
     /// -ln σ(30) ≈ 9.4e-14, -ln(1 - σ(-40)) ≈ 4.2e-18, -ln σ(1) = 0.313262; mean 0.241100
-    /// (PyTorch: `F.binary_cross_entropy_with_logits` gives 0.2410998). Large logits stay finite.
+    /// (PyTorch: `F.binary_cross_entropy_with_logits` gives 0.2410998; with `pos_weight=[3, 0.5]`
+    /// 0.4883530). Large logits stay finite.
     #[test]
     fn bce_matches_the_hand_computed_value() {
         let targets = [Target::Tags(vec![0]), Target::Tags(vec![0, 1]), Target::Tags(vec![1])];
