@@ -60,7 +60,7 @@ fn constant_baseline(train: &[BTreeSet<String>], test: &[BTreeSet<String>]) -> f
         *counts.entry(t).or_default() += 1;
     }
     let mut by_count: Vec<(&String, usize)> = counts.into_iter().collect();
-    by_count.sort_by(|a, b| b.1.cmp(&a.1));
+    by_count.sort_by_key(|c| std::cmp::Reverse(c.1));
     let mut best = 0.0f64;
     for k in 1..=by_count.len() {
         best = best.max(micro(&by_count[..k].iter().map(|(t, _)| (*t).clone()).collect()));
