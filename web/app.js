@@ -374,6 +374,7 @@ const onEvent = {
     lossChart.add(1, at, v.loss);
     const multi = 'micro_f1' in v;
     metricChart.series[0].name = multi ? 'micro F1' : 'accuracy';
+    $('metric-caption').textContent = `Validation ${multi ? 'micro F1' : 'accuracy'} and macro F1 per epoch`;
     if ('accuracy' in v || multi) {
       metricChart.add(0, ev.epoch, multi ? v.micro_f1 : v.accuracy);
       metricChart.add(1, ev.epoch, v.macro_f1);
