@@ -76,6 +76,71 @@ fn data_files() {
     );
 }
 
+/// Multi-label data: labels without any tag, a single tag, a tag unknown to training, a JSON
+/// list item that holds the separator; and what a good file becomes.
+#[test]
+fn multi_label_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let run = |name: &str, body: &[u8], test: Option<&[u8]>, sep: char| {
+        let path = d.join(name);
+        std::fs::write(&path, body).unwrap();
+        let test_src = test.map(|t| {
+            let p = d.join("test.csv");
+            std::fs::write(&p, t).unwrap();
+            DataSource::Path(p)
+        });
+        let cfg = TrainConfig { task: Task::MultiLabel, label_sep: sep, ..TrainConfig::default() };
+        prepare(&DataSource::Path(path), None, test_src.as_ref(), &cfg, &tokenizer())
+    };
+    let p = |n: &str| d.join(n).display().to_string();
+    let err = |r: edgetune::Result<edgetune::prepare::Prepared>| r.map(|_| ()).unwrap_err().to_string();
+    check(
+        err(run("empty.csv", b"text,tags
+hello,\" | \"\nbye now,|\n", None, '|')),
+        &format!("{}: no usable rows after cleaning (every row had an empty text or no tags; tags are separated by '|', see --label-sep)", p("empty.csv")),
+    );
+    check(
+        err(run("one.csv", b"text,tags
+hello,a
+hi there,\"a, a\"\n", None, ',')),
+        &format!("{}: only one tag ('a') after cleaning: multi-label classification needs at least 2", p("one.csv")),
+    );
+    let train = b"text,tags
+hello,\"a,b\"
+hi there,b
+yo,\"a, c\"
+good day,c
+hey,a
+bye now,\"b,c\"
+";
+    check(
+        err(run("train.csv", train, Some(b"text,tags
+hello,a
+what,\"c,z\"
+"), ',')),
+        &format!("{}: line 3: tag 'z' never appears in the training data (tags: a, b, c)", p("test.csv")),
+    );
+    check(
+        err(run("d.jsonl", b"{\"text\": \"hi\", \"labels\": [\"a\"]}\n{\"text\": \"yo\", \"labels\": [\"a,b\"]}\n", None, ',')),
+        &format!("{}: line 2: key \"labels\": tag 'a,b' contains the label separator ','; choose another with --label-sep", p("d.jsonl")),
+    );
+    // A good file: tags as targets, the union of tags as labels, "b, a" and "a,b" the same.
+    let data = run("good.csv", b"text,tags
+one,\"b, a\"
+two,b
+three,\"a,b,a\"
+four,c
+", None, ',').unwrap();
+    assert_eq!(data.labels, ["a", "b", "c"]);
+    let mut targets: Vec<_> = [&data.train, &data.valid].iter().flat_map(|s| s.targets.clone()).collect();
+    targets.extend(data.test.map(|t| t.targets).unwrap_or_default());
+    use edgetune::prepare::Target;
+    assert_eq!(targets.len(), 4);
+    assert!(targets.contains(&Target::Tags(vec![0, 1])) && targets.contains(&Target::Tags(vec![2])));
+    assert_eq!(data.reports[0].classes, [("a".to_string(), 2), ("b".to_string(), 3), ("c".to_string(), 1)]);
+}
+
 /// A copy of MiniLM's directory whose files can be broken one at a time.
 fn model_copy(dir: &Path) -> PathBuf {
     let m = dir.join("model");

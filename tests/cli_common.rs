@@ -42,3 +42,49 @@ pub fn small_data(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(&b, test).unwrap();
     (a, b)
 }
+
+/// Words of an intent name that say nothing on their own ("lost_or_stolen_card" → lost, stolen,
+/// card): the multi-label tags derived from banking77 leave them out (as does
+/// scripts/multilabel-banking77.sh).
+pub const STOP_WORDS: [&str; 12] = ["or", "by", "my", "to", "of", "and", "after", "into", "via", "for", "about", "on"];
+
+/// The tags of a banking77 intent: the words of its name, lower-cased, without stop words.
+pub fn intent_tags(intent: &str) -> Vec<String> {
+    let mut tags: Vec<String> = intent
+        .to_lowercase()
+        .split('_')
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+        .filter(|w| !w.is_empty() && !STOP_WORDS.contains(&w.as_str()))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// A multi-label slice of banking77: each text of the intents `keep` tagged with the words of its
+/// intent (`card_arrival` → "arrival,card", a quoted CSV field), `train` texts per intent in
+/// train.csv and `test` more in test.csv.
+pub fn tagged_data(dir: &Path, keep: &[&str], train: usize, test: usize) -> (PathBuf, PathBuf) {
+    let table = edgetune::data::read_table(&common::shared("data/banking77/train.csv"), &Default::default()).unwrap();
+    let mut counts = std::collections::HashMap::new();
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let (mut a, mut b) = (String::from("text,tags\n"), String::from("text,tags\n"));
+    for row in &table.rows {
+        let (Some(text), Some(intent)) = (&row.fields[0], &row.fields[1]) else { continue };
+        if !keep.contains(&intent.as_str()) || text.contains('\n') {
+            continue;
+        }
+        let n = counts.entry(intent.clone()).or_insert(0);
+        *n += 1;
+        let line = format!("{},{}\n", quote(text), quote(&intent_tags(intent).join(",")));
+        match *n {
+            k if k <= train => a.push_str(&line),
+            k if k <= train + test => b.push_str(&line),
+            _ => {}
+        }
+    }
+    let (ta, tb) = (dir.join("train.csv"), dir.join("test.csv"));
+    std::fs::write(&ta, a).unwrap();
+    std::fs::write(&tb, b).unwrap();
+    (ta, tb)
+}

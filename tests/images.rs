@@ -114,3 +114,43 @@ fn preview_augment_writes_a_grid() {
     let (w, h) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
     assert!(w >= 384 && h >= 384, "{w}×{h}");
 }
+
+/// Multi-label on images listed in a CSV (tags "even"/"odd" and "small"/"large" for a digit):
+/// the run, its export and `eval` / `predict` of the export all work with tags and a threshold.
+#[test]
+fn multi_label_images_from_a_csv_of_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let digits = ["1", "2", "7", "8"];
+    let data = small_digits(tmp.path(), &digits, 20);
+    let mut csv = String::from("path,tags\n");
+    for d in digits {
+        let n: u32 = d.parse().unwrap();
+        let tags = format!("{} | {}", if n.is_multiple_of(2) { "even" } else { "odd" }, if n < 5 { "small" } else { "large" });
+        let mut names: Vec<_> = std::fs::read_dir(data.join(d)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        for name in names {
+            csv.push_str(&format!("digits/{d}/{name},{tags}\n"));
+        }
+    }
+    let list = tmp.path().join("list.csv");
+    std::fs::write(&list, csv).unwrap();
+    let (run, export) = (tmp.path().join("run"), tmp.path().join("export"));
+    let mut c = train_cmd(&run, &list);
+    c.args(["--multi-label", "--label-sep", "|", "--test-split", "0.25", "--export"]).arg(&export);
+    let events = run_json(&mut c);
+    assert_eq!(events[0]["classes"], 4);
+    let done = events.last().unwrap();
+    let micro = done["test"]["micro_f1"].as_f64().unwrap();
+    println!("images, multi-label: test {}", done["test"]);
+    assert_eq!(done["test"]["labels"], serde_json::json!(["even", "large", "odd", "small"]));
+    let config: Value = serde_json::from_slice(&std::fs::read(export.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["problem_type"], "multi_label_classification");
+    assert_eq!(config["edgetune_threshold"], done["test"]["threshold"]);
+    // The export scores the run's test images as the run did (eval reads the same list).
+    let eval = run_json(edgetune().args(["eval", "--json", "--label-sep", "|", "--model"]).arg(&export).arg("--data").arg(&list));
+    assert!(eval[0]["micro_f1"].as_f64().is_some() && eval[0]["threshold"] == done["test"]["threshold"], "{}", eval[0]);
+    assert!(micro > 0.0, "{micro}");
+    let preds = run_json(edgetune().args(["predict", "--json", "--model"]).arg(&export).arg(data.join("7")));
+    assert_eq!(preds.len(), 20);
+    assert!(preds.iter().all(|p| p["tags"].is_array() && p["probs"].as_object().unwrap().len() == 4));
+}

@@ -372,11 +372,15 @@ const onEvent = {
     const at = app.run?.step?.step ?? 0;
     app.run?.epochSteps.push(at);
     lossChart.add(1, at, v.loss);
-    if ('accuracy' in v) {
-      metricChart.add(0, ev.epoch, v.accuracy);
+    const multi = 'micro_f1' in v;
+    metricChart.series[0].name = multi ? 'micro F1' : 'accuracy';
+    $('metric-caption').textContent = `Validation ${multi ? 'micro F1' : 'accuracy'} and macro F1 per epoch`;
+    if ('accuracy' in v || multi) {
+      metricChart.add(0, ev.epoch, multi ? v.micro_f1 : v.accuracy);
       metricChart.add(1, ev.epoch, v.macro_f1);
     }
-    const score = 'accuracy' in v ? `accuracy ${pct(v.accuracy)} · macro F1 ${v.macro_f1.toFixed(3)}` : `RMSE ${v.rmse?.toFixed(4)} · R² ${v.r2?.toFixed(3)}`;
+    const score = multi ? `micro F1 ${v.micro_f1.toFixed(3)} · macro F1 ${v.macro_f1.toFixed(3)} (threshold ${v.threshold.toFixed(2)})`
+      : 'accuracy' in v ? `accuracy ${pct(v.accuracy)} · macro F1 ${v.macro_f1.toFixed(3)}` : `RMSE ${v.rmse?.toFixed(4)} · R² ${v.r2?.toFixed(3)}`;
     $('epoch-summary').textContent = `Epoch ${ev.epoch} / ${ev.epochs}: validation ${score} · loss ${v.loss?.toFixed(4)}${ev.best ? ' · best so far' : ''}`;
   },
   done(ev) {
@@ -670,6 +674,7 @@ function renderDataReport(m) {
     const classes = r.classes || [];
     const most = Math.max(1, ...classes.map(([, n]) => n));
     const shown = classes.length > 40 ? [...classes].sort((a, b) => b[1] - a[1]).slice(0, 40) : classes;
+    const [unit, units] = r.multi_label ? ['tag', 'tags'] : ['class', 'classes'];
     // An image collection names files (left out, duplicate, conflicting) where a table has lines.
     const issues = r.images ? imageIssues(r) : [];
     if (r.duplicates_removed && !r.images) issues.push(`${count(r.duplicates_removed, 'duplicate row')} removed${lineList(r.duplicate_lines, r.duplicates_removed)}`);
@@ -677,7 +682,7 @@ function renderDataReport(m) {
     if (r.missing_label) issues.push(`${count(r.missing_label, 'row')} without a label dropped${lineList(r.missing_label_lines, r.missing_label)}`);
     if (r.too_long) issues.push(`${count(r.too_long, 'text is', 'texts are')} longer than ${r.max_length} tokens and will be cut to fit`);
     const rare = classes.filter(([, n]) => n < 3).map(([l]) => l);
-    if (rare.length) issues.push(`Classes with fewer than 3 examples (too few to validate on): ${rare.slice(0, 8).join(', ')}${rare.length > 8 ? ', …' : ''}`);
+    if (rare.length) issues.push(`${r.multi_label ? 'Tags' : 'Classes'} with fewer than 3 examples (too few to validate on): ${rare.slice(0, 8).join(', ')}${rare.length > 8 ? ', …' : ''}`);
     if (r.conflicts?.length && !r.images) {
       issues.push([`${count(r.conflicts.length, 'text appears', 'texts appear')} with different labels (kept; they are often labelling mistakes):`,
         h('ul', {}, r.conflicts.slice(0, 5).map((c) => h('li', {},
@@ -687,10 +692,11 @@ function renderDataReport(m) {
       ? h('p', { class: 'splits' }, `Split: ${int(m.splits.train)} train · ${int(m.splits.valid)} validation · ${int(m.splits.test)} test`) : null;
     return h('div', { class: 'report' },
       h('h3', {}, `Data check: ${r.source}`),
-      h('p', {}, `${count(r.rows, r.images ? 'file' : 'row')} read, ${int(r.kept)} ${r.images ? 'images ' : ''}kept, ${count(classes.length, 'class', 'classes')}.`),
+      h('p', {}, `${count(r.rows, r.images ? 'file' : 'row')} read, ${int(r.kept)} ${r.images ? 'images ' : ''}kept, ${count(classes.length, unit, units)}` +
+        (r.multi_label ? ` (${r.tags_per_row.toFixed(2)} per row, ${int(r.tag_sets)} distinct sets).` : '.')),
       splits,
-      barList(shown, { max: most, text: int, label: 'Examples per class' }),
-      shown.length < classes.length && h('p', { class: 'small muted' }, `The 40 largest of ${classes.length} classes are shown.`),
+      barList(shown, { max: most, text: int, label: `Examples per ${unit}` }),
+      shown.length < classes.length && h('p', { class: 'small muted' }, `The 40 largest of ${classes.length} ${units} are shown.`),
       h('ul', { class: 'issues' }, issues.length ? issues.map((t) => h('li', {}, t)) : h('li', { class: 'muted' }, 'No problems found.')));
   });
   $('data-report').replaceChildren(...blocks);
@@ -748,7 +754,13 @@ function readConfig() {
     if (!el.name || !applies(el)) continue;
     let value;
     if (el.type === 'checkbox') value = el.checked;
-    else if (el.tagName === 'SELECT') value = el.value === '' && NULLABLE.has(el.name) ? null : el.value;
+    else if (el.type === 'text') {
+      // The tag separator: one character, only sent (and checked) for a multi-label run.
+      value = el.value;
+      const bad = !el.disabled && [...value].length !== 1;
+      el.setAttribute('aria-invalid', String(bad));
+      if (bad) ok = false;
+    } else if (el.tagName === 'SELECT') value = el.value === '' && NULLABLE.has(el.name) ? null : el.value;
     else if (switchOf(el) && !switchOf(el).checked) value = 0;
     else if (el.value === '' && NULLABLE.has(el.name) && !el.validity.badInput) value = null;
     else {
@@ -761,6 +773,8 @@ function readConfig() {
     if (table) (config[table] ??= {})[key] = value;
     else config[key] = value;
   }
+  if (applies($('multi-label')) && $('multi-label').checked) config.task = 'multi_label';
+  else delete config.label_sep;
   if (app.columns) Object.assign(config, { text_column: app.columns.text, label_column: app.columns.label });
   return ok ? config : null;
 }
@@ -787,6 +801,8 @@ function fillSettings(config, kind) {
     else el.value = value == null ? '' : formValue(value);
     el.removeAttribute('aria-invalid');
   }
+  $('multi-label').checked = config.task === 'multi_label';
+  syncMultiLabel();
   if (config.head_lr_factor) {
     $('head-lr-hint').textContent = `Empty: ${formValue(config.head_lr_factor)} × learning rate`;
     $('head-lr').placeholder = `${formValue(config.head_lr_factor)} × lr`;
@@ -800,6 +816,12 @@ function showKind(kind) {
   for (const el of document.querySelectorAll('.text-only')) el.hidden = image;
   for (const el of document.querySelectorAll('.image-only')) el.hidden = !image;
   for (const el of document.querySelectorAll('label[data-text]')) el.textContent = image ? el.dataset.image : el.dataset.text;
+}
+
+/** The tag separator only applies to a multi-label run. */
+function syncMultiLabel() {
+  $('label-sep').disabled = !$('multi-label').checked;
+  if ($('label-sep').disabled) $('label-sep').removeAttribute('aria-invalid');
 }
 
 /** An augmentation switched off greys out its amount. */
@@ -834,6 +856,7 @@ const schedulePrepare = debounce(prepare, 300);
 
 $('settings').addEventListener('input', (e) => {
   if (e.target.matches('.switch input[type="checkbox"]')) syncSwitches();
+  if (e.target.id === 'multi-label') syncMultiLabel();
   if (e.target.id !== 'backend') schedulePrepare();
 });
 $('settings').addEventListener('submit', (e) => e.preventDefault());
@@ -920,8 +943,16 @@ function showResults() {
   $('results').hidden = false;
   $('report-section').hidden = !report;
   if (!report) return;
-  const classification = 'accuracy' in report;
-  if (classification) {
+  const multi = 'micro_f1' in report;
+  const classification = 'accuracy' in report || multi;
+  if (multi) {
+    $('accuracy').textContent = `${which} micro F1 ${report.micro_f1.toFixed(3)} · macro F1 ${report.macro_f1.toFixed(3)}`;
+    const other = pub.test && pub.valid ? ` · validation micro F1 ${pub.valid.micro_f1.toFixed(3)}` : '';
+    $('results-detail').textContent = `${int(report.count)} examples · ${report.labels.length} tags · subset accuracy ${pct(report.subset_accuracy)} · ` +
+      `Hamming loss ${report.hamming_loss.toFixed(4)} · threshold ${report.threshold.toFixed(2)} · loss ${report.loss.toFixed(4)}${other}`;
+    app.labels = report.labels;
+    renderPerClass(report.per_tag);
+  } else if (classification) {
     $('accuracy').textContent = `${which} accuracy ${pct(report.accuracy)} · macro F1 ${report.macro_f1.toFixed(3)}`;
     const other = pub.test && pub.valid ? ` · validation accuracy ${pct(pub.valid.accuracy)}` : '';
     $('results-detail').textContent = `${int(report.count)} examples · loss ${report.loss.toFixed(4)} · macro precision ` +
@@ -936,6 +967,10 @@ function showResults() {
   for (const el of $('report-section').querySelectorAll('h3, .table-wrap, .confusion-wrap, .small')) {
     if (!el.closest('#misclassified')) el.hidden = !classification;
   }
+  // A multi-label run has no confusion matrix (each tag is its own yes/no).
+  for (const el of $('report-section').querySelectorAll('.confusion-part')) if (multi) el.hidden = true;
+  $('per-class-heading').textContent = multi ? 'Per tag' : 'Per class';
+  $('misclassified-heading').textContent = multi ? 'Examples with a wrong tag set' : 'Misclassified examples';
 }
 
 const COLUMNS = [['label', 'Label'], ['precision', 'Precision'], ['recall', 'Recall'], ['f1', 'F1'], ['support', 'Support']];
@@ -1014,6 +1049,13 @@ function renderPrediction(p) {
   const pairs = Array.isArray(p.probs) ? p.probs.map((v, i) => [app.labels[i] ?? String(i), v]) : Object.entries(p.probs || {});
   if (!pairs.length) {
     $('try-output').replaceChildren(h('p', {}, 'Prediction: ', h('b', {}, p.label)));
+    return;
+  }
+  if (p.tags) {
+    // Multi-label: the tags that reach the threshold, then the most probable tags with bars.
+    const top = pairs.sort((a, b) => b[1] - a[1]).slice(0, Math.max(3, p.tags.length));
+    const tags = p.tags.length ? p.tags.join(', ') : `none (no tag reaches ${p.threshold.toFixed(2)})`;
+    $('try-output').replaceChildren(h('p', {}, 'Tags: ', h('b', {}, tags)), barList(top, { max: 1, text: pct, label: 'Tag probabilities', className: 'probs' }));
     return;
   }
   const top = pairs.sort((a, b) => b[1] - a[1]).slice(0, 3);
@@ -1102,7 +1144,8 @@ function trainHint(running, fits) {
   if (!fits) return 'Change the settings first: this run does not fit in memory.';
   const s = app.prepared.splits;
   const again = app.phase === 'done' ? 'Train again to start over. ' : '';
-  return `${again}Ready: ${int(s.train)} training examples, ${app.prepared.labels.length} classes.`;
+  const units = $('multi-label').checked && applies($('multi-label')) ? 'tags' : 'classes';
+  return `${again}Ready: ${int(s.train)} training examples, ${app.prepared.labels.length} ${units}.`;
 }
 
 startWorker();

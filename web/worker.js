@@ -257,12 +257,13 @@ const handlers = {
   async predict(m) {
     const preds = await session.predict(m.texts, undefined);
     // probs stay keyed by label: right whatever model (fine-tuned, trained, resumed) is loaded.
-    const predictions = preds.map((p) => ({ text: p.text, label: p.label, probs: p.probs }));
+    // Multi-label predictions also carry the tags that reach the threshold.
+    const predictions = preds.map((p) => ({ text: p.text, label: p.label, probs: p.probs, tags: p.tags, threshold: p.threshold }));
     return { type: 'predictions', predictions };
   },
   async predictImages(m) {
     const preds = await session.predictImages(m.names, m.files.map((b) => new Uint8Array(b)));
-    const predictions = preds.map((p) => ({ text: p.text, label: p.label, probs: p.probs }));
+    const predictions = preds.map((p) => ({ text: p.text, label: p.label, probs: p.probs, tags: p.tags, threshold: p.threshold }));
     return { type: 'predictions', images: true, predictions };
   },
   async export() {

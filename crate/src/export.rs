@@ -1,5 +1,6 @@
 //! Writing a model as a Hugging Face-style directory that PyTorch `transformers` loads back:
-//! `config.json` (with `id2label`/`label2id`), `model.safetensors` with
+//! `config.json` (with `id2label`/`label2id`, `problem_type`, and for a multi-label model its
+//! decision threshold as `edgetune_threshold`), `model.safetensors` with
 //! `BertForSequenceClassification` keys (`bert.*`, `classifier.*`), and the tokenizer files.
 //!
 //! `BertForSequenceClassification` pools the [CLS] token through `bert.pooler`; a model trained
@@ -72,7 +73,10 @@ async fn image_files(model: &ImageClassifier) -> Result<Vec<(String, Vec<u8>)>> 
     c.insert("num_labels".into(), json!(model.labels.len().max(1)));
     c.insert("id2label".into(), Value::Object(id2label));
     c.insert("label2id".into(), Value::Object(label2id));
-    c.insert("problem_type".into(), json!(problem_type(model.task)));
+    c.insert("problem_type".into(), json!(model.task.problem_type()));
+    if model.task == Task::MultiLabel {
+        c.insert("edgetune_threshold".into(), json!(model.threshold));
+    }
     c.insert("edgetune_version".into(), json!(env!("CARGO_PKG_VERSION")));
     Ok(vec![
         ("config.json".to_string(), serde_json::to_vec_pretty(&Value::Object(c)).map_err(|e| Error::config(e.to_string()))?),
@@ -83,18 +87,11 @@ async fn image_files(model: &ImageClassifier) -> Result<Vec<(String, Vec<u8>)>> 
 
 fn label_maps(labels: &[String], task: Task) -> (Map<String, Value>, Map<String, Value>) {
     match task {
-        Task::Classification => (
+        Task::Classification | Task::MultiLabel => (
             labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect(),
             labels.iter().enumerate().map(|(i, l)| (l.clone(), json!(i))).collect(),
         ),
         Task::Regression => (Map::from_iter([("0".into(), json!("LABEL_0"))]), Map::from_iter([("LABEL_0".into(), json!(0))])),
-    }
-}
-
-fn problem_type(task: Task) -> &'static str {
-    match task {
-        Task::Classification => "single_label_classification",
-        Task::Regression => "regression",
     }
 }
 
@@ -138,7 +135,12 @@ pub fn config_json(model: &TextClassifier) -> Value {
     c.insert("model_type".into(), json!("bert"));
     c.insert("id2label".into(), Value::Object(id2label));
     c.insert("label2id".into(), Value::Object(label2id));
-    c.insert("problem_type".into(), json!(problem_type(model.task)));
+    c.insert("problem_type".into(), json!(model.task.problem_type()));
+    c.remove("edgetune_threshold");
+    if model.task == Task::MultiLabel {
+        // transformers ignores it; edgetune's eval and predict decide tags with it.
+        c.insert("edgetune_threshold".into(), json!(model.threshold));
+    }
     let pooling = match model.head.pooling {
         Pooling::Mean => "mean",
         Pooling::Cls => "cls",

@@ -8,11 +8,13 @@
 //! - [`weights`]: safetensors in and out, in the upstream tensor names.
 //! - [`model`]: the BERT encoder and the classifier head, loaded from a Hugging Face directory;
 //!   LoRA adapters on the encoder, in PEFT's files.
-//! - [`data`]: CSV/TSV/JSONL with column mapping, cleaning report, stratified splits, batching.
+//! - [`data`]: CSV/TSV/JSONL with column mapping, cleaning report, stratified splits, batching;
+//!   multi-label tags ([`data::tags`]).
 //! - [`vision`]: image folders/zips/lists → Pillow-exact resized inputs, augmentation, previews.
 //! - [`prepare`]: user files → tokenized splits.
 //! - [`train`]: AdamW/SGD, schedules, clipping, accumulation, early stopping, checkpoints.
-//! - [`metrics`], [`predict`], [`export`] (a directory PyTorch `transformers` loads back).
+//! - [`metrics`] (single-label, regression, multi-label), [`predict`], [`export`] (a directory
+//!   PyTorch `transformers` loads back).
 //! - [`device`]: the only place that names backends.
 
 pub mod archive;

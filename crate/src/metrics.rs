@@ -1,10 +1,14 @@
 //! Evaluation metrics: accuracy, per-class and macro precision/recall/F1 and a confusion matrix
-//! for classification; MAE, RMSE and R² for regression.
+//! for classification; MAE, RMSE and R² for regression; micro/macro F1, subset accuracy and
+//! Hamming loss for multi-label classification ([`multilabel`]).
 //!
 //! Definitions follow scikit-learn (`classification_report` with `zero_division=0`, `r2_score`
 //! with `force_finite=True`) so numbers can be compared with a Python baseline. Nothing here is
 //! ever NaN: empty inputs and 0/0 give 0, which also keeps the JSON valid.
 
+pub mod multilabel;
+
+pub use multilabel::{choose_threshold, multilabel_report, MultiLabelReport};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -44,6 +44,8 @@ class EdgetuneBertForSequenceClassification(BertForSequenceClassification):
         if labels is not None:
             if self.config.problem_type == "regression":
                 loss = torch.nn.functional.mse_loss(logits.squeeze(-1), labels.float())
+            elif self.config.problem_type == "multi_label_classification":
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
             else:
                 loss = torch.nn.functional.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -55,10 +55,10 @@ pub fn replay_sample<'a>(examples: &[&'a Example], size: usize, seed: u64) -> Ve
     out
 }
 
-/// The replay sample of a run's training split, as the file to keep beside its export; None for
-/// regression or with `replay_size` 0.
+/// The replay sample of a run's training split, as the file to keep beside its export; None
+/// unless the run is single-label classification, or with `replay_size` 0.
 pub fn replay_file(data: &Prepared, cfg: &TrainConfig) -> Result<Option<(String, Vec<u8>)>> {
-    if cfg.replay_size == 0 || data.labels.is_empty() {
+    if cfg.replay_size == 0 || cfg.task != Task::Classification || data.labels.is_empty() {
         return Ok(None);
     }
     let all: Vec<&Example> = data.train.examples.iter().collect();
@@ -356,7 +356,7 @@ pub async fn accuracy_before(original: &Classifier, test: &Split, first_new: usi
     let sub = Split {
         examples: rows.iter().map(|&i| test.examples[i].clone()).collect(),
         ids: if test.ids.is_empty() { Vec::new() } else { rows.iter().map(|&i| test.ids[i].clone()).collect() },
-        targets: rows.iter().map(|&i| test.targets[i]).collect(),
+        targets: rows.iter().map(|&i| test.targets[i].clone()).collect(),
     };
     let logits = split_logits(original, &sub, batch_size).await?;
     Ok(accuracy(&logits, &sub, &(0..sub.len()).collect::<Vec<_>>()))

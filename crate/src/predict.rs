@@ -1,10 +1,12 @@
 //! Predictions for new texts or images: the label and the probability of every class (or the
-//! value, for regression).
+//! value, for regression; or the tags whose probability reaches the model's threshold, for
+//! multi-label).
 
 use crate::error::Result;
 use crate::model::{ImageClassifier, Task, TextClassifier};
 use crate::prepare::Split;
 use crate::train::eval::{argmax, image_logits, logits, softmax};
+use crate::train::multilabel::{predicted_tags, sigmoid};
 use crate::vision::{decode, to_input, Fit};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -14,10 +16,16 @@ use std::sync::Arc;
 pub struct Prediction {
     /// The text, or the image's file name.
     pub text: String,
-    /// The predicted class, or the predicted value as text for regression.
+    /// The predicted class, the predicted value as text for regression, or the predicted tags
+    /// joined with ", " for multi-label.
     pub label: String,
-    /// Probability of each class (empty for regression).
+    /// Probability of each class (empty for regression); multi-label: of each tag, on its own.
     pub probs: BTreeMap<String, f64>,
+    /// Multi-label: the predicted tags (probability at least `threshold`), most probable first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
     /// The raw outputs of the head.
     pub logits: Vec<f32>,
     /// The predicted value (regression only).
@@ -28,7 +36,7 @@ pub struct Prediction {
 pub async fn predict(model: &TextClassifier, texts: &[String], max_length: usize, batch_size: usize) -> Result<Vec<Prediction>> {
     let ids: Vec<Vec<u32>> = texts.iter().map(|t| model.tokenizer.encode_truncated(t, max_length)).collect();
     let rows = logits(model, &ids, batch_size).await?;
-    Ok(texts.iter().zip(rows).map(|(text, row)| prediction(text, row, model.task, &model.labels)).collect())
+    Ok(texts.iter().zip(rows).map(|(text, row)| prediction(text, row, model.task, &model.labels, model.threshold)).collect())
 }
 
 /// Predictions for image files given as (name, bytes); `fit` overrides the model's own way of
@@ -41,24 +49,41 @@ pub async fn predict_images(model: &ImageClassifier, files: &[(String, Vec<u8>)]
         split.examples.push(crate::data::Example { text: name.clone(), label: String::new(), line: i + 1, image: Some(Arc::new(pixels)) });
     }
     let rows = image_logits(model, &split, batch_size).await?;
-    Ok(files.iter().zip(rows).map(|((name, _), row)| prediction(name, row, model.task, &model.labels)).collect())
+    Ok(files.iter().zip(rows).map(|((name, _), row)| prediction(name, row, model.task, &model.labels, model.threshold)).collect())
 }
 
-fn prediction(text: &str, row: Vec<f32>, task: Task, labels: &[String]) -> Prediction {
+fn prediction(text: &str, row: Vec<f32>, task: Task, labels: &[String], threshold: f64) -> Prediction {
+    let text = text.to_string();
     match task {
         Task::Classification => Prediction {
-            text: text.to_string(),
-            label: labels[argmax(&row)].clone(),
+            text,
+            label: labels.get(argmax(&row)).cloned().unwrap_or_default(),
             probs: labels.iter().cloned().zip(softmax(&row)).collect(),
+            tags: None,
+            threshold: None,
             value: None,
             logits: row,
         },
         Task::Regression => Prediction {
-            text: text.to_string(),
-            label: format!("{}", row[0]),
+            text,
+            label: row.first().map_or(String::new(), |v| v.to_string()),
             probs: BTreeMap::new(),
-            value: Some(row[0] as f64),
+            tags: None,
+            threshold: None,
+            value: row.first().map(|&v| v as f64),
             logits: row,
         },
+        Task::MultiLabel => {
+            let tags: Vec<String> = predicted_tags(labels, &row, threshold).into_iter().map(|(t, _)| t).collect();
+            Prediction {
+                text,
+                label: tags.join(", "),
+                probs: labels.iter().cloned().zip(row.iter().map(|&x| sigmoid(x))).collect(),
+                tags: Some(tags),
+                threshold: Some(threshold),
+                value: None,
+                logits: row,
+            }
+        }
     }
 }

@@ -3,13 +3,18 @@
 //! tokenize (text) or decode and resize (images). The same path serves the CLI (files) and the
 //! page (bytes).
 
-use crate::data::{clean, parse_table, pick_columns, read_table, stratified_split, DataReport, Example, Table};
+use crate::data::clean::count_tags;
+use crate::data::tags::{canonical, rarest_tags, tag_ids, tag_set};
+use crate::data::{clean, clean_tags, parse_table, pick_columns, read_table, stratified_split_by, DataReport, Example, Table};
 use crate::error::{Error, Result};
 use crate::model::Task;
 use crate::tokenize::Tokenizer;
 use crate::train::TrainConfig;
-use crate::vision::{self, Fit, ImageFile, PreviewSpec, Skipped};
+use crate::vision::{self, Fit, ImageFile, Skipped};
 use std::path::PathBuf;
+
+mod previews;
+pub use previews::{augment_preview, image_preview, preview, ClassPreview, ImagePreview, Preview};
 
 /// Where data comes from.
 #[derive(Clone, Debug)]
@@ -55,7 +60,7 @@ impl DataSource {
                 vision::read_zip(&crate::fsutil::read(p)?, &p.display().to_string())
             }
             #[cfg(not(target_arch = "wasm32"))]
-            DataSource::Path(p) => vision::read_csv(p, cfg.text_column.as_deref(), cfg.label_column.as_deref()),
+            DataSource::Path(p) => vision::read_csv_with(p, cfg.text_column.as_deref(), cfg.label_column.as_deref(), &cfg.table_options()),
             #[cfg(target_arch = "wasm32")]
             DataSource::Path(p) => {
                 let _ = cfg; // only the CSV reader, native, needs the column names
@@ -100,10 +105,12 @@ impl<'a> From<&'a Tokenizer> for Encoder<'a> {
 }
 
 /// What a model learns from one example.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Target {
     Class(usize),
     Value(f32),
+    /// Multi-label: the example's tags (output indices, sorted).
+    Tags(Vec<usize>),
 }
 
 /// One split, encoded.
@@ -128,7 +135,7 @@ impl Split {
 
 #[derive(Clone, Debug)]
 pub struct Prepared {
-    /// Class names in id order (sorted); empty for regression.
+    /// Class (or multi-label tag) names in id order (sorted); empty for regression.
     pub labels: Vec<String>,
     pub train: Split,
     pub valid: Split,
@@ -146,88 +153,24 @@ pub fn sort_labels(labels: &mut [String]) {
     }
 }
 
-/// The first rows of a data file and the columns edgetune would use, for the page's preview.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Preview {
-    pub name: String,
-    pub format: crate::data::Format,
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<String>>,
-    pub total_rows: usize,
-    pub text_column: String,
-    pub label_column: String,
-}
-
-pub fn preview(source: &DataSource, cfg: &TrainConfig, rows: usize) -> Result<Preview> {
-    let table = source.table(cfg)?;
-    let (ti, li) = pick_columns(&table, cfg.text_column.as_deref(), cfg.label_column.as_deref())?;
-    Ok(Preview {
-        name: source.name(),
-        format: table.format,
-        rows: table.rows.iter().take(rows).map(|r| r.fields.iter().map(|f| f.clone().unwrap_or_default()).collect()).collect(),
-        total_rows: table.rows.len(),
-        text_column: table.columns[ti].clone(),
-        label_column: table.columns[li].clone(),
-        columns: table.columns,
-    })
-}
-
-/// An image collection as listed, before anything is decoded: what the page shows as soon as
-/// a folder or zip is dropped (the data report, after decoding, comes with `prepare`).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ImagePreview {
-    pub name: String,
-    /// Always true: tells a reader this is not a table's [`Preview`].
-    pub images: bool,
-    /// Image files found in class folders.
-    pub total: usize,
-    /// Classes in label order, each with its number of files and the first few file names.
-    pub classes: Vec<ClassPreview>,
-    /// Files left out while listing, and why.
-    pub skipped: Vec<Skipped>,
-}
-
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ClassPreview {
-    pub label: String,
-    pub count: usize,
-    pub samples: Vec<String>,
-}
-
-/// Lists an image collection with up to `per_class` file names per class. Errors as training
-/// would: no images, or fewer than two classes.
-pub fn image_preview(source: &DataSource, cfg: &TrainConfig, per_class: usize) -> Result<ImagePreview> {
-    let (files, skipped) = source.image_files(cfg, 2)?;
-    let mut labels: Vec<String> = files.iter().map(|f| f.label.clone()).collect();
-    labels.sort();
-    labels.dedup();
-    sort_labels(&mut labels);
-    let classes = labels
-        .into_iter()
-        .map(|label| {
-            let mine = files.iter().filter(|f| f.label == label);
-            ClassPreview { count: mine.clone().count(), samples: mine.take(per_class).map(|f| f.name.clone()).collect(), label }
-        })
-        .collect();
-    Ok(ImagePreview { name: source.name(), images: true, total: files.len(), classes, skipped })
-}
-
-/// The augmentation preview of `edgetune preview-augment` and the page: every image of `source`
-/// fitted to `size` (`cfg.image_fit` over `fit`), nothing held out, laid out by
-/// [`vision::augment_grid`] with `cfg.augment`. Returns the PNG and the number of rows shown.
-pub fn augment_preview(source: &DataSource, cfg: &TrainConfig, size: usize, fit: Fit, spec: &PreviewSpec) -> Result<(Vec<u8>, usize)> {
-    let cfg = TrainConfig { valid_split: 0.0, test_split: 0.0, ..cfg.clone() };
-    cfg.validate()?;
-    let data = prepare(source, None, None, &cfg, Encoder::Image { size, fit: cfg.image_fit.unwrap_or(fit) })?;
-    let rows = spec.rows.max(1).min(data.train.len());
-    Ok((vision::augment_grid(&data.train.examples, size, &cfg.augment, spec), rows))
-}
-
 /// Reads and cleans one data source; images need `min_classes` classes (training data two).
 pub(crate) fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str, &str)>, encoder: Encoder, min_classes: usize) -> Result<(Vec<Example>, DataReport, String, String)> {
     if let Encoder::Image { size, fit } = encoder {
-        let (files, skipped) = source.image_files(cfg, min_classes)?;
-        let (examples, report) = vision::clean_images(&source.name(), files, skipped, size, fit);
+        let (mut files, skipped) = source.image_files(cfg, min_classes)?;
+        // Multi-label (a CSV of image paths): canonical tags; a file without any is a missing label.
+        let mut untagged = Vec::new();
+        if let Some(sep) = cfg.tag_sep() {
+            files.iter_mut().for_each(|f| f.label = canonical(&f.label, sep));
+            untagged = files.iter().filter(|f| f.label.is_empty()).map(|f| f.line).collect();
+            files.retain(|f| !f.label.is_empty());
+        }
+        let (examples, mut report) = vision::clean_images(&source.name(), files, skipped, size, fit);
+        if let Some(sep) = cfg.tag_sep() {
+            count_tags(&mut report, &examples, sep);
+            report.rows += untagged.len();
+            report.missing_label = untagged.len();
+            report.missing_label_lines = untagged.into_iter().take(5).collect();
+        }
         return Ok((examples, report, "path".into(), "label".into()));
     }
     let table = source.table(cfg)?;
@@ -236,7 +179,10 @@ pub(crate) fn read(source: &DataSource, cfg: &TrainConfig, columns: Option<(&str
         None => (cfg.text_column.as_deref(), cfg.label_column.as_deref()),
     };
     let (ti, li) = pick_columns(&table, text, label)?;
-    let (examples, report) = clean(&table, ti, li);
+    let (examples, report) = match cfg.tag_sep() {
+        Some(sep) => clean_tags(&table, ti, li, sep),
+        None => clean(&table, ti, li),
+    };
     Ok((examples, report, table.columns[ti].clone(), table.columns[li].clone()))
 }
 
@@ -253,8 +199,19 @@ pub fn prepare<'a>(
     let (examples, mut report, text_col, label_col) = read(train, cfg, None, encoder, 2)?;
     let train_name = train.name();
     if examples.is_empty() {
-        return Err(Error::data(&train_name, "no usable rows after cleaning (every row had an empty text or label)"));
+        let msg = match cfg.tag_sep() {
+            Some(sep) => format!("no usable rows after cleaning (every row had an empty text or no tags; tags are separated by '{sep}', see --label-sep)"),
+            None => "no usable rows after cleaning (every row had an empty text or label)".to_string(),
+        };
+        return Err(Error::data(&train_name, msg));
     }
+    // Multi-label: the tags of the whole training file (a split cannot lose one), and each row
+    // stratified on its rarest tag.
+    let all_tags = cfg.tag_sep().map(|sep| tag_set(&examples, sep));
+    let strata = match cfg.tag_sep() {
+        Some(sep) => rarest_tags(&examples, sep),
+        None => examples.iter().map(|e| e.label.clone()).collect(),
+    };
     let mut reports = Vec::new();
     // Other files use the columns found in the training file.
     let mut other = |src: &DataSource| -> Result<Vec<Example>> {
@@ -269,7 +226,7 @@ pub fn prepare<'a>(
     let given_test = test.map(&mut other).transpose()?;
     let test_frac = if given_test.is_some() { 0.0 } else { cfg.test_split };
     let valid_frac = if given_valid.is_some() { 0.0 } else { cfg.valid_split };
-    let (train_ex, split_valid, split_test) = stratified_split(examples, valid_frac, test_frac, cfg.seed);
+    let (train_ex, split_valid, split_test) = stratified_split_by(examples, &strata, valid_frac, test_frac, cfg.seed);
     let valid_ex = given_valid.unwrap_or(split_valid);
     let test_ex = given_test.or((!split_test.is_empty()).then_some(split_test));
 
@@ -290,6 +247,16 @@ pub fn prepare<'a>(
             labels
         }
         Task::Regression => Vec::new(),
+        Task::MultiLabel => {
+            let tags = all_tags.unwrap_or_default();
+            if tags.len() < 2 {
+                return Err(Error::data(
+                    &train_name,
+                    format!("only one tag ('{}') after cleaning: multi-label classification needs at least 2", tags.first().map_or("", |s| s.as_str())),
+                ));
+            }
+            tags
+        }
     };
 
     let mut too_long = 0;
@@ -334,6 +301,15 @@ pub fn encode_split<'a>(examples: Vec<Example>, labels: &[String], cfg: &TrainCo
                 Ok(v) if v.is_finite() => Target::Value(v),
                 _ => return Err(Error::data(file, format!("{}: label '{}' is not a number (regression needs numeric labels)", place(e), e.label))),
             },
+            Task::MultiLabel => match tag_ids(&e.label, cfg.label_sep, &index) {
+                Ok(ids) => Target::Tags(ids),
+                Err(tag) => {
+                    return Err(Error::data(
+                        file,
+                        format!("{}: tag '{tag}' never appears in the training data (tags: {})", place(e), label_list(labels)),
+                    ))
+                }
+            },
         };
         if let Some(tokenizer) = tokenizer {
             if tokenizer.encode(&e.text).len() > cfg.max_length {
@@ -375,58 +351,4 @@ fn label_list(labels: &[String]) -> String {
         s.push_str(&format!(", … {} in all", labels.len()));
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::ModelKind;
-    use image::{ExtendedColorType, ImageEncoder};
-
-    fn png(grey: u8) -> Vec<u8> {
-        let mut out = Vec::new();
-        image::codecs::png::PngEncoder::new(&mut out).write_image(&[grey; 4], 2, 2, ExtendedColorType::L8).unwrap();
-        out
-    }
-
-    fn folder(names: &[&str]) -> DataSource {
-        let entries = names.iter().enumerate().map(|(i, n)| (n.to_string(), png(i as u8 * 20))).collect();
-        DataSource::Files { name: "pets".into(), entries }
-    }
-
-    #[test]
-    fn image_preview_lists_classes_samples_and_skipped_files() {
-        let cfg = TrainConfig::defaults_for(ModelKind::Image);
-        // Paths relative to the folder, as the page sends them (and `read_folder` lists them).
-        let src = folder(&["dog/1.png", "cat/3.png", "cat/1.png", "cat/2.png", "notes.txt", "loose.png"]);
-        let p = image_preview(&src, &cfg, 2).unwrap();
-        assert_eq!((p.name.as_str(), p.images, p.total), ("pets", true, 4));
-        let classes: Vec<(&str, usize, Vec<&str>)> = p.classes.iter().map(|c| (c.label.as_str(), c.count, c.samples.iter().map(String::as_str).collect())).collect();
-        assert_eq!(classes, [("cat", 3, vec!["cat/1.png", "cat/2.png"]), ("dog", 1, vec!["dog/1.png"])]);
-        let skipped: Vec<&str> = p.skipped.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(skipped, ["loose.png", "notes.txt"]);
-        // One class, or no images, is the error training would give, naming the source.
-        let one = image_preview(&folder(&["cat/1.png", "cat/2.png"]), &cfg, 2).unwrap_err().to_string();
-        assert!(one.starts_with("pets: found only one class folder 'cat'"), "{one}");
-        let empty = DataSource::Bytes { name: "empty.zip".into(), bytes: crate::archive::zip(&[("a/readme.md".into(), b"hi".to_vec())]) };
-        let none = image_preview(&empty, &cfg, 2).unwrap_err().to_string();
-        assert!(none.starts_with("empty.zip: no usable image files"), "{none}");
-        // A zip given to a text model says what it is.
-        let text = preview(&empty, &TrainConfig::default(), 5).unwrap_err().to_string();
-        assert_eq!(text, "empty.zip: a zip is image data: pick an image model (a text model reads a CSV, TSV or JSON Lines file)");
-    }
-
-    #[test]
-    fn augment_preview_is_a_png_of_rows_and_variants() {
-        let src = folder(&["d/a/1.png", "d/a/2.png", "d/b/3.png", "d/b/4.png"]);
-        let cfg = TrainConfig { test_split: 0.5, ..TrainConfig::defaults_for(ModelKind::Image) };
-        let spec = PreviewSpec { rows: 8, variants: 2, zoom: 1, seed: 1 };
-        let (png, rows) = augment_preview(&src, &cfg, 4, Fit::Resize, &spec).unwrap();
-        assert_eq!(rows, 4); // every image, whatever the splits say
-        let p = crate::vision::decode(&png, "grid.png").unwrap();
-        assert_eq!((p.width, p.height), (3 * 4 + 2 * 2, 4 * 4 + 3 * 2));
-        let bad = TrainConfig { augment: crate::vision::Augment { rotation_deg: 400.0, ..Default::default() }, ..cfg };
-        let e = augment_preview(&src, &bad, 4, Fit::Resize, &spec).unwrap_err().to_string();
-        assert_eq!(e, "augment.rotation_deg is 400, expected a number from 0 to 180");
-    }
 }

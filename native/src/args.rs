@@ -42,6 +42,18 @@ pub fn parse_backend(s: &str) -> Result<Backend, String> {
     s.parse().map_err(|e: edgetune::Error| e.to_string())
 }
 
+/// One character; "tab" (or "\t") for a tab.
+fn parse_sep(s: &str) -> Result<char, String> {
+    if s == "tab" || s == "\\t" {
+        return Ok('\t');
+    }
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(format!("'{s}' is not one character: give the one character between tags, like ',' or '|'")),
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Model: a local Hugging Face-style directory, or hf:ORG/NAME[@REVISION] from the Hub.
@@ -84,9 +96,16 @@ pub struct TrainArgs {
     pub text_column: Option<String>,
     #[arg(long)]
     pub label_column: Option<String>,
-    /// classification or regression.
-    #[arg(long, value_parser = ["classification", "regression"])]
+    /// classification, regression or multi_label.
+    #[arg(long, value_parser = ["classification", "regression", "multi_label", "multi-label"])]
     pub task: Option<String>,
+    /// Multi-label classification: each label holds several tags (separated by --label-sep; in
+    /// JSON Lines also a list), one sigmoid per tag, the threshold chosen on validation.
+    #[arg(long)]
+    pub multi_label: bool,
+    /// The character between tags in a multi-label label column (default ","; "tab" for a tab).
+    #[arg(long, value_parser = parse_sep)]
+    pub label_sep: Option<char>,
     /// mean (default) or cls.
     #[arg(long, value_parser = ["mean", "cls"])]
     pub pooling: Option<String>,
@@ -143,8 +162,8 @@ pub struct TrainArgs {
     /// Early-stopping patience in epochs (0 = never stop early).
     #[arg(long)]
     pub patience: Option<usize>,
-    /// accuracy, macro_f1 or loss.
-    #[arg(long, value_parser = ["accuracy", "macro_f1", "loss"])]
+    /// accuracy, macro_f1, micro_f1 or loss (default: accuracy; micro_f1 for multi-label).
+    #[arg(long, value_parser = ["accuracy", "macro_f1", "micro_f1", "loss"])]
     pub metric: Option<String>,
     /// Also checkpoint every N steps.
     #[arg(long)]
@@ -152,6 +171,10 @@ pub struct TrainArgs {
     /// Batches of mixed lengths instead of length-grouped ones.
     #[arg(long)]
     pub no_group_by_length: bool,
+    /// How many training examples the export and run directory keep as the replay sample that
+    /// `personalize` mixes in (default 1000; 0 for none).
+    #[arg(long)]
+    pub replay_size: Option<usize>,
     #[command(flatten)]
     pub image: ImageFlags,
 }
@@ -274,7 +297,7 @@ impl TrainArgs {
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { cfg.$field = v.clone().into(); } )* };
         }
-        set!(epochs, batch_size, grad_accum, lr, weight_decay, warmup_ratio, seed, max_length, valid_split, test_split, patience, checkpoint_every);
+        set!(epochs, batch_size, grad_accum, lr, weight_decay, warmup_ratio, seed, max_length, valid_split, test_split, patience, checkpoint_every, replay_size);
         if self.max_steps.is_some() {
             cfg.max_steps = self.max_steps;
         }
@@ -298,6 +321,18 @@ impl TrainArgs {
         }
         if let Some(t) = &self.task {
             cfg.task = enum_from::<Task>(t)?;
+        }
+        if self.multi_label {
+            if cfg.task == Task::Regression {
+                anyhow::bail!("--multi-label is a kind of classification: it cannot go with regression (--task regression, or task = \"regression\" in the config file)");
+            }
+            cfg.task = Task::MultiLabel;
+        }
+        if let Some(c) = self.label_sep {
+            if cfg.task != Task::MultiLabel {
+                anyhow::bail!("--label-sep separates the tags of a multi-label run: add --multi-label");
+            }
+            cfg.label_sep = c;
         }
         if let Some(p) = &self.pooling {
             cfg.pooling = enum_from::<Pooling>(p)?;
@@ -342,6 +377,9 @@ pub struct EvalArgs {
     pub text_column: Option<String>,
     #[arg(long)]
     pub label_column: Option<String>,
+    /// Multi-label models: the character between tags in the label column (default ",").
+    #[arg(long, value_parser = parse_sep, default_value = ",")]
+    pub label_sep: char,
     #[arg(long, default_value_t = 128)]
     pub max_length: usize,
     #[arg(long, default_value_t = 64)]

@@ -106,6 +106,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let eval_s = t0.elapsed().as_secs_f64();
     let accuracy = match &report {
         EvalReport::Classification(r) => r.accuracy,
+        EvalReport::MultiLabel(r) => r.subset_accuracy,
         EvalReport::Regression(_) => f64::NAN,
     };
     let tail = &losses[losses.len().saturating_sub(10)..];

@@ -143,6 +143,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         label_column: a.label_column.clone(),
         max_length: a.max_length,
         task: model.task(),
+        label_sep: a.label_sep,
         valid_split: 0.0,
         test_split: 0.0,
         ..TrainConfig::default()
@@ -193,6 +194,11 @@ fn predict(a: PredictArgs) -> Result<()> {
             println!("{}", serde_json::to_string(p)?);
         } else if let Some(v) = p.value {
             println!("{v:>10.4}  {}", p.text);
+        } else if let Some(tags) = &p.tags {
+            // Multi-label: every tag at or above the threshold, with its probability.
+            let shown: Vec<String> = tags.iter().map(|t| format!("{t} {:.1} %", p.probs.get(t).copied().unwrap_or(0.0) * 100.0)).collect();
+            let shown = if shown.is_empty() { format!("(no tag reaches {:.2})", p.threshold.unwrap_or(0.5)) } else { shown.join(", ") };
+            println!("{shown}  |  {}", p.text);
         } else {
             let conf = p.probs.get(&p.label).copied().unwrap_or(0.0);
             println!("{:<width$}  {:>6.2} %  {}", p.label, conf * 100.0, p.text);

@@ -142,6 +142,51 @@ test('a reload mid-run offers to resume, and the run finishes', { timeout: TRAIN
   });
 });
 
+/// banking10.csv with each text tagged with the words of its intent ("card_arrival" → "arrival,card").
+function taggedSubset() {
+  const [header, ...rows] = csvRecords(stratifiedSubset());
+  const stop = new Set(['or', 'by', 'my', 'to', 'of', 'and', 'after', 'into', 'via', 'for', 'about', 'on']);
+  const tags = (intent) => [...new Set(intent.toLowerCase().split('_').map((w) => w.replace(/[^a-z0-9]/g, '')).filter((w) => w && !stop.has(w)))].sort().join(',');
+  return ['text,tags', ...rows.map(([raw, intent]) => `${raw.slice(0, raw.lastIndexOf(','))},"${tags(intent)}"`)].join('\n') + '\n';
+}
+
+test('a multi-label run (head only) reports micro and macro F1 and predicts tags', { timeout: TRAIN_TIMEOUT + 600_000 }, async () => {
+  writeFileSync(join(work, 'banking10-tags.csv'), taggedSubset());
+  await inBrowser({ webgpu: false }, async ({ page }) => {
+    await openPage(page, 'cpu');
+    await page.click('#model-load');
+    await page.waitForFunction(() => /ready/i.test(document.querySelector('#model-status')?.textContent || ''), null, { timeout: 300_000 });
+    await page.setInputFiles('#data-file', join(work, 'banking10-tags.csv'));
+    await page.waitForFunction(() => (document.querySelector('#data-report')?.textContent || '').length > 20, null, { timeout: 120_000 });
+    assert.ok(await page.isDisabled('#label-sep'), 'the tag separator waits for the multi-label box');
+    await page.check('#multi-label');
+    assert.ok(!(await page.isDisabled('#label-sep')));
+    await page.evaluate(() => (document.querySelector('#advanced').open = true));
+    await page.check('#head-only');
+    for (const [id, value] of Object.entries({ epochs: '30', 'batch-size': '16', 'head-lr': '0.01', 'test-split': '0', 'valid-split': '0.2' })) {
+      await page.fill(`#${id}`, value);
+      await page.dispatchEvent(`#${id}`, 'change');
+    }
+    // The data report of these settings: rows per tag, and the 80/20 split.
+    await page.waitForFunction(() => {
+      const report = document.querySelector('#data-report')?.textContent || '';
+      return / tags \(/.test(report) && /240 train · 60 validation/.test(report) && !document.querySelector('#train').disabled;
+    }, null, { timeout: 120_000 });
+    const report = await page.textContent('#data-report');
+    assert.match(report, /300 rows read, 300 kept, 25 tags \(3\.20 per row, 10 distinct sets\)/);
+    const state = await trainToEnd(page, 'multilabel-trained');
+    const v = state.valid;
+    assert.ok(v.micro_f1 >= 0.6 && v.threshold > 0 && v.threshold < 1, `validation micro F1 ${v.micro_f1} at threshold ${v.threshold}`);
+    const headline = await page.textContent('#accuracy');
+    assert.match(headline, /micro F1 [0-9.]+ · macro F1 [0-9.]+/);
+    assert.equal(await page.textContent('#per-class-heading'), 'Per tag');
+    assert.ok(!(await page.isVisible('#confusion')), 'no confusion matrix for tags');
+    await page.fill('#try-text', 'my card still has not arrived');
+    await page.waitForFunction(() => /Tags:/.test(document.querySelector('#try-output')?.textContent || ''), null, { timeout: 60_000 });
+    console.log(`multi-label (head only, cpu): validation micro F1 ${v.micro_f1.toFixed(3)}, macro F1 ${v.macro_f1.toFixed(3)}; try-it: ${await page.textContent('#try-output')}`);
+  });
+});
+
 /// The CLI's message for a bad data file, without the "error: " prefix and the directory.
 function cliError(file) {
   const bin = process.env.EDGETUNE_BIN;

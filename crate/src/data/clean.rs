@@ -72,10 +72,37 @@ pub struct DataReport {
     /// Names of the first few duplicate images removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub duplicate_names: Vec<String>,
+    /// Multi-label data: `classes` counts the rows of each tag.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_label: bool,
+    /// Multi-label: distinct tag sets, and tags per kept row on average.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tag_sets: usize,
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub tags_per_row: f64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Builds examples from the chosen columns, in row order, and reports what was dropped and why.
 pub fn clean(table: &Table, text_idx: usize, label_idx: usize) -> (Vec<Example>, DataReport) {
+    clean_with(table, text_idx, label_idx, None)
+}
+
+/// [`clean`] for multi-label data: each label field is a list of tags separated by `sep`, kept in
+/// its canonical form ([`super::tags`]); a field without a tag is a missing label, and the
+/// report counts rows per tag.
+pub fn clean_tags(table: &Table, text_idx: usize, label_idx: usize, sep: char) -> (Vec<Example>, DataReport) {
+    clean_with(table, text_idx, label_idx, Some(sep))
+}
+
+fn clean_with(table: &Table, text_idx: usize, label_idx: usize, tags: Option<char>) -> (Vec<Example>, DataReport) {
     let mut report =
         DataReport { source: table.source.clone(), rows: table.rows.len(), ..Default::default() };
     let note = |lines: &mut Vec<usize>, line| {
@@ -89,6 +116,11 @@ pub fn clean(table: &Table, text_idx: usize, label_idx: usize) -> (Vec<Example>,
         let field =
             |k: usize| row.fields.get(k).and_then(|f| f.as_deref()).map(str::trim).unwrap_or("");
         let (text, label) = (field(text_idx), field(label_idx));
+        let label = match tags {
+            Some(sep) => std::borrow::Cow::Owned(super::tags::canonical(label, sep)),
+            None => std::borrow::Cow::Borrowed(label),
+        };
+        let label = label.as_ref();
         if text.is_empty() {
             report.empty_text += 1;
             note(&mut report.empty_text_lines, row.line);
@@ -108,13 +140,28 @@ pub fn clean(table: &Table, text_idx: usize, label_idx: usize) -> (Vec<Example>,
         }
     }
     report.kept = examples.len();
-    let mut classes: BTreeMap<&str, usize> = BTreeMap::new();
-    for e in &examples {
-        *classes.entry(&e.label).or_default() += 1;
+    match tags {
+        Some(sep) => count_tags(&mut report, &examples, sep),
+        None => {
+            let mut classes: BTreeMap<&str, usize> = BTreeMap::new();
+            for e in &examples {
+                *classes.entry(&e.label).or_default() += 1;
+            }
+            report.classes = classes.into_iter().map(|(l, n)| (l.to_string(), n)).collect();
+        }
     }
-    report.classes = classes.into_iter().map(|(l, n)| (l.to_string(), n)).collect();
     report.conflicts = conflicts(&examples);
     (examples, report)
+}
+
+/// Fills a report's multi-label counts from kept examples with canonical labels: rows per tag
+/// (in `classes`), distinct tag sets, tags per row.
+pub fn count_tags(report: &mut DataReport, examples: &[Example], sep: char) {
+    report.multi_label = true;
+    report.classes = super::tags::tag_counts(examples.iter().map(|e| e.label.as_str()), sep);
+    report.tag_sets = examples.iter().map(|e| e.label.as_str()).collect::<HashSet<_>>().len();
+    let total: usize = report.classes.iter().map(|c| c.1).sum();
+    report.tags_per_row = if examples.is_empty() { 0.0 } else { total as f64 / examples.len() as f64 };
 }
 
 /// Texts kept under more than one label, in order of first appearance. Two passes, so that only
@@ -168,14 +215,16 @@ impl fmt::Display for DataReport {
         let each = |c: &[(String, usize)]| {
             c.iter().map(|(l, k)| format!("{l} {k}")).collect::<Vec<_>>().join(", ")
         };
+        let (one, many) = if self.multi_label { ("tag", "tags") } else { ("class", "classes") };
+        let sets = match self.multi_label {
+            true => format!(" ({:.2} per row, {} distinct sets)", self.tags_per_row, self.tag_sets),
+            false => String::new(),
+        };
         if n == 0 {
             out.push("  no examples left to train on".to_string());
         } else if n <= 10 {
-            out.push(format!(
-                "  {n} class{}: {}",
-                if n == 1 { "" } else { "es" },
-                each(&self.classes)
-            ));
+            let unit = if n == 1 { one } else { many };
+            out.push(format!("  {n} {unit}: {}{sets}", each(&self.classes)));
         } else {
             // Many classes: what matters is the spread, so show the smallest and largest few.
             let mut by_count = self.classes.clone();
@@ -183,7 +232,7 @@ impl fmt::Display for DataReport {
             let (min, max) = (by_count[0].1, by_count[n - 1].1);
             let mut most = by_count[n - 3..].to_vec();
             most.reverse();
-            out.push(format!("  {n} classes, {min} to {max} examples each"));
+            out.push(format!("  {n} {many}, {min} to {max} examples each{sets}"));
             out.push(format!("    fewest: {}", each(&by_count[..3])));
             out.push(format!("    most:   {}", each(&most)));
         }
@@ -192,7 +241,7 @@ impl fmt::Display for DataReport {
         if !rare.is_empty() {
             let more = if rare.len() > 5 { ", ..." } else { "" };
             out.push(format!(
-                "  classes with fewer than 3 examples (too few to validate on): {}{more}",
+                "  {many} with fewer than 3 examples (too few to validate on): {}{more}",
                 rare[..rare.len().min(5)].join(", ")
             ));
         }

@@ -22,7 +22,7 @@ pub const TEXT_NAMES: &[&str] = &[
 ];
 /// Column names (case-insensitive) that mean "the label".
 pub const LABEL_NAMES: &[&str] =
-    &["label", "labels", "category", "class", "intent", "target", "y", "sentiment"];
+    &["label", "labels", "tags", "category", "class", "intent", "target", "y", "sentiment"];
 
 /// Picks `(text_idx, label_idx)`: named columns match case-insensitively; otherwise the usual
 /// names are looked for; otherwise, with exactly two columns, the one with the longer texts on

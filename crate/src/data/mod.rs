@@ -13,11 +13,12 @@ pub mod clean;
 pub mod columns;
 pub mod split;
 pub mod table;
+pub mod tags;
 
 pub use batch::{length_grouped_batches, padded_tokens, sequential_batches};
-pub use clean::{clean, Conflict, DataReport, Example};
+pub use clean::{clean, clean_tags, Conflict, DataReport, Example};
 pub use columns::{pick_columns, LABEL_NAMES, TEXT_NAMES};
-pub use split::stratified_split;
+pub use split::{stratified_split, stratified_split_by};
 pub use table::{parse_table, read_table, Format, Row, Table, TableOptions};
 
 /// End-to-end checks: the real data sets shipped beside the repository (`../shared/data`), every
@@ -201,7 +202,7 @@ mod tests {
         );
         assert_eq!(
             err(b"{\"text\": \"a\"}\n{\"text\": \"a\", \"tags\": [1]}\n", "d.jsonl"),
-            "d.jsonl: line 2: key \"tags\" holds a list; expected text, a number or true/false"
+            "d.jsonl: line 2: key \"tags\" holds a list; expected text, a number or true/false (a list of tags needs multi-label classification: --multi-label)"
         );
     }
 
@@ -223,7 +224,7 @@ mod tests {
             for format in [None, Some(Format::Csv), Some(Format::Tsv), Some(Format::Jsonl)] {
                 for header in [None, Some(true), Some(false)] {
                     // Whatever parses must go through the rest of the pipeline too.
-                    let Ok(t) = parse_table(bytes, "odd", &TableOptions { format, header }) else {
+                    let Ok(t) = parse_table(bytes, "odd", &TableOptions { format, header, list_sep: None }) else {
                         continue;
                     };
                     let (ti, li) = pick_columns(&t, None, None).unwrap_or((0, 1));

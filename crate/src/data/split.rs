@@ -21,12 +21,25 @@ pub fn stratified_split(
     test_frac: f64,
     seed: u64,
 ) -> (Vec<Example>, Vec<Example>, Vec<Example>) {
+    let keys: Vec<String> = examples.iter().map(|e| e.label.clone()).collect();
+    stratified_split_by(examples, &keys, valid_frac, test_frac, seed)
+}
+
+/// [`stratified_split`] with each example's stratum given in `keys` (one per example, in order)
+/// instead of its label: multi-label data is stratified on each row's rarest tag.
+pub fn stratified_split_by(
+    examples: Vec<Example>,
+    keys: &[String],
+    valid_frac: f64,
+    test_frac: f64,
+    seed: u64,
+) -> (Vec<Example>, Vec<Example>, Vec<Example>) {
     let clamp = |x: f64| if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) };
     let (valid_frac, test_frac) = (clamp(valid_frac), clamp(test_frac));
     // Classes in sorted label order, each in row order, so the shuffle below is reproducible.
-    let mut classes: BTreeMap<String, Vec<Example>> = BTreeMap::new();
-    for e in examples {
-        classes.entry(e.label.clone()).or_default().push(e);
+    let mut classes: BTreeMap<&str, Vec<Example>> = BTreeMap::new();
+    for (k, e) in examples.into_iter().enumerate() {
+        classes.entry(keys.get(k).map_or("", String::as_str)).or_default().push(e);
     }
     let mut rng = Rng::derive(seed, "split");
     let (mut train, mut valid, mut test) = (Vec::new(), Vec::new(), Vec::new());

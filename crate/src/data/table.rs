@@ -23,6 +23,10 @@ pub enum Format {
 pub struct TableOptions {
     pub format: Option<Format>,
     pub header: Option<bool>,
+    /// JSON Lines: a list of scalars (`"labels": ["a", "b"]`) becomes one field joined with this
+    /// character (multi-label tags); `None`: a list is an error.
+    #[serde(default)]
+    pub list_sep: Option<char>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -94,7 +98,7 @@ pub fn parse_table(bytes: &[u8], source: &str, opts: &TableOptions) -> Result<Ta
         return Err(Error::data(source, format!("empty file: expected {expected}")));
     }
     match format {
-        Format::Jsonl => parse_jsonl(&text, source),
+        Format::Jsonl => parse_jsonl(&text, source, opts.list_sep),
         Format::Csv | Format::Tsv => parse_delimited(&text, source, format, opts),
     }
 }
@@ -280,7 +284,7 @@ impl<'de> Deserialize<'de> for Object {
     }
 }
 
-fn parse_jsonl(text: &str, source: &str) -> Result<Table> {
+fn parse_jsonl(text: &str, source: &str, list_sep: Option<char>) -> Result<Table> {
     let mut columns: Vec<String> = Vec::new();
     let mut rows = Vec::new();
     for (k, raw) in text.split('\n').enumerate() {
@@ -305,15 +309,21 @@ fn parse_jsonl(text: &str, source: &str) -> Result<Table> {
         })?;
         let mut fields = vec![None; columns.len()];
         for (key, value) in obj.0 {
-            let value = match value {
-                serde_json::Value::Null => None,
-                serde_json::Value::String(s) => Some(s),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                serde_json::Value::Bool(b) => Some(b.to_string()),
-                nested => {
-                    let what = if nested.is_array() { "a list" } else { "an object" };
+            let value = match (value, list_sep) {
+                (serde_json::Value::Array(items), Some(sep)) => {
+                    let at = |m: String| Error::data(source, format!("line {line}: key \"{key}\": {m}"));
+                    Some(super::tags::join_list(items, sep).map_err(at)?)
+                }
+                (serde_json::Value::Null, _) => None,
+                (serde_json::Value::String(s), _) => Some(s),
+                (serde_json::Value::Number(n), _) => Some(n.to_string()),
+                (serde_json::Value::Bool(b), _) => Some(b.to_string()),
+                (nested, _) => {
+                    let list = nested.is_array();
+                    let what = if list { "a list" } else { "an object" };
+                    let hint = if list { " (a list of tags needs multi-label classification: --multi-label)" } else { "" };
                     let expected = "expected text, a number or true/false";
-                    let msg = format!("line {line}: key \"{key}\" holds {what}; {expected}");
+                    let msg = format!("line {line}: key \"{key}\" holds {what}; {expected}{hint}");
                     return Err(Error::data(source, msg));
                 }
             };
@@ -379,7 +389,7 @@ mod tests {
         assert_eq!(Format::sniff("a\tb\nc\td\te\n"), Format::Csv); // inconsistent tabs
         assert_eq!(Format::from_extension(Path::new("d/x.TAB")), Some(Format::Tsv));
         assert_eq!(Format::from_extension(Path::new("x.ndjson")), Some(Format::Jsonl));
-        let opts = TableOptions { format: Some(Format::Csv), header: Some(false) };
+        let opts = TableOptions { format: Some(Format::Csv), header: Some(false), list_sep: None };
         let t = parse_table(b"a,b\n", "x.tsv", &opts).unwrap();
         assert_eq!((t.header, t.columns.len(), t.rows.len()), (false, 2, 1));
     }

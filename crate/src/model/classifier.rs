@@ -31,6 +31,47 @@ pub enum Task {
     Classification,
     /// One numeric target, mean squared error.
     Regression,
+    /// Any number of tags per example: one sigmoid per tag, binary cross-entropy, and a decision
+    /// threshold chosen on validation.
+    #[serde(rename = "multi_label", alias = "multilabel", alias = "multi-label")]
+    MultiLabel,
+}
+
+/// The multi-label decision threshold without a validation split to choose one on.
+pub const DEFAULT_THRESHOLD: f64 = 0.5;
+
+impl Task {
+    /// Whether the head has one output per class or tag (classification and multi-label).
+    pub fn has_labels(self) -> bool {
+        self != Task::Regression
+    }
+
+    /// `problem_type` of a Hugging Face `config.json`: what transformers' heads pick their loss by.
+    pub fn problem_type(self) -> &'static str {
+        match self {
+            Task::Classification => "single_label_classification",
+            Task::Regression => "regression",
+            Task::MultiLabel => "multi_label_classification",
+        }
+    }
+
+    /// The task a `config.json`'s `problem_type` names (classification when absent or unknown).
+    pub fn from_problem_type(p: Option<&str>) -> Task {
+        match p {
+            Some("regression") => Task::Regression,
+            Some("multi_label_classification") => Task::MultiLabel,
+            _ => Task::Classification,
+        }
+    }
+}
+
+/// The threshold an export keeps in `config.json` (`edgetune_threshold`), if it is a
+/// probability strictly between 0 and 1; else [`DEFAULT_THRESHOLD`].
+pub fn saved_threshold(value: Option<&serde_json::Value>) -> f64 {
+    match value.and_then(serde_json::Value::as_f64) {
+        Some(t) if t > 0.0 && t < 1.0 => t,
+        _ => DEFAULT_THRESHOLD,
+    }
 }
 
 /// Parameter ids of the pooling and the classifier head.
@@ -49,9 +90,11 @@ pub struct TextClassifier {
     pub head: Head,
     pub params: ParamStore,
     pub tokenizer: Tokenizer,
-    /// Class names in output order; empty for regression.
+    /// Class (or tag) names in output order; empty for regression.
     pub labels: Vec<String>,
     pub task: Task,
+    /// Multi-label: a tag is predicted when its probability reaches this (chosen on validation).
+    pub threshold: f64,
     pub device: Device,
     /// The LoRA adapters' settings, when the encoder carries adapters (see [`super::lora`]).
     pub lora: Option<LoraSpec>,
@@ -63,7 +106,7 @@ impl TextClassifier {
     /// Number of outputs of the head.
     pub fn num_outputs(&self) -> usize {
         match self.task {
-            Task::Classification => self.labels.len(),
+            Task::Classification | Task::MultiLabel => self.labels.len(),
             Task::Regression => 1,
         }
     }

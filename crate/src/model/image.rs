@@ -3,7 +3,7 @@
 //! torchvision), with batch-norm running statistics as buffers of the same store.
 
 use super::bert::Dense;
-use super::classifier::{init_dense, remap_head, HeadReuse, Task};
+use super::classifier::{init_dense, remap_head, saved_threshold, HeadReuse, Task, DEFAULT_THRESHOLD};
 use super::load::HeadSpec;
 use super::params::{Group, ParamStore};
 use super::resnet::{load_body, BnMode, BnUpdate, ResNet, ResNetConfig};
@@ -21,9 +21,11 @@ pub struct ImageClassifier {
     pub net: ResNet,
     pub head: Dense,
     pub params: ParamStore,
-    /// Class names in output order; empty for regression.
+    /// Class (or tag) names in output order; empty for regression.
     pub labels: Vec<String>,
     pub task: Task,
+    /// Multi-label: a tag is predicted when its probability reaches this.
+    pub threshold: f64,
     pub device: Device,
 }
 
@@ -100,10 +102,7 @@ pub fn architecture_name(c: &ResNetConfig) -> String {
 /// What an exported image model's `config.json` says about its head.
 fn saved_labels(config: Option<&Value>) -> (Task, Vec<String>) {
     let Some(c) = config else { return (Task::Classification, Vec::new()) };
-    let task = match c.get("problem_type").and_then(Value::as_str) {
-        Some("regression") => Task::Regression,
-        _ => Task::Classification,
-    };
+    let task = Task::from_problem_type(c.get("problem_type").and_then(Value::as_str));
     let mut labels: Vec<(usize, String)> = c
         .get("id2label")
         .and_then(Value::as_object)
@@ -163,6 +162,7 @@ pub fn load_image(source: &str, weights: Vec<u8>, config: Option<&Value>, spec: 
         params,
         labels: if task == Task::Regression { Vec::new() } else { labels },
         task,
+        threshold: if reuse == HeadReuse::Same { saved_threshold(config.and_then(|c| c.get("edgetune_threshold"))) } else { DEFAULT_THRESHOLD },
         device: device.clone(),
     })
 }

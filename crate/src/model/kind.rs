@@ -71,6 +71,21 @@ impl Classifier {
         }
     }
 
+    /// Multi-label: the probability from which a tag is predicted.
+    pub fn threshold(&self) -> f64 {
+        match self {
+            Classifier::Text(m) => m.threshold,
+            Classifier::Image(m) => m.threshold,
+        }
+    }
+
+    pub fn set_threshold(&mut self, threshold: f64) {
+        match self {
+            Classifier::Text(m) => m.threshold = threshold,
+            Classifier::Image(m) => m.threshold = threshold,
+        }
+    }
+
     pub fn device(&self) -> &Device {
         match self {
             Classifier::Text(m) => &m.device,
@@ -81,7 +96,7 @@ impl Classifier {
     /// Number of outputs of the head.
     pub fn num_outputs(&self) -> usize {
         match self.task() {
-            Task::Classification => self.labels().len(),
+            Task::Classification | Task::MultiLabel => self.labels().len(),
             Task::Regression => 1,
         }
     }

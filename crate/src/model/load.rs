@@ -9,7 +9,7 @@
 //! base model is then read from `base_model_name_or_path`.
 
 use super::bert::{encoder_tensors, Bert, Dense};
-use super::classifier::{init_dense, remap_head, Head, HeadReuse, Pooling, Task, TextClassifier};
+use super::classifier::{init_dense, remap_head, saved_threshold, Head, HeadReuse, Pooling, Task, TextClassifier, DEFAULT_THRESHOLD};
 use super::config::BertConfig;
 use super::image::load_image;
 use super::kind::{Classifier, ModelKind};
@@ -169,10 +169,7 @@ pub struct HeadSpec {
 /// What a fine-tuned checkpoint says about its head (`config.json`: id2label, problem_type,
 /// classifier_pooling).
 fn saved_head(cfg: &BertConfig) -> (Task, Vec<String>, Pooling) {
-    let task = match cfg.raw.get("problem_type").and_then(Value::as_str) {
-        Some("regression") => Task::Regression,
-        _ => Task::Classification,
-    };
+    let task = Task::from_problem_type(cfg.raw.get("problem_type").and_then(Value::as_str));
     let mut labels: Vec<(usize, String)> = cfg
         .raw
         .get("id2label")
@@ -228,6 +225,7 @@ pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Resu
     let bert = Bert::bind(&params, &config)?;
 
     let (saved_task, saved_labels, saved_pooling) = saved_head(&config);
+    let saved_threshold = saved_threshold(config.raw.get("edgetune_threshold"));
     // An adapter saves the head it was trained with (`modules_to_save`): that one wins.
     let from_adapter = |name: &str| adapter.as_ref().and_then(|a| Some((&a.weights, a.key_of(&format!("{name}.weight"))?.strip_suffix(".weight")?.to_string())));
     let has_classifier = st.info("classifier.weight").is_some() || from_adapter("classifier").is_some();
@@ -285,6 +283,8 @@ pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Resu
             Dense::new(weight, bias)
         }
     };
+    // A kept head keeps the threshold chosen for it; a new one starts from the default.
+    let threshold = if reuse == HeadReuse::Same { saved_threshold } else { DEFAULT_THRESHOLD };
     let mut model = TextClassifier {
         config,
         bert,
@@ -293,6 +293,7 @@ pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Resu
         tokenizer,
         labels: if task == Task::Regression { Vec::new() } else { labels },
         task,
+        threshold,
         device: device.clone(),
         lora: None,
         base_model: adapter.as_ref().and_then(|a| a.base_model.clone()).unwrap_or(files.source),

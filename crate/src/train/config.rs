@@ -42,9 +42,13 @@ pub enum ClassWeights {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
+    /// Accuracy; for multi-label, subset accuracy (every tag of an example right).
     #[default]
     Accuracy,
     MacroF1,
+    /// F1 over every (example, tag) decision: the multi-label default (for single-label
+    /// classification it equals accuracy).
+    MicroF1,
     Loss,
 }
 
@@ -70,6 +74,9 @@ pub struct TrainConfig {
     /// (`replay.jsonl`, or `replay.zip` of images), and how many of them `personalize` mixes in
     /// with the new examples; balanced over classes. 0: none.
     pub replay_size: usize,
+    /// Multi-label: the character between an example's tags in the label column (JSON Lines may
+    /// give a list instead).
+    pub label_sep: char,
     // --- model ---
     pub task: Task,
     pub pooling: Pooling,
@@ -135,6 +142,7 @@ impl Default for TrainConfig {
             group_by_length: true,
             labels: Vec::new(),
             replay_size: 1000,
+            label_sep: ',',
             task: Task::Classification,
             pooling: Pooling::Mean,
             dropout: None,
@@ -277,11 +285,17 @@ impl TrainConfig {
         self.metric.unwrap_or(match self.task {
             Task::Classification => Metric::Accuracy,
             Task::Regression => Metric::Loss,
+            Task::MultiLabel => Metric::MicroF1,
         })
     }
 
+    /// The tag separator, for a multi-label run.
+    pub fn tag_sep(&self) -> Option<char> {
+        (self.task == Task::MultiLabel).then_some(self.label_sep)
+    }
+
     pub fn table_options(&self) -> TableOptions {
-        TableOptions { format: self.format, header: self.header }
+        TableOptions { format: self.format, header: self.header, list_sep: self.tag_sep() }
     }
 
     /// Rejects settings that cannot work, with the field named.
@@ -343,6 +357,12 @@ impl TrainConfig {
         if self.task == Task::Regression && self.class_weights != ClassWeights::None {
             return bad("class_weights apply to classification, not regression".into());
         }
+        if matches!(self.label_sep, '\n' | '\r' | '"') {
+            return bad(format!("label_sep is {:?}, expected a character that can sit between tags on one line, like ',' or '|'", self.label_sep));
+        }
+        if self.task == Task::Regression && matches!(self.metric, Some(Metric::Accuracy | Metric::MacroF1 | Metric::MicroF1)) {
+            return bad("metric: regression is scored by its loss (mean squared error); accuracy and F1 apply to classification".into());
+        }
         Ok(())
     }
 }
@@ -372,6 +392,33 @@ mod tests {
         std::fs::write(&path, "[lora]\nrank = 4\n").unwrap();
         let e = TrainConfig::from_file(&path).unwrap_err().to_string();
         assert!(e.starts_with(&format!("{}: line 2: unknown field `rank`", path.display())), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `task = "multi_label"` and `label_sep` in a file: micro-F1 picks the best epoch, JSON
+    /// Lines lists are joined with the separator; separators that cannot work are refused.
+    #[test]
+    fn multi_label_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("edgetune-ml-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cfg.toml");
+        std::fs::write(&path, "task = \"multi_label\"\nlabel_sep = \"|\"\nclass_weights = \"balanced\"\n").unwrap();
+        let cfg = TrainConfig::from_file(&path).unwrap();
+        assert_eq!((cfg.task, cfg.label_sep, cfg.metric(), cfg.tag_sep()), (Task::MultiLabel, '|', Metric::MicroF1, Some('|')));
+        assert_eq!(cfg.table_options().list_sep, Some('|'));
+        assert_eq!(TrainConfig::default().table_options().list_sep, None);
+        let json = dir.join("cfg.json");
+        std::fs::write(&json, "{\"task\": \"multi-label\"}").unwrap();
+        assert_eq!(TrainConfig::from_file(&json).unwrap().tag_sep(), Some(','));
+        std::fs::write(&path, "task = \"multi_label\"\nlabel_sep = \"\\n\"\n").unwrap();
+        let e = TrainConfig::from_file(&path).unwrap_err().to_string();
+        assert_eq!(e, "label_sep is '\\n', expected a character that can sit between tags on one line, like ',' or '|'");
+        std::fs::write(&path, "task = \"multi_label\"\nlabel_sep = \"ab\"\n").unwrap();
+        let e = TrainConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: line 2: invalid value", path.display())), "{e}");
+        std::fs::write(&path, "task = \"regression\"\nmetric = \"micro_f1\"\n").unwrap();
+        let e = TrainConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.starts_with("metric: regression is scored by its loss"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,24 +1,26 @@
 //! Evaluation: logits for a split (batched by length, mapped back to the split's order), then the
-//! classification or regression report.
+//! classification, regression or multi-label report.
 
 use super::batch::pad_batch;
 use super::fit::image_batch;
+use super::multilabel;
 use crate::data::sequential_batches;
 use crate::device::read_f32;
 use crate::error::Result;
-use crate::metrics::{classification_report, regression_report, ClassificationReport, RegressionReport};
+use crate::metrics::{classification_report, regression_report, ClassificationReport, MultiLabelReport, RegressionReport};
 use crate::model::resnet::BnMode;
 use crate::model::{Classifier, ImageClassifier, Task, TextClassifier};
 use crate::prepare::{Split, Target};
 use serde::{Deserialize, Serialize};
 
 /// Metrics of one evaluation; serialises as the report's own fields (`accuracy`, `macro_f1`,
-/// `loss`, ... or `mae`, `rmse`, `r2`, `loss`).
+/// `loss`, ...; `mae`, `rmse`, `r2`, `loss`; or `micro_f1`, `macro_f1`, `subset_accuracy`, ...).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum EvalReport {
     Classification(ClassificationReport),
     Regression(RegressionReport),
+    MultiLabel(MultiLabelReport),
 }
 
 impl EvalReport {
@@ -26,14 +28,20 @@ impl EvalReport {
         match self {
             EvalReport::Classification(r) => r.loss,
             EvalReport::Regression(r) => r.loss,
+            EvalReport::MultiLabel(r) => r.loss,
         }
     }
 
-    /// Accuracy / macro F1 for classification; for regression the metric is the loss.
+    /// Accuracy / macro F1 / micro F1 (= accuracy) for classification; subset accuracy / macro
+    /// F1 / micro F1 for multi-label; for regression the metric is the loss.
     pub fn metric(&self, metric: super::Metric) -> f64 {
+        use super::Metric::*;
         match (self, metric) {
-            (EvalReport::Classification(r), super::Metric::Accuracy) => r.accuracy,
-            (EvalReport::Classification(r), super::Metric::MacroF1) => r.macro_f1,
+            (EvalReport::Classification(r), Accuracy | MicroF1) => r.accuracy,
+            (EvalReport::Classification(r), MacroF1) => r.macro_f1,
+            (EvalReport::MultiLabel(r), Accuracy) => r.subset_accuracy,
+            (EvalReport::MultiLabel(r), MacroF1) => r.macro_f1,
+            (EvalReport::MultiLabel(r), MicroF1) => r.micro_f1,
             (r, _) => r.loss(),
         }
     }
@@ -45,6 +53,14 @@ impl EvalReport {
                 format!("loss {:.4}  accuracy {:.2} %  macro F1 {:.4}", r.loss, r.accuracy * 100.0, r.macro_f1)
             }
             EvalReport::Regression(r) => format!("mse {:.4}  mae {:.4}  rmse {:.4}  R² {:.4}", r.loss, r.mae, r.rmse, r.r2),
+            EvalReport::MultiLabel(r) => format!(
+                "loss {:.4}  micro F1 {:.4}  macro F1 {:.4}  subset accuracy {:.2} %  (threshold {:.2})",
+                r.loss,
+                r.micro_f1,
+                r.macro_f1,
+                r.subset_accuracy * 100.0,
+                r.threshold
+            ),
         }
     }
 }
@@ -54,6 +70,7 @@ impl std::fmt::Display for EvalReport {
         match self {
             EvalReport::Classification(r) => r.fmt(f),
             EvalReport::Regression(r) => r.fmt(f),
+            EvalReport::MultiLabel(r) => r.fmt(f),
         }
     }
 }
@@ -117,9 +134,10 @@ pub async fn evaluate_keeping_logits(model: &Classifier, split: &Split, batch_si
     Ok((report_from_logits(model, &logits, &split.targets), logits))
 }
 
-/// The report for precomputed logits.
+/// The report for precomputed logits (multi-label: tags from the model's threshold on).
 pub fn report_from_logits(model: &Classifier, logits: &[Vec<f32>], targets: &[Target]) -> EvalReport {
     match model.task() {
+        Task::MultiLabel => EvalReport::MultiLabel(multilabel::report(model.labels(), logits, targets, model.threshold())),
         Task::Classification => {
             let (mut truth, mut pred, mut loss) = (Vec::new(), Vec::new(), 0.0);
             for (row, t) in logits.iter().zip(targets) {
@@ -154,20 +172,33 @@ pub fn argmax(row: &[f32]) -> usize {
 pub struct Misclassified {
     /// The text, or the image's file name.
     pub text: String,
+    /// The true class (multi-label: the true tags, comma-separated).
     pub label: String,
     pub predicted: String,
-    /// The probability the model gave its (wrong) prediction.
+    /// The probability the model gave its (wrong) prediction; multi-label: how sure its worst
+    /// wrong decision about one tag was.
     pub confidence: f64,
     pub line: usize,
 }
 
 /// The examples of `split` the model classifies wrongly (from its `logits` on the split), most
-/// confident mistakes first.
+/// confident mistakes first; multi-label: those whose predicted tag set is not the true one.
 pub fn misclassified(model: &Classifier, split: &Split, rows: &[Vec<f32>], limit: usize) -> Vec<Misclassified> {
-    if model.task() != Task::Classification {
-        return Vec::new();
-    }
-    let mut wrong: Vec<Misclassified> = rows
+    let mut wrong: Vec<Misclassified> = match model.task() {
+        Task::Classification => wrong_classes(model, split, rows),
+        Task::MultiLabel => multilabel::wrong_sets(model.labels(), split, rows, model.threshold())
+            .into_iter()
+            .map(|(e, label, predicted, confidence)| Misclassified { text: e.text.clone(), label, predicted, confidence, line: e.line })
+            .collect(),
+        Task::Regression => Vec::new(),
+    };
+    wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    wrong.truncate(limit);
+    wrong
+}
+
+fn wrong_classes(model: &Classifier, split: &Split, rows: &[Vec<f32>]) -> Vec<Misclassified> {
+    rows
         .iter()
         .zip(&split.targets)
         .zip(&split.examples)
@@ -182,8 +213,5 @@ pub fn misclassified(model: &Classifier, split: &Split, rows: &[Vec<f32>], limit
                 line: e.line,
             })
         })
-        .collect();
-    wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-    wrong.truncate(limit);
-    wrong
+        .collect()
 }

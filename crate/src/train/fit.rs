@@ -189,7 +189,7 @@ pub fn split_batch_loss(
     class_weights: Option<&Tensor<1>>,
     ctx: Option<&TrainCtx>,
 ) -> (Tensor<1>, Vec<BnUpdate>) {
-    let targets: Vec<Target> = batch.iter().map(|&i| split.targets[i]).collect();
+    let targets: Vec<Target> = batch.iter().map(|&i| split.targets[i].clone()).collect();
     match model {
         Classifier::Text(m) => {
             let rows: Vec<&[u32]> = batch.iter().map(|&i| split.ids[i].as_slice()).collect();
@@ -236,7 +236,8 @@ pub fn batch_loss(
     loss_from_logits(logits, targets, model.task, class_weights)
 }
 
-/// Cross-entropy (optionally class-weighted) or mean squared error of `logits [batch, outputs]`.
+/// Cross-entropy (optionally class-weighted), mean squared error, or for multi-label binary
+/// cross-entropy (`class_weights` then are the tags' `pos_weight`) of `logits [batch, outputs]`.
 pub fn loss_from_logits(logits: Tensor<2>, targets: &[Target], task: Task, class_weights: Option<&Tensor<1>>) -> Tensor<1> {
     let dev = logits.device();
     let dev = &dev;
@@ -260,6 +261,7 @@ pub fn loss_from_logits(logits: Tensor<2>, targets: &[Target], task: Task, class
             let diff = logits.reshape([n]) - y;
             (diff.clone() * diff).mean()
         }
+        Task::MultiLabel => super::multilabel::bce_with_logits(logits, targets, class_weights),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod eval;
 pub mod features;
 pub mod fit;
 pub mod memory;
+pub mod multilabel;
 pub mod optim;
 pub mod trainer;
 

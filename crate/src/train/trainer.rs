@@ -7,7 +7,8 @@
 
 use super::checkpoint::{self, RunState};
 use super::config::{ClassWeights, TrainConfig};
-use super::eval::{evaluate_keeping_logits, report_from_logits, EvalReport};
+use super::eval::{report_from_logits, split_logits, EvalReport};
+use super::multilabel;
 use super::features::{self, Features, Which};
 use super::fit::{apply_freezing, epoch_batches, loss_from_logits, split_batch_loss, step_counts, Event, FitOutcome, Resume, TrainCtx};
 use super::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
@@ -118,6 +119,10 @@ impl Trainer {
             Classifier::Image(_) => Dropout { hidden: cfg.dropout.unwrap_or(0.0), attention: 0.0 },
         };
         let class_weights = class_weight_tensor(&model, &data.train, cfg);
+        if data.valid.is_empty() && model.task() == Task::MultiLabel {
+            // No validation split to choose a threshold on.
+            model.set_threshold(crate::model::classifier::DEFAULT_THRESHOLD);
+        }
         let mut opt = Optimizer::new(cfg, model.params()).on_host(device::is_host(model.device()));
         let (mut state, mut best) = (RunState::default(), None);
         if let Some(r) = resume {
@@ -248,7 +253,7 @@ impl Trainer {
             let share = batch.len() as f64 / chunk_len as f64;
             let (loss, bn) = match (&self.features, &self.model) {
                 (Some(f), Classifier::Text(m)) => {
-                    let targets: Vec<Target> = batch.iter().map(|&i| train.targets[i]).collect();
+                    let targets: Vec<Target> = batch.iter().map(|&i| train.targets[i].clone()).collect();
                     let logits = features::train_logits(m, &live, f, batch, self.drop); // [batch, outputs]
                     (loss_from_logits(logits, &targets, m.task, self.class_weights.as_ref()), Vec::new())
                 }
@@ -393,16 +398,19 @@ impl Trainer {
     }
 
     /// The report and logits of the current parameters on `split` (on its features in the
-    /// fast path).
-    async fn evaluate(&self, split: &Split, which: Which) -> Result<(EvalReport, Vec<Vec<f32>>)> {
+    /// fast path). Multi-label, on validation: the decision threshold is chosen first (best
+    /// micro-F1) and kept with the model, so a checkpoint carries the threshold of its epoch.
+    async fn evaluate(&mut self, split: &Split, which: Which) -> Result<(EvalReport, Vec<Vec<f32>>)> {
         let bs = self.cfg.eval_batch_size;
-        match (&self.features, &self.model) {
-            (Some(f), Classifier::Text(m)) => {
-                let logits = features::head_logits(m, f, which, bs).await?;
-                Ok((report_from_logits(&self.model, &logits, &split.targets), logits))
-            }
-            _ => evaluate_keeping_logits(&self.model, split, bs).await,
+        let logits = match (&self.features, &self.model) {
+            (Some(f), Classifier::Text(m)) => features::head_logits(m, f, which, bs).await?,
+            _ => split_logits(&self.model, split, bs).await?,
+        };
+        if self.model.task() == Task::MultiLabel && which == Which::Valid {
+            let t = multilabel::best_threshold(self.model.labels(), &logits, &split.targets);
+            self.model.set_threshold(t);
         }
+        Ok((report_from_logits(&self.model, &logits, &split.targets), logits))
     }
 
     /// Names the parameters whose gradients hold NaN or infinity, nearest the loss first (where
@@ -461,11 +469,18 @@ async fn read_pair(loss: Tensor<1>, sq_norm: Option<Tensor<1>>) -> Result<(f64, 
     Ok((v[0] as f64, v.get(1).copied().unwrap_or(0.0) as f64))
 }
 
+/// Balanced class weights: n / (classes × n_c) for classification; for multi-label each tag's
+/// `pos_weight`, negatives over positives.
 fn class_weight_tensor(model: &Classifier, split: &Split, cfg: &TrainConfig) -> Option<Tensor<1>> {
-    if cfg.class_weights != ClassWeights::Balanced || model.task() != Task::Classification {
-        return None;
-    }
     let k = model.labels().len();
+    match (cfg.class_weights, model.task()) {
+        (ClassWeights::Balanced, Task::MultiLabel) => {
+            let w = super::multilabel::pos_weights(split, k);
+            return Some(Tensor::<1>::from_data(TensorData::new(w, [k]), model.device()));
+        }
+        (ClassWeights::Balanced, Task::Classification) => {}
+        _ => return None,
+    }
     let mut counts = vec![0usize; k];
     for t in &split.targets {
         if let Target::Class(c) = t {

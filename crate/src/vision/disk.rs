@@ -150,7 +150,17 @@ pub fn read_csv(
     path_col: Option<&str>,
     label_col: Option<&str>,
 ) -> Result<(Vec<ImageFile>, Vec<Skipped>)> {
-    let table = read_table(path, &TableOptions::default())?;
+    read_csv_with(path, path_col, label_col, &TableOptions::default())
+}
+
+/// [`read_csv`] with the table read as `opts` say (a multi-label run joins JSON lists of tags).
+pub fn read_csv_with(
+    path: &Path,
+    path_col: Option<&str>,
+    label_col: Option<&str>,
+    opts: &TableOptions,
+) -> Result<(Vec<ImageFile>, Vec<Skipped>)> {
+    let table = read_table(path, opts)?;
     let source = table.source.clone();
     if table.columns.len() < 2 {
         let msg = "only one column: expected a column of image files and a column of labels";

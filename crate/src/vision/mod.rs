@@ -22,7 +22,7 @@ pub use augment::{augment, to_unit, Augment};
 pub use clean::clean_images;
 pub use dataset::{check_classes, from_entries, read_zip, ImageFile, Skipped};
 #[cfg(not(target_arch = "wasm32"))]
-pub use disk::{read_csv, read_folder};
+pub use disk::{read_csv, read_csv_with, read_folder};
 pub use grid::{augment_grid, grid_png, PreviewSpec};
 pub use pixels::{decode, Pixels};
 pub use resize::{resize_bilinear, to_input, Fit};
