@@ -756,7 +756,7 @@ function renderMemory(memory) {
 // ---------------------------------------------------------------- 3 Settings
 
 const NULLABLE = new Set(['max_grad_norm', 'head_lr', 'dropout', 'image_fit']);
-const INTEGER = new Set(['batch_size', 'max_length', 'freeze_layers', 'grad_accum', 'patience', 'seed', 'checkpoint_every', 'augment.crop_padding']);
+const INTEGER = new Set(['batch_size', 'max_length', 'freeze_layers', 'grad_accum', 'patience', 'seed', 'checkpoint_every', 'augment.crop_padding', 'lora.r']);
 
 /** Whether a setting applies to the model's kind: the other kind's are hidden and not sent (the
  *  core lays what is sent over its defaults for the kind). */
