@@ -197,3 +197,76 @@ pub async fn head_logits(model: &Classifier, f: &Features, which: Which, batch_s
 pub fn train_logits(model: &Classifier, p: &ParamStore, f: &Features, batch: &[usize], drop: Dropout) -> Tensor<2> {
     head(model, p, f.batch(Which::Train, batch, model.device()), Some(drop))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Example;
+    use crate::device::block_on;
+    use crate::model::load::HeadSpec;
+    use crate::model::{load_any, ModelFiles};
+    use crate::prepare::Target;
+    use crate::train::embed_cache;
+    use crate::train::eval::image_logits;
+    use std::sync::Arc;
+
+    /// The demo's ResNet-20 with a fresh 3-class head, and 5 train / 2 valid / 2 test images of
+    /// pseudo-random pixels.
+    fn resnet_and_images() -> (Classifier, Prepared) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/resnet20-cifar10");
+        let spec = HeadSpec { task: Default::default(), labels: vec!["a".into(), "b".into(), "c".into()], pooling: Default::default(), seed: 3 };
+        let model = load_any(ModelFiles::from_dir(&dir).unwrap(), Some(&spec), &Device::flex()).unwrap();
+        let mut seed = 7u32;
+        let mut split = |n: usize| {
+            let examples = (0..n)
+                .map(|i| {
+                    let pixels = (0..3 * 32 * 32).map(|_| {
+                        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (seed >> 24) as u8
+                    });
+                    Example { text: format!("{i}.png"), label: "a".into(), line: i, image: Some(Arc::new(pixels.collect())) }
+                })
+                .collect();
+            Split { examples, ids: Vec::new(), targets: vec![Target::Class(0); n] }
+        };
+        let data = Prepared { labels: spec.labels.clone(), train: split(5), valid: split(2), test: Some(split(2)), reports: Vec::new() };
+        (model, data)
+    }
+
+    /// Features embedded in batches of 2 are the body's in evaluation mode, in each split's
+    /// order, and the head on them gives the full model's logits: the fast path trains and
+    /// evaluates the very function the exported model computes.
+    #[test]
+    fn image_features_give_the_models_logits() {
+        let (model, data) = resnet_and_images();
+        let f = block_on(embed_all(&model, &data, 2)).unwrap();
+        assert_eq!((f.dim, f.rows(), f.test.is_some()), (64, [5, 2, 2], true));
+        for (which, split) in [(Which::Train, &data.train), (Which::Valid, &data.valid), (Which::Test, data.test.as_ref().unwrap())] {
+            let fast = block_on(head_logits(&model, &f, which, 3)).unwrap();
+            let full = block_on(image_logits(model.as_image().unwrap(), split, 4)).unwrap();
+            for (a, b) in fast.iter().flatten().zip(full.iter().flatten()) {
+                assert!((a - b).abs() < 1e-4, "{which:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// The cache key follows what the features depend on: the same data gives the same key; one
+    /// changed pixel or another normalisation gives another.
+    #[test]
+    fn image_cache_key_covers_pixels_and_normalisation() {
+        let (model, data) = resnet_and_images();
+        let key = |m: &Classifier, d: &Prepared| block_on(embed_cache::key(m, d)).unwrap();
+        let k = key(&model, &data);
+        assert_eq!(k, key(&model, &data.clone()));
+        let mut other = data.clone();
+        let mut pixels = other.valid.examples[1].image.as_deref().unwrap().clone();
+        pixels[100] ^= 1;
+        other.valid.examples[1].image = Some(Arc::new(pixels));
+        assert_ne!(k, key(&model, &other));
+        let mut m = model.clone();
+        if let Classifier::Image(i) = &mut m {
+            i.config.image_mean[0] += 0.01;
+        }
+        assert_ne!(k, key(&m, &data));
+    }
+}
