@@ -9,6 +9,7 @@
 import { LineChart, ConfusionChart, barList } from './charts.js';
 import { downloadModel, readPickedFolder, readDropped, modelName, clearModelCache } from './model-source.js';
 import { imageKey, readPickedImages, readDroppedData } from './data-source.js';
+import { NO_AUGMENT, loraOn, syncTraining, embeddingText, embeddedText, showDownloads } from './peft.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -73,6 +74,8 @@ const app = {
   phase: null,           // 'training' | 'paused' | 'done'
   stopping: false,
   trainAfterPrepare: false,
+  quick: false,          // the run is a Quick train (head only): what a restarted worker starts again
+  keepsRun: true,        // the run checkpoints to OPFS (not a head-only one)
   run: null,             // { epochs, total, step (last step event), epochSteps }
   lostNotice: false,
   losses: 0,             // GPU losses during this run
@@ -83,6 +86,9 @@ const app = {
 const pub = (window.edgetune = {
   state: 'idle', backend: null, adapter: null, events: [], valid: null, test: null,
   savedRun: null, lastCheckpointStep: null, predictions: null,
+  config: null,          // the settings sent with the last `train` (and `quick`: Quick train)
+  embedCache: { hits: 0, misses: 0 }, // the fast path's embeddings: reused, or computed
+  lora: false, fast: false, // the trained model carries LoRA adapters; it was trained head-only on embeddings
 });
 
 const lossChart = new LineChart($('loss-chart'), {
@@ -164,13 +170,15 @@ const handlers = {
     if (app.restart === 'resume') {
       // The GPU was lost mid-run: the worker saved model, data and checkpoint itself.
       app.restart = null;
-      if (m.savedRun) {
+      // A head-only run keeps no checkpoint: a saved run in OPFS is an older one.
+      if (m.savedRun && app.keepsRun) {
         app.lostNotice = true;
         notice(`The GPU was reset; resumed from step ${m.savedRun.step}`);
         send({ type: 'resumeSaved' });
         return;
       }
-      // No checkpoint yet: start over once the new worker has the model and data again.
+      // No checkpoint yet (or a head-only run, which keeps none): start over once the new
+      // worker has the model and data again.
       app.phase = null;
       app.trainAfterPrepare = true;
     } else showResumeBanner(pub.savedRun);
@@ -222,9 +230,9 @@ const handlers = {
     app.labels = m.labels;
     renderDataReport(m);
     renderMemory(m.memory);
-    if (app.trainAfterPrepare && m.memory?.fits !== false) {
+    if (app.trainAfterPrepare && (app.quick || m.memory?.fits !== false)) {
       app.trainAfterPrepare = false;
-      startTraining();
+      startTraining(app.quick);
       notice('The GPU was reset before the first checkpoint; training restarted from the beginning');
     } else if (app.demo && m.memory?.fits !== false) {
       app.demo = false;
@@ -244,6 +252,9 @@ const handlers = {
   trained(m) {
     pub.valid = m.valid ?? pub.valid;
     pub.test = m.test ?? pub.test;
+    pub.lora = Boolean(m.lora);
+    pub.fast = Boolean(m.fast);
+    showDownloads(m);
     app.phase = 'done';
     app.stopping = false;
     if (!app.modelInfo) status('Fine-tuned model ready (resumed run): try it or download it below.', true);
@@ -251,6 +262,12 @@ const handlers = {
     if (m.kind && m.kind !== app.formKind) fillSettings(app.defaults?.[m.kind], m.kind);
     showResults();
     renderMisclassified(m.misclassified || []);
+  },
+  cancelled(m) {
+    app.phase = pub.valid || pub.test ? 'done' : null;
+    app.stopping = false;
+    $('progress-text').textContent = m.message;
+    $('epoch-summary').textContent = '';
   },
   paused(m) {
     app.phase = 'paused';
@@ -340,6 +357,15 @@ const handlers = {
 // ---------------------------------------------------------------- training events
 
 const onEvent = {
+  embedding(ev) {
+    $('progress').max = ev.total;
+    $('progress').value = ev.embedded;
+    $('progress-text').textContent = embeddingText(ev, app.formKind);
+  },
+  embedded(ev) {
+    pub.embedCache[ev.cache === 'hit' ? 'hits' : 'misses'] += 1;
+    $('embed-status').textContent = embeddedText(ev, app.formKind);
+  },
   start(ev) {
     const resumed = ev.resumed_at_step || 0;
     app.run = { epochs: ev.epochs, total: ev.total_steps, step: null, epochSteps: app.run?.epochSteps || [] };
@@ -736,7 +762,7 @@ function renderMemory(memory) {
 // ---------------------------------------------------------------- 3 Settings
 
 const NULLABLE = new Set(['max_grad_norm', 'head_lr', 'dropout', 'image_fit']);
-const INTEGER = new Set(['batch_size', 'max_length', 'freeze_layers', 'grad_accum', 'patience', 'seed', 'checkpoint_every', 'augment.crop_padding']);
+const INTEGER = new Set(['batch_size', 'max_length', 'freeze_layers', 'grad_accum', 'patience', 'seed', 'checkpoint_every', 'augment.crop_padding', 'lora.r']);
 
 /** Whether a setting applies to the model's kind: the other kind's are hidden and not sent (the
  *  core lays what is sent over its defaults for the kind). */
@@ -751,7 +777,7 @@ function readConfig() {
   const config = {};
   let ok = true;
   for (const el of $('settings').elements) {
-    if (!el.name || !applies(el)) continue;
+    if (!el.name || !applies(el) || (el.dataset.lora != null && !loraOn())) continue;
     let value;
     if (el.type === 'checkbox') value = el.checked;
     else if (el.type === 'text') {
@@ -775,6 +801,8 @@ function readConfig() {
   }
   if (applies($('multi-label')) && $('multi-label').checked) config.task = 'multi_label';
   else delete config.label_sep;
+  if (!loraOn()) config.lora = null;
+  if (config.head_only && app.formKind === 'image') config.augment = { ...NO_AUGMENT };
   if (app.columns) Object.assign(config, { text_column: app.columns.text, label_column: app.columns.label });
   return ok ? config : null;
 }
@@ -807,6 +835,7 @@ function fillSettings(config, kind) {
     $('head-lr-hint').textContent = `Empty: ${formValue(config.head_lr_factor)} × learning rate`;
     $('head-lr').placeholder = `${formValue(config.head_lr_factor)} × lr`;
   }
+  $('lora-on').checked = Boolean(config.lora);
   syncSwitches();
 }
 
@@ -824,12 +853,14 @@ function syncMultiLabel() {
   if ($('label-sep').disabled) $('label-sep').removeAttribute('aria-invalid');
 }
 
-/** An augmentation switched off greys out its amount. */
+/** An augmentation switched off greys out its amount; then the settings that go together
+ *  (LoRA, head-only, augmentation: peft.js). */
 function syncSwitches() {
   for (const el of document.querySelectorAll('input[data-switch]')) {
     el.disabled = !switchOf(el).checked;
     if (el.disabled) el.removeAttribute('aria-invalid');
   }
+  syncTraining(app.formKind);
 }
 
 $('augment-preview-button').addEventListener('click', () => {
@@ -855,7 +886,7 @@ function prepare() {
 const schedulePrepare = debounce(prepare, 300);
 
 $('settings').addEventListener('input', (e) => {
-  if (e.target.matches('.switch input[type="checkbox"]')) syncSwitches();
+  if (e.target.matches('.switch input[type="checkbox"], #lora-on, #head-only')) syncSwitches();
   if (e.target.id === 'multi-label') syncMultiLabel();
   if (e.target.id !== 'backend') schedulePrepare();
 });
@@ -877,14 +908,19 @@ function renderBackend(m) {
 
 // ---------------------------------------------------------------- 4 Train
 
-function startTraining() {
+/** Starts a run with the form's settings; `quick`: Quick train (head only), the core's fast-path
+ *  settings for the same data. */
+function startTraining(quick = false) {
   const config = readConfig();
   if (!config) return;
   clearErrors();
   resetRun();
   app.phase = 'training';
   app.failed = false;
-  send({ type: 'train', config });
+  app.quick = quick;
+  app.keepsRun = !quick && !config.head_only;
+  pub.config = { ...config, quick };
+  send({ type: 'train', config, quick });
   refresh();
 }
 
@@ -896,7 +932,7 @@ function resetRun() {
   metricChart.clear();
   $('progress').value = 0;
   $('progress-text').textContent = 'Starting…';
-  for (const id of ['epoch-summary', 'checkpoint-status']) $(id).textContent = '';
+  for (const id of ['epoch-summary', 'checkpoint-status', 'embed-status']) $(id).textContent = '';
   $('train-notice').hidden = true;
   $('results').hidden = true;
   showResumeBanner(null);
@@ -908,6 +944,7 @@ function notice(text) {
 }
 
 $('train').addEventListener('click', () => ((app.losses = 0), startTraining()));
+$('quick-train').addEventListener('click', () => ((app.losses = 0), startTraining(true)));
 $('pause').addEventListener('click', () => send({ type: 'pause' }));
 $('continue').addEventListener('click', () => send({ type: 'continue' }));
 $('stop').addEventListener('click', () => {
@@ -926,6 +963,8 @@ function showResumeBanner(saved) {
 }
 $('resume-saved').addEventListener('click', () => {
   app.losses = 0;
+  app.keepsRun = true;
+  app.quick = false;
   resetRun();
   app.phase = 'training';
   app.failed = false;
@@ -1062,19 +1101,20 @@ function renderPrediction(p) {
   $('try-output').replaceChildren(barList(top, { max: 1, text: pct, label: 'Top predictions', className: 'probs' }));
 }
 
-function startExport(type, button) {
+function startExport(type, button, merge = false) {
   button.disabled = true;
   button.dataset.label ??= button.textContent;
   button.textContent = 'Preparing…';
-  send({ type });
+  send({ type, merge });
 }
 function exportDone() {
-  for (const b of [$('download-model'), $('download-checkpoint')]) {
+  for (const b of [$('download-model'), $('download-merged'), $('download-checkpoint')]) {
     b.disabled = false;
     if (b.dataset.label) b.textContent = b.dataset.label;
   }
 }
 $('download-model').addEventListener('click', (e) => startExport('export', e.currentTarget));
+$('download-merged').addEventListener('click', (e) => startExport('export', e.currentTarget, true));
 $('download-checkpoint').addEventListener('click', (e) => startExport('exportCheckpoint', e.currentTarget));
 
 // ---------------------------------------------------------------- errors and derived state
@@ -1122,6 +1162,8 @@ function refresh() {
   if (!app.busy.has('download')) $('model-progress').hidden = !app.model;
   const fits = app.prepared?.memory?.fits !== false;
   $('train').disabled = running || !app.ready || !app.prepared || !fits || app.busy.size > 0;
+  // The memory check is the form's run's: embedding and a head need far less.
+  $('quick-train').disabled = running || !app.ready || !app.prepared || app.busy.size > 0;
   $('pause').disabled = app.phase !== 'training' || app.stopping;
   $('continue').disabled = app.phase !== 'paused' || app.stopping;
   $('stop').disabled = !running || app.stopping;
@@ -1148,4 +1190,5 @@ function trainHint(running, fits) {
   return `${again}Ready: ${int(s.train)} training examples, ${app.prepared.labels.length} ${units}.`;
 }
 
+syncSwitches();
 startWorker();

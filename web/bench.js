@@ -24,7 +24,7 @@ export async function runSteps(mod, backend, model, data, config, steps, onStep)
   const s = await mod.Session.create(backend);
   s.loadModel(model.source, model.names, model.files);
   s.loadData(data.name, data.bytes);
-  const start = s.startTraining({ ...config, max_steps: steps });
+  const { start } = s.startTraining({ ...config, max_steps: steps });
   const ready_s = (performance.now() - t0) / 1000;
   const losses = [];
   let timed = null;

@@ -2,11 +2,14 @@
 // It speaks the message protocol app.js uses (see the table in web/README.md), drives the core's
 // Trainer one awaited step at a time (so pause, stop and checkpoints happen between steps), and
 // keeps the run in OPFS (data, settings, last and best checkpoints) so a reloaded tab, or a
-// lost GPU, resumes where it was.
+// lost GPU, resumes where it was. A head-only run (Quick train) keeps instead its embeddings, in
+// memory (the core's) and in OPFS, so training the head again on the same data skips embedding.
 
 import init, { Session, zipFiles, unzipFiles, defaultConfig } from './pkg/edgetune.js';
 
 const RUN = 'edgetune-run';
+const EMBEDDINGS = 'edgetune-embeddings';
+const KEEP_EMBEDDINGS = 8; // files kept in OPFS, the most recently written
 let session = null;
 let backend = null;
 let data = null; // {name, bytes: Uint8Array} (a table or a zip), or {name, names, files} (a folder)
@@ -82,6 +85,32 @@ async function savedRun() {
   return { data_name: meta.data_name, model_source: meta.model_source, step: meta.step, total_steps: meta.total_steps, saved_at: meta.saved_at };
 }
 
+// ---- OPFS: embeddings of the head-only fast path, one file per key (as the native cache) ----
+
+async function embeddingsDir() {
+  const root = await navigator.storage.getDirectory();
+  return root.getDirectoryHandle(EMBEDDINGS, { create: true });
+}
+
+async function readEmbeddings(name) {
+  try {
+    return await readFile(await embeddingsDir(), name);
+  } catch {
+    return null; // none yet, or no OPFS here: embed
+  }
+}
+
+async function keepEmbeddings(name, bytes) {
+  const dir = await embeddingsDir();
+  await writeFile(dir, name, bytes);
+  const files = [];
+  for await (const [file, handle] of dir.entries()) {
+    if (handle.kind === 'file') files.push([file, (await handle.getFile()).lastModified]);
+  }
+  files.sort((a, b) => b[1] - a[1]);
+  for (const [file] of files.slice(KEEP_EMBEDDINGS)) await dir.removeEntry(file).catch(() => {});
+}
+
 // ---- backend ------------------------------------------------------------------------------
 
 async function startBackend(prefer) {
@@ -138,22 +167,69 @@ if (self.GPUAdapter) {
   };
 }
 
+/** Waits out a pause (posting `paused` / `continued`); true when stop was asked for. */
+async function between(step) {
+  if (control.paused) {
+    post({ type: 'paused', step });
+    await new Promise((resolve) => (control.wake = resolve));
+    post({ type: 'continued' });
+  }
+  return control.stop;
+}
+
+const event = (ev) => post({ type: 'event', event: ev });
+// A head on cached features takes hundreds of steps a second: the page gets a step event at most
+// this often (and at each epoch's end), not one per step.
+const STEP_EVENT_MS = 50;
+// ... and, not checkpointing, it steps for up to this long per call into the core.
+const STEP_BUDGET_MS = 25;
+
+/** The fast path's features: from this page's memory, else OPFS, else embedded here one batch
+ *  at a time (`embedding` events), then kept in OPFS; the `embedded` event says which, in the
+ *  shape of the CLI's. False when stop was pressed before they were ready. */
+async function fastFeatures() {
+  const t0 = performance.now();
+  const k = await session.featureKey();
+  const where = `OPFS ${EMBEDDINGS}/${k.file}`;
+  const embedded = (cache, path, warning) =>
+    event({ event: 'embedded', rows: k.rows, dim: k.dim, cache, cache_path: path, warning, elapsed_s: (performance.now() - t0) / 1000 });
+  if (k.hit) return embedded('hit', 'memory', null), true;
+  let warning = null;
+  const saved = await readEmbeddings(k.file);
+  if (saved) {
+    const r = session.useFeatureFile(saved);
+    if (r.ok) return embedded('hit', where, null), true;
+    warning = r.warning;
+  }
+  for (let done = 0; ;) {
+    if (await between(done)) return false;
+    const r = await session.embedStep();
+    done = r.embedded;
+    event({ event: 'embedding', embedded: r.embedded, total: r.total });
+    if (r.finished) break;
+  }
+  // Embeddings that cannot be kept cost the next run time, not this one its result.
+  await keepEmbeddings(k.file, session.featureFile()).catch((e) => {
+    warning = `${warning ? `${warning}; ` : ''}cannot keep the embeddings in OPFS: ${errorText(e)}`;
+  });
+  embedded('miss', where, warning);
+  return true;
+}
+
+/** Steps a run to its end. With `meta` the run is kept in OPFS (checkpoints every
+ *  `checkpoint_every` steps and at epoch ends, for resuming); without (a head-only run, which
+ *  takes seconds once embedded) nothing is saved but the embeddings. */
 async function trainLoop(start, meta, config) {
-  post({ type: 'event', event: start });
-  meta.total_steps = start.total_steps;
+  event(start);
   const every = config.checkpoint_every ?? 20;
-  control.paused = false;
-  control.stop = false;
+  let step = start.resumed_at_step || 0;
+  let posted = -Infinity;
+  if (meta) meta.total_steps = start.total_steps;
   for (;;) {
-    if (control.paused) {
-      post({ type: 'paused', step: meta.step });
-      await new Promise((resolve) => (control.wake = resolve));
-      post({ type: 'continued' });
-    }
-    if (control.stop) session.stop();
+    if (await between(step)) session.stop();
     let r;
     try {
-      r = await session.step();
+      r = await session.step(meta ? undefined : STEP_BUDGET_MS);
     } catch (e) {
       if (looksLikeLostDevice(e)) {
         post({ type: 'lost', message: errorText(e) });
@@ -161,37 +237,66 @@ async function trainLoop(start, meta, config) {
       }
       throw e;
     }
-    meta.step = r.global_step;
-    if (r.step) post({ type: 'event', event: r.step });
-    if (r.epoch) post({ type: 'event', event: r.epoch });
-    const due = r.epoch_end || (every > 0 && r.step && r.global_step % every === 0);
-    if (r.epoch_end && r.improved) await saveCheckpoint('best', await session.checkpoint(false), meta);
-    if (due && !r.finished) {
-      await saveCheckpoint('last', await session.checkpoint(true), meta);
-      post({ type: 'checkpoint', step: meta.step, saved_at: meta.saved_at });
+    step = r.global_step;
+    if (r.step && (r.epoch_end || r.finished || performance.now() - posted >= STEP_EVENT_MS)) {
+      event(r.step);
+      posted = performance.now();
+    }
+    if (r.epoch) event(r.epoch);
+    if (meta) {
+      meta.step = step;
+      const due = r.epoch_end || (every > 0 && r.step && r.global_step % every === 0);
+      if (r.epoch_end && r.improved) await saveCheckpoint('best', await session.checkpoint(false), meta);
+      if (due && !r.finished) {
+        await saveCheckpoint('last', await session.checkpoint(true), meta);
+        post({ type: 'checkpoint', step: meta.step, saved_at: meta.saved_at });
+      }
     }
     if (r.finished) break;
   }
   const out = await session.finish();
-  meta.status = 'done';
-  await writeMeta(meta);
-  post({ type: 'event', event: out.done });
-  post({ type: 'trained', kind: out.kind, misclassified: out.misclassified, test: out.done.test, valid: out.done.valid });
+  if (meta) {
+    meta.status = 'done';
+    await writeMeta(meta);
+  }
+  trainedLora = out.lora;
+  event(out.done);
+  post({ type: 'trained', kind: out.kind, lora: out.lora, fast: out.fast, misclassified: out.misclassified, test: out.done.test, valid: out.done.valid });
 }
 
-async function train(config) {
+let trainedLora = false;
+
+/** A new run: `quick` is "Quick train (head only)"; a head-only run takes the fast path. */
+async function train(config, quick) {
   if (!data) throw new Error('load a data file first');
-  // A new run replaces the saved one: its data and settings go to OPFS first. A folder of
-  // images is kept as one zip of the same paths, which the core reads back as the same data.
-  const root = await navigator.storage.getDirectory();
-  await root.removeEntry(RUN, { recursive: true }).catch(() => {});
-  const dir = await runDir();
-  const kept = data.files ? { name: `${data.name}.zip`, bytes: zipFiles(data.names, data.files) } : data;
-  await writeFile(dir, 'data.bin', kept.bytes);
-  const meta = { status: 'running', config, data_name: kept.name, model_source: modelSource, step: 0, last: null, best: null };
-  await writeMeta(meta);
-  const start = session.startTraining(config);
-  await trainLoop(start, meta, config);
+  control.paused = false;
+  control.stop = false;
+  const { start, fast } = session.startTraining(config, quick);
+  try {
+    if (fast) {
+      // The saved run (if any) stays resumable: a head-only run is not kept in OPFS.
+      if (await fastFeatures()) await trainLoop(start, null, config);
+      else {
+        session.abandon();
+        post({ type: 'cancelled', message: 'Stopped before the head trained: nothing was trained.' });
+      }
+      return;
+    }
+    // A new run replaces the saved one: its data and settings go to OPFS first. A folder of
+    // images is kept as one zip of the same paths, which the core reads back as the same data.
+    const root = await navigator.storage.getDirectory();
+    await root.removeEntry(RUN, { recursive: true }).catch(() => {});
+    const dir = await runDir();
+    const kept = data.files ? { name: `${data.name}.zip`, bytes: zipFiles(data.names, data.files) } : data;
+    await writeFile(dir, 'data.bin', kept.bytes);
+    const meta = { status: 'running', config, data_name: kept.name, model_source: modelSource, step: 0, last: null, best: null };
+    await writeMeta(meta);
+    await trainLoop(start, meta, config);
+  } catch (e) {
+    session.abandon(); // the next run can start
+    if (!looksLikeLostDevice(e)) throw e;
+    post({ type: 'lost', message: errorText(e) });
+  }
 }
 
 async function resumeSaved() {
@@ -205,7 +310,14 @@ async function resumeSaved() {
   data = { name: meta.data_name, bytes };
   modelSource = meta.model_source;
   post({ type: 'log', message: `resumed from step ${start.resumed_at_step} of ${start.total_steps}` });
-  await trainLoop(start, meta, meta.config);
+  control.paused = false;
+  control.stop = false;
+  try {
+    await trainLoop(start, meta, meta.config);
+  } catch (e) {
+    session.abandon();
+    throw e;
+  }
 }
 
 // ---- messages -----------------------------------------------------------------------------
@@ -218,6 +330,7 @@ const handlers = {
     const names = Object.keys(m.files);
     const info = session.loadModel(m.source, names, names.map((n) => new Uint8Array(m.files[n])));
     modelSource = m.source;
+    trainedLora = false;
     return { type: 'model', info };
   },
   async data(m) {
@@ -244,7 +357,7 @@ const handlers = {
     return { type: 'prepared', ...out };
   },
   async train(m) {
-    await train(m.config || {});
+    await train(m.config || {}, Boolean(m.quick));
   },
   async resumeSaved() {
     await resumeSaved();
@@ -266,9 +379,11 @@ const handlers = {
     const predictions = preds.map((p) => ({ text: p.text, label: p.label, probs: p.probs, tags: p.tags, threshold: p.threshold }));
     return { type: 'predictions', images: true, predictions };
   },
-  async export() {
-    const zip = await session.exportZip();
-    return { type: 'exported', name: 'edgetune-model.zip', bytes: zip.buffer };
+  async export(m) {
+    // A LoRA model: its PEFT adapter, or (merge) the adapters folded into a full model.
+    const zip = await session.exportZip(Boolean(m.merge));
+    const name = m.merge ? 'edgetune-merged-model.zip' : trainedLora ? 'edgetune-lora-adapter.zip' : 'edgetune-model.zip';
+    return { type: 'exported', name, bytes: zip.buffer };
   },
   async exportCheckpoint() {
     const meta = await readMeta();

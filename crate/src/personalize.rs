@@ -12,12 +12,10 @@
 use crate::data::{DataReport, Example};
 use crate::device::read_f32;
 use crate::error::{Error, Result};
-use crate::model::resnet::BnMode;
 use crate::model::{Classifier, ModelFiles, Task};
 use crate::prepare::{read, DataSource, Prepared, Split, Target};
 use crate::rng::Rng;
 use crate::train::eval::{argmax, split_logits};
-use crate::train::fit::image_batch;
 use crate::train::TrainConfig;
 use image::{ExtendedColorType, ImageEncoder};
 use serde::Serialize;
@@ -250,21 +248,11 @@ pub fn plan(files: &ModelFiles, new: &DataSource, replay: Option<&DataSource>, r
 
 /// The features the head sees for the examples `rows` of `split`, row-major `[rows, dim]`.
 async fn head_features(model: &Classifier, split: &Split, rows: &[usize], batch_size: usize) -> Result<(Vec<f32>, usize)> {
-    match model {
-        Classifier::Text(m) => {
-            let ids: Vec<Vec<u32>> = rows.iter().map(|&i| split.ids[i].clone()).collect();
-            Ok((crate::train::features::embed(m, &ids, batch_size).await?, m.config.hidden_size))
-        }
-        Classifier::Image(m) => {
-            let mut out = Vec::new();
-            for batch in rows.chunks(batch_size.max(1)) {
-                let x = m.input(&image_batch(m, split, batch, None));
-                let (f, _) = m.net.features(&m.params, x, BnMode::Eval);
-                out.extend(read_f32(f, "features").await?);
-            }
-            Ok((out, m.config.num_features()))
-        }
+    let mut out = Vec::with_capacity(rows.len() * model.feature_dim());
+    for batch in rows.chunks(batch_size.max(1)) {
+        out.extend(read_f32(crate::train::features::batch_features(model, split, batch), "features").await?);
     }
+    Ok((out, model.feature_dim()))
 }
 
 /// Sets the head rows of the classes from `first_new` on to the mean direction of their

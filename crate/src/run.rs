@@ -67,6 +67,7 @@ pub fn load_and_prepare(req: &TrainRequest, device: &Device) -> Result<(Classifi
         // Continue training a PEFT adapter: it goes on the base model as it is loaded.
         files = files.with_adapter_dir(Path::new(dir))?;
     }
+    crate::train::setup::check_kind(files.kind()?, &req.config)?;
     let data = prepare_for(&files, req)?;
     let model = load_any(files, Some(&head_spec(&req.config, &data)), device)?;
     Ok((model, data))

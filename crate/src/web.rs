@@ -1,6 +1,8 @@
-//! The page's JS boundary, and the only wasm-bindgen code: a [`Session`] that the Web Worker
-//! (`web/worker.js`) owns. It converts JS values to the core's serde structs and back, and core
-//! errors to `Error` objects whose message is the core's; training logic stays in the core.
+//! The page's JS boundary, and the only wasm-bindgen code (with its sub-modules: `quick.rs` the
+//! head-only fast path, `trained.rs` predictions and export, `memory.rs` the memory check): a
+//! [`Session`] that the Web Worker (`web/worker.js`) owns. It converts JS values to the core's
+//! serde structs and back, and core errors to `Error` objects whose message is the core's;
+//! training logic stays in the core.
 //!
 //! Methods that await the device return Promises. wasm-bindgen futures must be `'static`, so
 //! state lives in an `Rc<RefCell<..>>` and the trainer is taken out for the length of a step:
@@ -12,11 +14,9 @@ use crate::error::Error;
 use crate::model::load::header_has;
 use crate::model::{load_any, Classifier, HeadSpec, ModelFiles, ModelKind};
 use crate::model::image::image_input;
-use crate::predict::{predict, predict_images};
 use crate::prepare::{augment_preview, image_preview, preview, DataSource, Prepared};
 use crate::run::{demo_config, head_spec, prepare_for, resume_from_files, TrainRequest};
 use crate::train::eval::{misclassified, split_logits};
-use crate::train::memory::{estimate, MemoryEstimate};
 use crate::train::{Trainer, TrainConfig};
 use crate::vision::PreviewSpec;
 use js_sys::{Array, Promise, Uint8Array};
@@ -26,8 +26,12 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-/// What wasm can hold: 4 GiB of linear memory, less room for the data and the runtime.
-const WASM_BUDGET_MB: f64 = 3000.0;
+mod memory;
+mod quick;
+mod trained;
+
+use memory::{data_len, memory_check};
+
 /// File names per class in an image collection's preview (the page shows them as thumbnails).
 const SAMPLES_PER_CLASS: usize = 6;
 
@@ -44,8 +48,12 @@ fn msg(m: &str) -> JsValue {
     JsError::new(m).into()
 }
 
+/// A JS value of `v` through JSON text: one `JSON.parse` instead of a boundary crossing per field
+/// (serde-wasm-bindgen's way), which cost milliseconds per step event when a head trains on
+/// cached features at hundreds of steps a second.
 fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| msg(&e.to_string()))
+    let text = serde_json::to_string(v).map_err(|e| msg(&e.to_string()))?;
+    js_sys::JSON::parse(&text)
 }
 
 /// The page's settings laid over the defaults for the model's kind (as the CLI's flags are), so
@@ -93,12 +101,15 @@ fn files_to_js(files: Vec<(String, Vec<u8>)>) -> JsValue {
 struct State {
     model_files: Option<ModelFiles>,
     data: Option<DataSource>,
-    /// The data prepared for the settings it holds (reused when training starts with them).
+    /// The data prepared for the settings it holds (reused when training starts with settings
+    /// that give the same data).
     prepared: Option<(TrainConfig, Rc<Prepared>)>,
     trainer: Option<Trainer>,
     /// The trained model (or a loaded fine-tuned one): what predict and export use.
     model: Option<Rc<Classifier>>,
     training: bool,
+    /// The head-only fast path of the run in progress (see `quick.rs`).
+    fast: quick::Fast,
 }
 
 #[wasm_bindgen]
@@ -243,9 +254,12 @@ impl Session {
         to_js(&out)
     }
 
-    /// Starts a run from the loaded model and data; returns the `start` event.
+    /// Starts a run from the loaded model and data: `{start, fast}`, the `start` event and
+    /// whether the run takes the head-only fast path (then its features come first: see
+    /// `featureKey`). `quick`: the page's "Quick train (head only)", the fast path's settings
+    /// for the data the form describes (`TrainConfig::quick`).
     #[wasm_bindgen(js_name = startTraining)]
-    pub fn start_training(&self, config: JsValue) -> Result<JsValue, JsValue> {
+    pub fn start_training(&self, config: JsValue, quick: Option<bool>) -> Result<JsValue, JsValue> {
         let mut st = self.state.borrow_mut();
         if st.training {
             return Err(msg("a run is already in progress: stop it first"));
@@ -253,19 +267,34 @@ impl Session {
         let (Some(files), Some(data)) = (&st.model_files, &st.data) else {
             return Err(msg("load a model and a data file first"));
         };
-        let cfg = config_from(config, files.kind().map_err(err)?)?;
-        // `prepare` already tokenized the data for these settings: reuse it.
+        let kind = files.kind().map_err(err)?;
+        let mut cfg = config_from(config, kind)?;
+        if quick == Some(true) {
+            cfg = cfg.quick(kind);
+        }
+        // `prepare` already read and encoded the data for these settings: reuse it.
         let prepared = match &st.prepared {
-            Some((c, p)) if *c == cfg => p.clone(),
+            Some((c, p)) if c.same_data(&cfg) => p.clone(),
             _ => Rc::new(prepare_for(files, &request(data, &cfg)).map_err(err)?),
         };
         let model = load_any(files.clone(), Some(&head_spec(&cfg, &prepared)), &self.device).map_err(err)?;
         let trainer = Trainer::new(model, &prepared, &cfg, None).map_err(err)?;
         let start = trainer.start_event(&prepared, None);
+        let fast = crate::train::features::fast_path(&trainer.model, &trainer.cfg);
         st.trainer = Some(trainer);
         st.prepared = Some((cfg, prepared));
         st.training = true;
-        to_js(&start)
+        st.fast.reset();
+        to_js(&serde_json::json!({ "start": start, "fast": fast }))
+    }
+
+    /// Drops the run in progress after a failure (the worker calls it when a run throws), so
+    /// the next one can start.
+    pub fn abandon(&self) {
+        let mut st = self.state.borrow_mut();
+        st.trainer = None;
+        st.training = false;
+        st.fast.reset();
     }
 
     /// Continues a run from the checkpoint files the worker kept in OPFS, with the run's data and
@@ -307,12 +336,21 @@ impl Session {
     }
 
     /// One optimiser step: `{step, epoch, improved, finished, global_step}` (`step`/`epoch` are
-    /// events or null).
-    pub fn step(&self) -> Promise {
+    /// events or null). With `budget_ms`, further steps while that time lasts, up to the
+    /// epoch's end: a head on cached features takes hundreds of steps a second, and a call per
+    /// step would spend more time crossing into JS than training (`step` is then the last one).
+    pub fn step(&self, budget_ms: Option<f64>) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
             let (mut trainer, data) = take_trainer(&state)?;
-            let result = trainer.step(&data).await;
+            let t0 = web_time::Instant::now();
+            let mut result = trainer.step(&data).await;
+            while let Ok(p) = &result {
+                if p.epoch.is_some() || trainer.is_finished() || t0.elapsed().as_secs_f64() * 1e3 >= budget_ms.unwrap_or(0.0) {
+                    break;
+                }
+                result = trainer.step(&data).await;
+            }
             let out = result.as_ref().ok().map(|p| {
                 serde_json::json!({
                     "step": p.step, "epoch": p.epoch.as_ref().and_then(|e| e.event()),
@@ -347,13 +385,14 @@ impl Session {
         })
     }
 
-    /// Ends the run with the best parameters: `{done, misclassified, kind}`; the model is then
+    /// Ends the run with the best parameters: `{done, misclassified, kind, lora, fast}`; the model is then
     /// what `predict` / `predictImages` and `exportZip` use.
     pub fn finish(&self) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
             let (trainer, data) = take_trainer(&state)?;
             let bs = trainer.cfg.eval_batch_size;
+            let fast = trainer.has_features();
             let outcome = trainer.finish(&data).await;
             state.borrow_mut().training = false;
             let outcome = outcome.map_err(err)?;
@@ -371,49 +410,11 @@ impl Session {
                 Classifier::Text(_) => "text",
                 Classifier::Image(_) => "image",
             };
-            let out = serde_json::json!({ "done": outcome.done_event(None), "misclassified": wrong, "kind": kind });
+            // A LoRA model exports as a PEFT adapter, or merged on request (`exportZip(true)`).
+            let lora = outcome.model.as_text().is_some_and(|m| m.lora.is_some());
+            let out = serde_json::json!({ "done": outcome.done_event(None), "misclassified": wrong, "kind": kind, "lora": lora, "fast": fast });
             state.borrow_mut().model = Some(Rc::new(outcome.model));
             to_js(&out)
-        })
-    }
-
-    /// Predictions for `texts`: `[{text, label, probs: {label: p}, ...}]`.
-    pub fn predict(&self, texts: Vec<String>, max_length: Option<usize>) -> Promise {
-        let model = self.state.borrow().model.clone();
-        future_to_promise(async move {
-            let model = model.ok_or_else(|| msg("no trained model yet: train one or load a fine-tuned model"))?;
-            let model = model.as_text().ok_or_else(|| msg("this is an image model: give it images, not texts"))?;
-            let preds = predict(model, &texts, max_length.unwrap_or(128), 64).await.map_err(err)?;
-            to_js(&preds)
-        })
-    }
-
-    /// Predictions for image files given as (name, bytes), fitted to the model's input as the
-    /// run's settings say: `[{text: name, label, probs: {label: p}, ...}]`. A file that is not
-    /// an image is an error naming it.
-    #[wasm_bindgen(js_name = predictImages)]
-    pub fn predict_images(&self, names: Vec<String>, files: Vec<Uint8Array>) -> Promise {
-        let (model, fit) = {
-            let st = self.state.borrow();
-            (st.model.clone(), st.prepared.as_ref().and_then(|(c, _)| c.image_fit))
-        };
-        let files = files_from(names, files);
-        future_to_promise(async move {
-            let model = model.ok_or_else(|| msg("no trained model yet: train one or load a fine-tuned model"))?;
-            let model = model.as_image().ok_or_else(|| msg("this is a text model: give it texts, not images"))?;
-            let preds = predict_images(model, &files, fit, 64).await.map_err(err)?;
-            to_js(&preds)
-        })
-    }
-
-    /// The trained model as a ZIP of the files `edgetune export` writes.
-    #[wasm_bindgen(js_name = exportZip)]
-    pub fn export_zip(&self) -> Promise {
-        let model = self.state.borrow().model.clone();
-        future_to_promise(async move {
-            let model = model.ok_or_else(|| msg("no trained model to export yet"))?;
-            let files = crate::export::export_files(&model).await.map_err(err)?;
-            Ok(Uint8Array::from(archive::zip(&files).as_slice()).into())
         })
     }
 }
@@ -442,47 +443,4 @@ fn take_trainer(state: &Rc<RefCell<State>>) -> Result<(Trainer, Rc<Prepared>), J
     let data = st.prepared.as_ref().map(|(_, p)| p.clone()).ok_or_else(|| msg("no run in progress"))?;
     let trainer = st.trainer.take().ok_or_else(|| msg("no run in progress, or a step is still running"))?;
     Ok((trainer, data))
-}
-
-fn data_len(d: &DataSource) -> usize {
-    match d {
-        DataSource::Bytes { bytes, .. } => bytes.len(),
-        DataSource::Files { entries, .. } => entries.iter().map(|(_, b)| b.len()).sum(),
-        DataSource::Path(_) => 0,
-    }
-}
-
-#[derive(Serialize)]
-struct MemoryCheck {
-    #[serde(flatten)]
-    estimate: MemoryEstimate,
-    fits: bool,
-    advice: Option<String>,
-}
-
-/// Whether the run fits the device, and if not, what to change.
-fn memory_check(config: &crate::model::BertConfig, files: &ModelFiles, data: &Prepared, cfg: &TrainConfig, data_bytes: usize, max_buffer_mb: Option<f64>, budget_mb: Option<f64>) -> MemoryCheck {
-    let params = files.weights.len() / 4;
-    let trainable = if cfg.head_only { config.hidden_size * (data.labels.len().max(1) + 1) } else { params };
-    let seq = data.train.ids.iter().map(Vec::len).max().unwrap_or(cfg.max_length);
-    let est = |c: &TrainConfig| estimate(config, params, trainable, c, seq.min(c.max_length));
-    let e = est(cfg);
-    let budget = budget_mb.unwrap_or(WASM_BUDGET_MB);
-    let data_mb = data_bytes as f64 / (1024.0 * 1024.0);
-    let fits_with = |m: &MemoryEstimate| m.estimate_mb + data_mb * 4.0 <= budget && max_buffer_mb.is_none_or(|max| m.largest_buffer_mb <= max);
-    if fits_with(&e) {
-        return MemoryCheck { estimate: e, fits: true, advice: None };
-    }
-    // Find the largest batch size that fits, halving from the one asked for.
-    let mut c = cfg.clone();
-    while c.batch_size > 1 && !fits_with(&est(&c)) {
-        c.batch_size /= 2;
-    }
-    let advice = if fits_with(&est(&c)) {
-        format!("training needs about {:.0} MB (largest buffer {:.0} MB) but this device allows {budget:.0} MB{}: lower the batch size to {} (or max length)",
-            e.estimate_mb, e.largest_buffer_mb, max_buffer_mb.map_or(String::new(), |m| format!(" with buffers up to {m:.0} MB")), c.batch_size)
-    } else {
-        format!("the data file ({data_mb:.0} MB) and the model need about {:.0} MB, more than this device's {budget:.0} MB: use a smaller file or the native runner", e.estimate_mb + data_mb * 4.0)
-    };
-    MemoryCheck { estimate: e, fits: false, advice: Some(advice) }
 }

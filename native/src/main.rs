@@ -76,11 +76,15 @@ fn train(a: TrainArgs) -> Result<()> {
             ModelKind::Image => "--data is required (a folder with one sub-folder of images per class, a zip of one, or a CSV of image paths and labels)",
         })
     };
-    // --head-only on text takes the fast path, whose head trains on cached vectors: its own defaults.
-    let base = if a.head_only && kind == ModelKind::Text { TrainConfig::head_only_defaults() } else { TrainConfig::defaults_for(kind) };
+    // --head-only takes the fast path, whose head trains on cached vectors: its own defaults
+    // (also when `head_only = true` comes from the config file).
+    let base = |head_only: bool| if head_only { TrainConfig::head_only_defaults_for(kind) } else { TrainConfig::defaults_for(kind) };
     let mut cfg = match &a.config {
-        Some(p) => TrainConfig::from_file_over(p, &base)?,
-        None => base,
+        Some(p) => match TrainConfig::from_file_over(p, &base(a.head_only))? {
+            c if c.head_only && !a.head_only => TrainConfig::from_file_over(p, &base(true))?,
+            c => c,
+        },
+        None => base(a.head_only),
     };
     a.apply(&mut cfg)?;
     let run_dir = a.run_dir.clone().unwrap_or_else(default_run_dir);

@@ -46,7 +46,19 @@ impl Progress {
                     "miss" => "embedded and cached",
                     _ => "embedded",
                 };
-                eprintln!("head-only: {rows} texts {how} as {dim}-wide vectors in {elapsed_s:.1} s{place}");
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                eprintln!("head-only: {rows} examples {how} as {dim}-wide vectors in {elapsed_s:.1} s{place}");
+            }
+            Event::Embedding { embedded, total } => {
+                // The frozen body's pass over every split, before the head trains.
+                let bar = self.bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::new(*total as u64);
+                    bar.set_style(ProgressStyle::with_template("embedding {bar:30.cyan/blue} {pos}/{len} [{elapsed_precise} < {eta_precise}]").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                    bar
+                });
+                bar.set_position(*embedded as u64);
             }
             Event::Step { epoch, step, total_steps, loss, samples_per_s, eta_s, .. } => {
                 let msg = format!("epoch {epoch} loss {loss:.4} {samples_per_s:.1} samples/s");

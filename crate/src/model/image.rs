@@ -57,8 +57,20 @@ impl ImageClassifier {
     /// Logits `[batch, outputs]` with the parameters `p`, and (in `Train` mode) the batch-norm
     /// statistics to fold into the running ones.
     pub fn logits(&self, p: &ParamStore, x: Tensor<4>, bn: BnMode) -> (Tensor<2>, Vec<BnUpdate>) {
-        let (features, updates) = self.net.features(p, x, bn);
-        (self.head.forward(p, features), updates)
+        let (features, updates) = self.net.features(p, x, bn); // [batch, channels]
+        (self.head_logits(p, features), updates)
+    }
+
+    /// What the body hands the head `[batch, channels]` in evaluation mode (batch norm on the
+    /// running statistics): with a frozen body these are fixed per image, so the head-only fast
+    /// path computes them once.
+    pub fn features(&self, p: &ParamStore, x: Tensor<4>) -> Tensor<2> {
+        self.net.features(p, x, BnMode::Eval).0
+    }
+
+    /// The head on pooled features `[batch, channels]` → logits `[batch, outputs]`.
+    pub fn head_logits(&self, p: &ParamStore, features: Tensor<2>) -> Tensor<2> {
+        self.head.forward(p, features)
     }
 }
 

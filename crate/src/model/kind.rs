@@ -101,6 +101,15 @@ impl Classifier {
         }
     }
 
+    /// Width of the vector the body hands the head (BERT's hidden size, a ResNet's last
+    /// channel count): what the head-only fast path caches per example.
+    pub fn feature_dim(&self) -> usize {
+        match self {
+            Classifier::Text(m) => m.config.hidden_size,
+            Classifier::Image(m) => m.config.num_features(),
+        }
+    }
+
     pub fn as_text(&self) -> Option<&TextClassifier> {
         match self {
             Classifier::Text(m) => Some(m),

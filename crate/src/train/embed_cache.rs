@@ -1,19 +1,26 @@
-//! The head-only fast path's embeddings on disk, so a second run with the same encoder and data
-//! skips embedding. One file per key, `<key>.f32`: a magic line, a one-line JSON header (key,
-//! width, rows per split, a checksum of the values), then the values as little-endian f32.
+//! The head-only fast path's embeddings, cached so a second run with the same model and data
+//! skips embedding: natively one file per key in a directory, in the page one OPFS file per key
+//! (and a copy in memory). The bytes are the same on both sides: a magic line, a one-line JSON
+//! header (key, width, rows per split, a checksum of the values), then the values as
+//! little-endian f32.
 //!
-//! The key hashes what the features are a function of: the encoder's weights (their values, so
-//! a re-downloaded or fine-tuned model misses), the pooling, and every split's token ids (which
-//! carry the data, the tokenizer, the max length and the split). A file whose header or values
-//! do not match is ignored with a warning and rewritten — never trusted silently.
+//! The key hashes what the features are a function of: the body's weights (their values, so a
+//! re-downloaded or fine-tuned model misses; batch-norm running statistics included), how the
+//! body's output is pooled or normalised, and every split's inputs — token ids for text (they
+//! carry the data, the tokenizer, the max length and the split), the fitted pixels for images
+//! (they carry the data, the input size and the fit). A file whose header or values do not match
+//! is ignored with a warning and rewritten — never trusted silently.
 
-use super::features::Features;
+use super::features::{rows_of, Embedder, Features};
+use super::events::Event;
+use super::trainer::Trainer;
 use crate::error::{Error, Result};
 use crate::model::params::Group;
-use crate::model::{Pooling, TextClassifier};
+use crate::model::{Classifier, Pooling};
 use crate::prepare::Prepared;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use web_time::Instant;
 
 const MAGIC: &str = "edgetune-embeddings 1\n";
 
@@ -46,27 +53,49 @@ impl Hasher {
         }
     }
 
+    /// Bytes, four to a word (the last word zero-padded; callers hash lengths first).
+    pub fn bytes(&mut self, bytes: &[u8]) {
+        self.words(bytes.chunks(4).map(|c| c.iter().rev().fold(0u32, |w, &b| (w << 8) | b as u32)));
+    }
+
     pub fn hex(&self) -> String {
         format!("{:016x}{:016x}", self.0[0], self.0[1])
     }
 }
 
 /// The cache key of `model`'s features for `data`.
-pub async fn key(model: &TextClassifier, data: &Prepared) -> Result<String> {
+pub async fn key(model: &Classifier, data: &Prepared) -> Result<String> {
     let mut h = Hasher::default();
-    h.words([model.config.hidden_size as u32, (model.head.pooling == Pooling::Cls) as u32]);
-    for (name, shape, values) in model.params.to_upstream_where(|p| p.group == Group::Body).await? {
+    match model {
+        Classifier::Text(m) => h.words([m.config.hidden_size as u32, (m.head.pooling == Pooling::Cls) as u32]),
+        Classifier::Image(m) => {
+            // A tag no hidden size takes, then the normalisation the input goes through.
+            h.words([u32::MAX - 2, m.image_size() as u32]);
+            h.words(m.config.image_mean.iter().chain(&m.config.image_std).map(|v| v.to_bits()));
+        }
+    }
+    for (name, shape, values) in model.params().to_upstream_where(|p| p.group == Group::Body).await? {
         h.words(name.bytes().map(u32::from));
         h.words(shape.iter().map(|&s| s as u32));
         h.words(values.iter().map(|v| v.to_bits()));
     }
-    let empty = Vec::new();
-    for ids in [&data.train.ids, &data.valid.ids, data.test.as_ref().map_or(&empty, |t| &t.ids)] {
+    for split in [Some(&data.train), Some(&data.valid), data.test.as_ref()] {
         // Lengths first, so two splits' boundaries cannot shift unnoticed.
-        h.words([u32::MAX, ids.len() as u32]);
-        for row in ids {
-            h.words([u32::MAX - 1, row.len() as u32]);
-            h.words(row.iter().copied());
+        let n = split.map_or(0, |s| s.len());
+        h.words([u32::MAX, n as u32]);
+        let Some(split) = split else { continue };
+        for (i, ex) in split.examples.iter().enumerate() {
+            match (split.ids.get(i), &ex.image) {
+                (Some(row), _) => {
+                    h.words([u32::MAX - 1, row.len() as u32]);
+                    h.words(row.iter().copied());
+                }
+                (None, Some(pixels)) => {
+                    h.words([u32::MAX - 1, pixels.len() as u32]);
+                    h.bytes(pixels);
+                }
+                (None, None) => h.words([u32::MAX - 1, 0]),
+            }
         }
     }
     Ok(h.hex())
@@ -81,9 +110,14 @@ pub fn default_dir() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("edgetune").join("embeddings")))
 }
 
-/// The cache file of `key` in `dir`.
+/// The cache file of `key` in `dir` (the page names its OPFS file the same way).
 pub fn path(dir: &Path, key: &str) -> PathBuf {
-    dir.join(format!("{key}.f32"))
+    dir.join(file_name(key))
+}
+
+/// `<key>.f32`.
+pub fn file_name(key: &str) -> String {
+    format!("{key}.f32")
 }
 
 fn checksum(values: &[&[f32]]) -> String {
@@ -102,7 +136,13 @@ pub fn load(path: &Path, key: &str, dim: usize, rows: [usize; 3], has_test: bool
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let bad = |why: &str| Err(format!("ignoring the embedding cache {}: {why}", path.display()));
+    decode(&bytes, key, dim, rows, has_test).map(Some).map_err(|why| format!("ignoring the embedding cache {}: {why}", path.display()))
+}
+
+/// The features in a cache file's `bytes`, or why they cannot be used for `key` (`rows` per
+/// split of width `dim`).
+pub fn decode(bytes: &[u8], key: &str, dim: usize, rows: [usize; 3], has_test: bool) -> std::result::Result<Features, String> {
+    let bad = |why: &str| Err(why.to_string());
     let Some(rest) = bytes.strip_prefix(MAGIC.as_bytes()) else { return bad("not an edgetune embedding file") };
     let Some(nl) = rest.iter().position(|&b| b == b'\n') else { return bad("no header") };
     let Ok(header) = serde_json::from_slice::<Header>(&rest[..nl]) else { return bad("unreadable header") };
@@ -126,12 +166,11 @@ pub fn load(path: &Path, key: &str, dim: usize, rows: [usize; 3], has_test: bool
     if checksum(&[train, valid, test]) != header.checksum {
         return bad("its checksum does not match its values");
     }
-    Ok(Some(Features { dim, train: train.to_vec(), valid: valid.to_vec(), test: has_test.then(|| test.to_vec()) }))
+    Ok(Features { dim, train: train.to_vec(), valid: valid.to_vec(), test: has_test.then(|| test.to_vec()) })
 }
 
-/// Writes `f` to `path` for `key` (through a temporary file and a rename, so a reader never sees
-/// half a file).
-pub fn store(path: &Path, key: &str, f: &Features) -> Result<()> {
+/// The bytes of the cache file of `f` for `key`.
+pub fn encode(key: &str, f: &Features) -> Result<Vec<u8>> {
     let test = f.test.as_deref().unwrap_or(&[]);
     let header = Header { key: key.into(), dim: f.dim, rows: f.rows(), has_test: f.test.is_some(), checksum: checksum(&[&f.train, &f.valid, test]) };
     let mut bytes = MAGIC.as_bytes().to_vec();
@@ -140,12 +179,69 @@ pub fn store(path: &Path, key: &str, f: &Features) -> Result<()> {
     for v in f.train.iter().chain(&f.valid).chain(test) {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
+    Ok(bytes)
+}
+
+/// Writes `f` to `path` for `key` (through a temporary file and a rename, so a reader never sees
+/// half a file).
+pub fn store(path: &Path, key: &str, f: &Features) -> Result<()> {
+    let bytes = encode(key, f)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// The fast path's features for the native loop: from the cache in `dir` when it holds them for
+/// this body and data, else embedded now (with `embedding` events) and cached; then the
+/// `embedded` event that says which.
+pub async fn cached_features(t: &Trainer, data: &Prepared, dir: Option<PathBuf>, on_event: &mut dyn FnMut(&Event)) -> Result<Features> {
+    let t0 = Instant::now();
+    let m = &t.model;
+    let (rows, dim) = (rows_of(data), m.feature_dim());
+    let embedded = |f: &Features, cache, cache_path, warning| Event::Embedded {
+        rows: f.rows().iter().sum(),
+        dim,
+        cache,
+        cache_path,
+        warning,
+        elapsed_s: t0.elapsed().as_secs_f64(),
+    };
+    let Some(dir) = dir else {
+        let f = embed(m, data, t.cfg.eval_batch_size, on_event).await?;
+        on_event(&embedded(&f, "off", None, None));
+        return Ok(f);
+    };
+    let key = key(m, data).await?;
+    let path = path(&dir, &key);
+    let warning = match load(&path, &key, dim, rows, data.test.is_some()) {
+        Ok(Some(f)) => {
+            on_event(&embedded(&f, "hit", Some(path), None));
+            return Ok(f);
+        }
+        Ok(None) => None,
+        Err(why) => Some(why),
+    };
+    let f = embed(m, data, t.cfg.eval_batch_size, on_event).await?;
+    // A cache that cannot be written costs the next run time, not this one its result.
+    let warning = match store(&path, &key, &f) {
+        Ok(()) => warning,
+        Err(e) => Some(warning.map_or(String::new(), |w| format!("{w}; ")) + &format!("cannot write the embedding cache: {e}")),
+    };
+    on_event(&embedded(&f, "miss", Some(path), warning));
+    Ok(f)
+}
+
+/// Embeds every split, with an `embedding` event after each batch.
+async fn embed(model: &Classifier, data: &Prepared, batch_size: usize, on_event: &mut dyn FnMut(&Event)) -> Result<Features> {
+    let mut e = Embedder::new(model, data, batch_size);
+    while !e.is_done() {
+        e.step(model, data).await?;
+        on_event(&Event::Embedding { embedded: e.done(), total: e.total() });
+    }
+    Ok(e.finish())
 }
 
 #[cfg(test)]

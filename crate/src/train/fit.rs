@@ -7,9 +7,10 @@ use super::batch::pad_batch;
 use super::checkpoint::{self, RunState};
 use super::config::TrainConfig;
 use super::embed_cache;
-use super::eval::EvalReport;
-use super::features::{self, Features};
+use super::features;
 use super::trainer::Trainer;
+use super::eval::EvalReport;
+use super::events::Event;
 use crate::data::{length_grouped_batches, sequential_batches};
 use crate::error::Result;
 use crate::model::bert::Dropout;
@@ -21,64 +22,7 @@ use crate::rng::Rng;
 use crate::vision::{augment, to_unit, Augment};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
-use serde::Serialize;
 use std::path::PathBuf;
-use web_time::Instant;
-
-/// Progress events, for a progress bar, `--json` lines or the page's charts.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "event", rename_all = "lowercase")]
-pub enum Event {
-    Start {
-        run_dir: Option<PathBuf>,
-        train: usize,
-        valid: usize,
-        test: usize,
-        classes: usize,
-        epochs: usize,
-        total_steps: usize,
-        resumed_at_step: usize,
-        trainable_params: usize,
-        total_params: usize,
-    },
-    /// The head-only fast path embedded the splits once (or found them in the cache).
-    Embedded {
-        rows: usize,
-        dim: usize,
-        /// "hit" (read from `cache_path`), "miss" (computed, then written there) or "off".
-        cache: &'static str,
-        cache_path: Option<PathBuf>,
-        /// Why a cache file there was ignored (another model or data, or a damaged file).
-        warning: Option<String>,
-        elapsed_s: f64,
-    },
-    Step {
-        epoch: usize,
-        step: usize,
-        total_steps: usize,
-        loss: f64,
-        lr: f64,
-        samples_per_s: f64,
-        eta_s: f64,
-    },
-    Epoch {
-        epoch: usize,
-        epochs: usize,
-        train_loss: f64,
-        valid: EvalReport,
-        best: bool,
-        elapsed_s: f64,
-    },
-    Done {
-        run_dir: Option<PathBuf>,
-        best_epoch: Option<usize>,
-        stopped_early: bool,
-        valid: Option<EvalReport>,
-        test: Option<EvalReport>,
-        /// Seconds of training (steps and validation; with head-only, after embedding).
-        train_s: f64,
-    },
-}
 
 /// What a finished run returns.
 pub struct FitOutcome {
@@ -297,9 +241,8 @@ pub async fn fit(
     // (each holds the whole encoder).
     let fast = features::fast_path(&t.model, &t.cfg);
     if fast {
-        let (f, event) = cached_features(&t, data, embed_cache::default_dir()).await?;
+        let f = embed_cache::cached_features(&t, data, embed_cache::default_dir(), on_event).await?;
         t.use_features(data, f)?;
-        on_event(&event);
     }
     on_event(&t.start_event(data, run_dir.clone()));
     while !t.is_finished() {
@@ -339,46 +282,6 @@ pub async fn fit(
     }
     on_event(&outcome.done_event(run_dir));
     Ok(outcome)
-}
-
-/// The fast path's features: from the cache when it holds them for this encoder and data, else
-/// embedded now (and cached), with the event that says which.
-async fn cached_features(t: &Trainer, data: &Prepared, dir: Option<PathBuf>) -> Result<(Features, Event)> {
-    let t0 = Instant::now();
-    let Classifier::Text(m) = &t.model else { return Err(crate::error::Error::Training("the head-only fast path is for text models".into())) };
-    let rows = [data.train.len(), data.valid.len(), data.test.as_ref().map_or(0, Split::len)];
-    let dim = m.config.hidden_size;
-    let event = |f: &Features, cache, cache_path, warning| Event::Embedded {
-        rows: f.rows().iter().sum(),
-        dim,
-        cache,
-        cache_path,
-        warning,
-        elapsed_s: t0.elapsed().as_secs_f64(),
-    };
-    let Some(dir) = dir else {
-        let f = features::embed_all(m, data, t.cfg.eval_batch_size).await?;
-        let e = event(&f, "off", None, None);
-        return Ok((f, e));
-    };
-    let key = embed_cache::key(m, data).await?;
-    let path = embed_cache::path(&dir, &key);
-    let warning = match embed_cache::load(&path, &key, dim, rows, data.test.is_some()) {
-        Ok(Some(f)) => {
-            let e = event(&f, "hit", Some(path), None);
-            return Ok((f, e));
-        }
-        Ok(None) => None,
-        Err(why) => Some(why),
-    };
-    let f = features::embed_all(m, data, t.cfg.eval_batch_size).await?;
-    // A cache that cannot be written costs the next run time, not this one its result.
-    let warning = match embed_cache::store(&path, &key, &f) {
-        Ok(()) => warning,
-        Err(e) => Some(warning.map_or(String::new(), |w| format!("{w}; ")) + &format!("cannot write the embedding cache: {e}")),
-    };
-    let e = event(&f, "miss", Some(path), warning);
-    Ok((f, e))
 }
 
 /// Saves a checkpoint; parameters that turned non-finite mean the run diverged (the previous

@@ -6,64 +6,25 @@
 //! between steps. Everything that decides *what* is trained lives here, once, for both.
 
 use super::checkpoint::{self, RunState};
-use super::config::{ClassWeights, TrainConfig};
+use super::config::TrainConfig;
 use super::eval::{report_from_logits, split_logits, EvalReport};
+use super::events::{EpochEnd, Event, Progress};
+use super::features::{self, rows_of, Features, Which};
+use super::fit::{apply_freezing, epoch_batches, loss_from_logits, split_batch_loss, step_counts, FitOutcome, Resume, TrainCtx};
 use super::multilabel;
-use super::features::{self, Features, Which};
-use super::fit::{apply_freezing, epoch_batches, loss_from_logits, split_batch_loss, step_counts, Event, FitOutcome, Resume, TrainCtx};
 use super::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
 use crate::device;
 use crate::error::{Error, Result};
 use crate::model::bert::Dropout;
 use crate::model::params::ParamStore;
 use crate::model::resnet::{apply_bn_updates, BnMode};
-use crate::model::lora;
-use crate::model::{Classifier, LoraSpec, Task};
+use super::setup::{attach_lora, check_kind, class_weight_tensor};
+use crate::model::{Classifier, Task};
 use crate::prepare::{Prepared, Split, Target};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use std::path::PathBuf;
+use std::sync::Arc;
 use web_time::Instant;
-
-/// What one [`Trainer::step`] did.
-pub struct Progress {
-    /// The optimiser step taken (None when only an epoch end was left to do, after a resume).
-    pub step: Option<Event>,
-    /// Set when the step finished an epoch (or the step budget): validation ran.
-    pub epoch: Option<EpochEnd>,
-}
-
-/// The end of an epoch: its validation report and whether it is the best so far.
-#[derive(Clone, Debug)]
-pub struct EpochEnd {
-    pub epoch: usize,
-    pub epochs: usize,
-    pub train_loss: f64,
-    pub valid: Option<EvalReport>,
-    pub improved: bool,
-    pub elapsed_s: f64,
-}
-
-impl EpochEnd {
-    /// The `epoch` event (only with a validation split: without one there is nothing to show).
-    pub fn event(&self) -> Option<Event> {
-        self.valid.as_ref().map(|v| Event::Epoch {
-            epoch: self.epoch,
-            epochs: self.epochs,
-            train_loss: self.train_loss,
-            valid: v.clone(),
-            best: self.improved,
-            elapsed_s: self.elapsed_s,
-        })
-    }
-
-    /// One line of `history.jsonl`.
-    pub fn record(&self, state: &RunState) -> serde_json::Value {
-        serde_json::json!({
-            "epoch": self.epoch, "step": state.global_step, "train_loss": self.train_loss,
-            "valid": self.valid, "best": self.improved, "elapsed_s": self.elapsed_s,
-        })
-    }
-}
 
 pub struct Trainer {
     pub model: Classifier,
@@ -90,8 +51,8 @@ pub struct Trainer {
     first_loss: Option<f64>,
     last_valid: Option<EvalReport>,
     stopped_early: bool,
-    /// The head-only fast path's precomputed encoder features (see [`features`]).
-    features: Option<Features>,
+    /// The head-only fast path's precomputed body features (see [`features`]).
+    features: Option<Arc<Features>>,
 }
 
 impl Trainer {
@@ -101,6 +62,7 @@ impl Trainer {
         cfg.validate()?;
         let mut cfg = cfg.clone();
         attach_lora(&mut model, &mut cfg)?;
+        check_kind(model.kind(), &cfg)?;
         let cfg = &cfg;
         apply_freezing(&mut model, cfg);
         if model.params().trainable_count() == 0 {
@@ -188,16 +150,21 @@ impl Trainer {
         }
     }
 
-    /// Trains the head on precomputed encoder features instead of running the frozen encoder
-    /// on every step. Only for the fast path ([`features::fast_path`]): anything else the
-    /// features are refused, since training on them would silently skip trainable parameters.
-    pub fn use_features(&mut self, data: &Prepared, f: Features) -> Result<()> {
-        let rows = [data.train.len(), data.valid.len(), data.test.as_ref().map_or(0, Split::len)];
-        if !features::fast_path(&self.model, &self.cfg) || f.rows() != rows || f.test.is_some() != data.test.is_some() {
-            return Err(Error::Training("precomputed features apply to a head-only text run on the same data".into()));
+    /// Trains the head on precomputed body features instead of running the frozen body on
+    /// every step. Only for the fast path ([`features::fast_path`]): anything else the features
+    /// are refused, since training on them would silently skip trainable parameters.
+    pub fn use_features(&mut self, data: &Prepared, f: impl Into<Arc<Features>>) -> Result<()> {
+        let f = f.into();
+        if !features::fast_path(&self.model, &self.cfg) || f.rows() != rows_of(data) || f.test.is_some() != data.test.is_some() || f.dim != self.model.feature_dim() {
+            return Err(Error::Training("precomputed features apply to a head-only run (without LoRA) on the same model and data".into()));
         }
         self.features = Some(f);
         Ok(())
+    }
+
+    /// Whether the head trains on precomputed features.
+    pub fn has_features(&self) -> bool {
+        self.features.is_some()
     }
 
     /// Seconds spent training (steps and validation; not pauses, not embedding).
@@ -244,20 +211,21 @@ impl Trainer {
         let ctx = TrainCtx {
             drop: self.drop,
             augment: &self.cfg.augment,
-            bn: if self.cfg.freeze_bn { BnMode::Eval } else { BnMode::Train },
+            // A head-only run leaves the whole body as it was, running statistics included.
+            bn: if self.cfg.freeze_bn || self.cfg.head_only { BnMode::Eval } else { BnMode::Train },
             seed: self.cfg.seed,
             step: self.state.global_step,
         };
         for batch in chunk {
             // Micro-batches weigh by their size, so accumulation equals one big batch.
             let share = batch.len() as f64 / chunk_len as f64;
-            let (loss, bn) = match (&self.features, &self.model) {
-                (Some(f), Classifier::Text(m)) => {
+            let (loss, bn) = match &self.features {
+                Some(f) => {
                     let targets: Vec<Target> = batch.iter().map(|&i| train.targets[i].clone()).collect();
-                    let logits = features::train_logits(m, &live, f, batch, self.drop); // [batch, outputs]
-                    (loss_from_logits(logits, &targets, m.task, self.class_weights.as_ref()), Vec::new())
+                    let logits = features::train_logits(&self.model, &live, f, batch, self.drop); // [batch, outputs]
+                    (loss_from_logits(logits, &targets, self.model.task(), self.class_weights.as_ref()), Vec::new())
                 }
-                _ => split_batch_loss(&self.model, &live, train, batch, self.class_weights.as_ref(), Some(&ctx)),
+                None => split_batch_loss(&self.model, &live, train, batch, self.class_weights.as_ref(), Some(&ctx)),
             };
             bn_updates.extend(bn);
             let loss = loss.mul_scalar(share);
@@ -402,9 +370,9 @@ impl Trainer {
     /// micro-F1) and kept with the model, so a checkpoint carries the threshold of its epoch.
     async fn evaluate(&mut self, split: &Split, which: Which) -> Result<(EvalReport, Vec<Vec<f32>>)> {
         let bs = self.cfg.eval_batch_size;
-        let logits = match (&self.features, &self.model) {
-            (Some(f), Classifier::Text(m)) => features::head_logits(m, f, which, bs).await?,
-            _ => split_logits(&self.model, split, bs).await?,
+        let logits = match &self.features {
+            Some(f) => features::head_logits(&self.model, f, which, bs).await?,
+            None => split_logits(&self.model, split, bs).await?,
         };
         if self.model.task() == Task::MultiLabel && which == Which::Valid {
             let t = multilabel::best_threshold(self.model.labels(), &logits, &split.targets);
@@ -439,27 +407,6 @@ impl Trainer {
     }
 }
 
-/// Puts fresh LoRA adapters on a text model when the configuration asks for them and the model
-/// has none yet (a resumed run or a loaded adapter brings its own). A model that already carries
-/// adapters trains them, so `cfg.lora` then describes them.
-fn attach_lora(model: &mut Classifier, cfg: &mut TrainConfig) -> Result<()> {
-    match model {
-        Classifier::Text(m) => match (&m.lora, &cfg.lora) {
-            (None, Some(spec)) => lora::attach(m, spec, cfg.seed, "lora.target_modules")?,
-            (Some(have), Some(spec)) => {
-                cfg.lora = Some(LoraSpec { lr: spec.lr, adapter: spec.adapter.clone(), ..have.clone() });
-            }
-            (Some(have), None) => cfg.lora = Some(have.clone()),
-            (None, None) => {}
-        },
-        Classifier::Image(_) if cfg.lora.is_some() => {
-            return Err(Error::config("lora applies to text (BERT) models, not to image models"));
-        }
-        Classifier::Image(_) => {}
-    }
-    Ok(())
-}
-
 async fn read_pair(loss: Tensor<1>, sq_norm: Option<Tensor<1>>) -> Result<(f64, f64)> {
     let both = match sq_norm {
         Some(n) => Tensor::cat(vec![loss, n], 0),
@@ -467,27 +414,4 @@ async fn read_pair(loss: Tensor<1>, sq_norm: Option<Tensor<1>>) -> Result<(f64, 
     };
     let v = device::read_f32(both, "the loss").await?;
     Ok((v[0] as f64, v.get(1).copied().unwrap_or(0.0) as f64))
-}
-
-/// Balanced class weights: n / (classes × n_c) for classification; for multi-label each tag's
-/// `pos_weight`, negatives over positives.
-fn class_weight_tensor(model: &Classifier, split: &Split, cfg: &TrainConfig) -> Option<Tensor<1>> {
-    let k = model.labels().len();
-    match (cfg.class_weights, model.task()) {
-        (ClassWeights::Balanced, Task::MultiLabel) => {
-            let w = super::multilabel::pos_weights(split, k);
-            return Some(Tensor::<1>::from_data(TensorData::new(w, [k]), model.device()));
-        }
-        (ClassWeights::Balanced, Task::Classification) => {}
-        _ => return None,
-    }
-    let mut counts = vec![0usize; k];
-    for t in &split.targets {
-        if let Target::Class(c) = t {
-            counts[*c] += 1;
-        }
-    }
-    let n = split.len() as f32;
-    let w: Vec<f32> = counts.iter().map(|&c| if c == 0 { 0.0 } else { n / (k as f32 * c as f32) }).collect();
-    Some(Tensor::<1>::from_data(TensorData::new(w, [k]), model.device()))
 }
