@@ -166,6 +166,8 @@ test('LoRA on a text model: the switch, the adapter and merged downloads; quick 
       await page.fill(`#${id}`, value);
       await page.dispatchEvent(`#${id}`, 'change');
     }
+    // The data check is redone for the new split before Train (so the page shows the run's).
+    await page.waitForFunction(() => /Split: 96 train · 24 validation · 0 test/.test(document.querySelector('#data-report')?.textContent || ''), null, { timeout: 60_000 });
     const lora = await runTo(page, '#train', 'lora-text');
     assert.deepEqual(lora.config.lora, { r: 4, alpha: 8 });
     const start = one(lora.events, 'start');
