@@ -12,6 +12,7 @@
 use crate::data::{DataReport, Example};
 use crate::device::read_f32;
 use crate::error::{Error, Result};
+use crate::model::classifier::saved_classes;
 use crate::model::{Classifier, ModelFiles, Task};
 use crate::prepare::{read, DataSource, Prepared, Split, Target};
 use crate::rng::Rng;
@@ -120,23 +121,18 @@ pub fn replay_in(dir: &std::path::Path) -> Option<std::path::PathBuf> {
 
 /// The classes a fine-tuned model was trained on (its `config.json`'s `id2label`, in id order).
 pub fn model_classes(files: &ModelFiles) -> Result<Vec<String>> {
-    let config = files.config_json()?.unwrap_or(Value::Null);
-    if config.get("problem_type").and_then(Value::as_str) == Some("regression") {
-        return Err(Error::model(&files.source, "a regression model has no classes to add examples to: personalize continues a classifier"));
+    let config = files.config_json()?;
+    let (task, labels) = config.as_ref().and_then(Value::as_object).map_or((Task::Classification, Vec::new()), saved_classes);
+    if task != Task::Classification {
+        return Err(Error::model(&files.source, "personalize continues a single-label classifier: this model is not one (problem_type in config.json)"));
     }
-    let mut labels: Vec<(usize, String)> = config
-        .get("id2label")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string()))).collect())
-        .unwrap_or_default();
-    labels.sort();
     if labels.is_empty() {
         return Err(Error::model(
             &files.source,
             "no classes (config.json has no id2label): personalize continues a fine-tuned model; fine-tune the base model first with `edgetune train`",
         ));
     }
-    Ok(labels.into_iter().map(|(_, l)| l).collect())
+    Ok(labels)
 }
 
 /// What a personalisation trains on, and how.

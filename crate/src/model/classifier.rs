@@ -65,6 +65,19 @@ impl Task {
     }
 }
 
+/// What a fine-tuned model's `config.json` says about its head: the task (`problem_type`) and
+/// the classes in id order (`id2label`; none for a base model).
+pub fn saved_classes(config: &serde_json::Map<String, serde_json::Value>) -> (Task, Vec<String>) {
+    let task = Task::from_problem_type(config.get("problem_type").and_then(serde_json::Value::as_str));
+    let mut labels: Vec<(usize, String)> = config
+        .get("id2label")
+        .and_then(serde_json::Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    labels.sort();
+    (task, labels.into_iter().map(|(_, l)| l).collect())
+}
+
 /// The threshold an export keeps in `config.json` (`edgetune_threshold`), if it is a
 /// probability strictly between 0 and 1; else [`DEFAULT_THRESHOLD`].
 pub fn saved_threshold(value: Option<&serde_json::Value>) -> f64 {

@@ -3,7 +3,7 @@
 //! torchvision), with batch-norm running statistics as buffers of the same store.
 
 use super::bert::Dense;
-use super::classifier::{init_dense, remap_head, saved_threshold, HeadReuse, Task, DEFAULT_THRESHOLD};
+use super::classifier::{init_dense, remap_head, saved_classes, saved_threshold, HeadReuse, Task, DEFAULT_THRESHOLD};
 use super::load::HeadSpec;
 use super::params::{Group, ParamStore};
 use super::resnet::{load_body, BnMode, BnUpdate, ResNet, ResNetConfig};
@@ -113,15 +113,7 @@ pub fn architecture_name(c: &ResNetConfig) -> String {
 
 /// What an exported image model's `config.json` says about its head.
 fn saved_labels(config: Option<&Value>) -> (Task, Vec<String>) {
-    let Some(c) = config else { return (Task::Classification, Vec::new()) };
-    let task = Task::from_problem_type(c.get("problem_type").and_then(Value::as_str));
-    let mut labels: Vec<(usize, String)> = c
-        .get("id2label")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string()))).collect())
-        .unwrap_or_default();
-    labels.sort();
-    (task, labels.into_iter().map(|(_, l)| l).collect())
+    config.and_then(Value::as_object).map_or((Task::Classification, Vec::new()), saved_classes)
 }
 
 /// Loads a ResNet classifier from its weights (and, for an edgetune export, its `config.json`).

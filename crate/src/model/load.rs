@@ -9,7 +9,7 @@
 //! base model is then read from `base_model_name_or_path`.
 
 use super::bert::{encoder_tensors, Bert, Dense};
-use super::classifier::{init_dense, remap_head, saved_threshold, Head, HeadReuse, Pooling, Task, TextClassifier, DEFAULT_THRESHOLD};
+use super::classifier::{init_dense, remap_head, saved_classes, saved_threshold, Head, HeadReuse, Pooling, Task, TextClassifier, DEFAULT_THRESHOLD};
 use super::config::BertConfig;
 use super::image::load_image;
 use super::kind::{Classifier, ModelKind};
@@ -169,20 +169,13 @@ pub struct HeadSpec {
 /// What a fine-tuned checkpoint says about its head (`config.json`: id2label, problem_type,
 /// classifier_pooling).
 fn saved_head(cfg: &BertConfig) -> (Task, Vec<String>, Pooling) {
-    let task = Task::from_problem_type(cfg.raw.get("problem_type").and_then(Value::as_str));
-    let mut labels: Vec<(usize, String)> = cfg
-        .raw
-        .get("id2label")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string()))).collect())
-        .unwrap_or_default();
-    labels.sort();
+    let (task, labels) = saved_classes(&cfg.raw);
     let pooling = match cfg.raw.get("classifier_pooling").and_then(Value::as_str) {
         Some("mean") => Pooling::Mean,
         // A plain BertForSequenceClassification checkpoint pools [CLS] through the pooler.
         _ => Pooling::Cls,
     };
-    (task, labels.into_iter().map(|(_, l)| l).collect(), pooling)
+    (task, labels, pooling)
 }
 
 /// Loads a model. With `spec`, the head is the one the spec asks for (kept from the checkpoint
