@@ -251,16 +251,20 @@ async fn head_features(model: &Classifier, split: &Split, rows: &[usize], batch_
     Ok((out, model.feature_dim()))
 }
 
-/// Sets the head rows of the classes from `first_new` on to the mean direction of their
-/// training examples' features, scaled to the old rows' mean norm, with the old rows' mean bias:
-/// a new class starts where its examples are instead of at random ("weight imprinting", Qi et
-/// al. 2018), so a few examples and a short run are enough.
+/// Sets the head rows of the classes from `first_new` on from their training examples'
+/// features, so that a new class starts where its examples are instead of at random ("weight
+/// imprinting", Qi et al. 2018) and a few examples and a short run are enough. A new row points
+/// from the mean feature of all the training examples to its class's mean, scaled to the old
+/// rows' mean norm: centring matters, since features share a large common component (a CNN's
+/// pooled features are all non-negative), and a row along it would win for every input. Its
+/// bias makes its logit on its own class mean what the old rows give on theirs, on average, so
+/// that it neither dominates nor vanishes.
 pub async fn imprint(model: &mut Classifier, data: &Prepared, first_new: usize, batch_size: usize) -> Result<()> {
     let outputs = data.labels.len();
-    if first_new == 0 || first_new >= outputs {
+    if first_new == 0 || first_new >= outputs || data.train.is_empty() {
         return Ok(());
     }
-    let rows: Vec<usize> = (0..data.train.len()).filter(|&i| matches!(data.train.targets[i], Target::Class(c) if c >= first_new)).collect();
+    let rows: Vec<usize> = (0..data.train.len()).collect();
     let (features, dim) = head_features(model, &data.train, &rows, batch_size).await?;
     let (w_id, b_id) = match &*model {
         Classifier::Text(m) => (m.head.classifier.weight, m.head.classifier.bias),
@@ -272,23 +276,52 @@ pub async fn imprint(model: &mut Classifier, data: &Prepared, first_new: usize, 
     let stored = read_f32(params.t1(w_id), &w_name).await?; // [dim, outputs]
     let mut w = crate::model::params::transpose(&stored, dim, outputs); // [outputs, dim]
     let mut b = read_f32(params.t1(b_id), &b_name).await?;
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let old_norm = (0..first_new).map(|c| norm(&w[c * dim..(c + 1) * dim])).sum::<f32>() / first_new as f32;
-    let old_bias = b[..first_new].iter().sum::<f32>() / first_new as f32;
+    // Per-class mean features, and the mean over all examples.
+    let mut means = vec![0.0f64; outputs * dim];
+    let mut counts = vec![0usize; outputs];
+    let mut all = vec![0.0f64; dim];
+    for (i, f) in features.chunks(dim).enumerate() {
+        let Target::Class(c) = data.train.targets[i] else { continue };
+        counts[c] += 1;
+        for (j, &x) in f.iter().enumerate() {
+            means[c * dim + j] += x as f64;
+            all[j] += x as f64 / data.train.len() as f64;
+        }
+    }
+    for c in 0..outputs {
+        let n = counts[c].max(1) as f64;
+        means[c * dim..(c + 1) * dim].iter_mut().for_each(|m| *m /= n);
+    }
+    let dot = |w: &[f32], m: &[f64]| w.iter().zip(m).map(|(&a, &b)| a as f64 * b).sum::<f64>();
+    let norm = |v: &[f32]| v.iter().map(|x| (x * x) as f64).sum::<f64>().sqrt();
+    let old_norm = (0..first_new).map(|c| norm(&w[c * dim..(c + 1) * dim])).sum::<f64>() / first_new as f64;
+    // What an old row gives its own class's mean (over the old classes the replay sample holds).
+    let seen: Vec<usize> = (0..first_new).filter(|&c| counts[c] > 0).collect();
+    let own_logit = if seen.is_empty() {
+        None
+    } else {
+        Some(seen.iter().map(|&c| dot(&w[c * dim..(c + 1) * dim], &means[c * dim..(c + 1) * dim]) + b[c] as f64).sum::<f64>() / seen.len() as f64)
+    };
+    let old_bias = b[..first_new].iter().map(|&x| x as f64).sum::<f64>() / first_new as f64;
     for c in first_new..outputs {
-        let mut mean = vec![0.0f32; dim];
-        for (k, &i) in rows.iter().enumerate() {
-            if data.train.targets[i] == Target::Class(c) {
-                let f = &features[k * dim..(k + 1) * dim];
-                let n = norm(f).max(1e-12);
-                mean.iter_mut().zip(f).for_each(|(m, x)| *m += x / n);
-            }
+        if counts[c] == 0 {
+            continue;
         }
-        let n = norm(&mean);
-        if n > 0.0 && n.is_finite() {
-            w[c * dim..(c + 1) * dim].iter_mut().zip(&mean).for_each(|(w, m)| *w = m / n * old_norm);
-            b[c] = old_bias;
+        let mean = &means[c * dim..(c + 1) * dim];
+        let dir: Vec<f64> = mean.iter().zip(&all).map(|(m, a)| m - a).collect();
+        let n = dir.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if !(n > 0.0 && n.is_finite()) {
+            continue;
         }
+        let row: Vec<f32> = dir.iter().map(|x| (x / n * old_norm) as f32).collect();
+        // Without old examples to compare with, the logit at the class mean is the row's own
+        // reach there plus the old rows' mean bias.
+        let bias = match own_logit {
+            Some(target) => target - dot(&row, mean),
+            None => old_bias,
+        };
+        w[c * dim..(c + 1) * dim].copy_from_slice(&row);
+        b[c] = bias as f32;
     }
     params.insert(&w_name, &[outputs, dim], w, true, crate::model::params::Group::Head, &device)?;
     params.insert(&b_name, &[outputs], b, false, crate::model::params::Group::Head, &device)?;

@@ -99,6 +99,10 @@ impl PersonalizeArgs {
             cfg.device = d;
         }
         cfg.head_only |= self.head_only;
+        if cfg.head_only && kind == ModelKind::Image {
+            // Each image is embedded once, as it is: augmentation cannot apply.
+            cfg.augment = edgetune::vision::Augment::none();
+        }
         cfg.validate()?;
         Ok(cfg)
     }
