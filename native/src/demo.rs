@@ -23,8 +23,7 @@ const DEMO_FILES: &[(&str, &[u8])] = &[
 ];
 
 pub fn demo(a: DemoArgs) -> Result<()> {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let run_dir = a.run_dir.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("demo-{secs}")));
+    let run_dir = a.run_dir.clone().unwrap_or_else(|| crate::default_run_dir("demo"));
     if run_dir.join("run.json").exists() {
         bail!("{} already holds a run: resume it with `edgetune train --resume {0}`, or choose another --run-dir", run_dir.display());
     }

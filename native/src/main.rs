@@ -87,7 +87,7 @@ fn train(a: TrainArgs) -> Result<()> {
         None => base(a.head_only),
     };
     a.apply(&mut cfg)?;
-    let run_dir = a.run_dir.clone().unwrap_or_else(default_run_dir);
+    let run_dir = a.run_dir.clone().unwrap_or_else(|| default_run_dir("run"));
     let req = TrainRequest {
         model: model_dir,
         train: DataSource::Path(data.clone()),
@@ -123,9 +123,10 @@ fn export_model(out: Option<&Path>, model: &Classifier, json: bool, merge: bool,
     Ok(())
 }
 
-fn default_run_dir() -> PathBuf {
+/// `runs/KIND-TIMESTAMP`: where a run goes when no --run-dir is given.
+pub(crate) fn default_run_dir(kind: &str) -> PathBuf {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    PathBuf::from("runs").join(format!("run-{secs}"))
+    PathBuf::from("runs").join(format!("{kind}-{secs}"))
 }
 
 /// A model directory: a run directory means its best checkpoint.

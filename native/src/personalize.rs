@@ -142,10 +142,7 @@ pub fn personalize(a: PersonalizeArgs) -> Result<()> {
             if plan.relabelled > 0 { format!(" ({} left out: the new data labels them otherwise)", plan.relabelled) } else { String::new() },
         );
     }
-    let run_dir = a.run_dir.clone().unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        PathBuf::from("runs").join(format!("personalize-{secs}"))
-    });
+    let run_dir = a.run_dir.clone().unwrap_or_else(|| crate::default_run_dir("personalize"));
     if run_dir.join("run.json").exists() {
         anyhow::bail!("{} already holds a run: resume it with `edgetune train --resume {0}`, or choose another --run-dir", run_dir.display());
     }
