@@ -163,7 +163,7 @@ pub fn personalize(a: PersonalizeArgs) -> Result<()> {
     let (mut model, data) = run::load_and_prepare(&req, &device)?;
     let before = match &data.test {
         Some(test) => {
-            let original = load_any(ModelFiles::from_dir(&model_dir)?, None, &device)?;
+            let original = load_any(files, None, &device)?;
             block_on(personalize::accuracy_before(&original, test, first_new, req.config.eval_batch_size))?
         }
         None => None,
