@@ -80,6 +80,9 @@ const app = {
   lostNotice: false,
   losses: 0,             // GPU losses during this run
   sort: { key: null, dir: 1 },
+  hasModel: false,       // the worker holds a trained or fine-tuned model ("Add examples" continues it)
+  addData: null,         // the new examples for "Add examples": { name, bytes } or { name, entries }
+  personalizing: false,  // the run in progress is "Add examples"
 };
 
 // What the browser tests read; kept current by refresh() and the message handlers.
@@ -89,6 +92,7 @@ const pub = (window.edgetune = {
   config: null,          // the settings sent with the last `train` (and `quick`: Quick train)
   embedCache: { hits: 0, misses: 0 }, // the fast path's embeddings: reused, or computed
   lora: false, fast: false, // the trained model carries LoRA adapters; it was trained head-only on embeddings
+  personalized: null,    // the last "Add examples": { added, replayed, old_classes, new_examples, relabelled, warning }
 });
 
 const lossChart = new LineChart($('loss-chart'), {
@@ -128,6 +132,7 @@ function startWorker() {
   const url = params.has('mock') ? `./dev-mock-worker.js${location.search}` : './worker.js';
   const worker = new Worker(url, { type: 'module' });
   app.worker = worker;
+  app.hasModel = false; // a new worker holds only what the page sends it
   worker.onmessage = (e) => worker === app.worker && handle(e.data);
   worker.onerror = (e) => {
     if (worker !== app.worker) return;
@@ -167,7 +172,14 @@ const handlers = {
     pub.savedRun = m.savedRun ?? null;
     app.defaults = m.defaults ?? null;
     renderBackend(m);
-    if (app.restart === 'resume') {
+    if (app.restart === 'resume' && app.personalizing) {
+      // The model "Add examples" continued lived in the lost worker: nothing to start again.
+      app.restart = null;
+      app.personalizing = false;
+      app.phase = null;
+      $('add-status').textContent = '';
+      showError('The GPU was reset during "Add examples": the model it was adding to was lost with it. Train it again (or load its download as the model) and add the examples again.', 'train');
+    } else if (app.restart === 'resume') {
       // The GPU was lost mid-run: the worker saved model, data and checkpoint itself.
       app.restart = null;
       // A head-only run keeps no checkpoint: a saved run in OPFS is an older one.
@@ -192,6 +204,7 @@ const handlers = {
     resolveErrors('model');
     app.modelInfo = m.info;
     const i = m.info;
+    app.hasModel = Boolean(i.fine_tuned_labels?.length);
     const from = app.model?.fromCache ? ' (from cache)' : '';
     const tuned = i.fine_tuned_labels?.length ? ` · fine-tuned for ${i.fine_tuned_labels.length} labels` : '';
     const shape = i.kind === 'image' ? `${i.architecture}, ${i.image_size}×${i.image_size} input, ${(i.params / 1e6).toFixed(2)} M parameters`
@@ -260,10 +273,23 @@ const handlers = {
     if (!app.modelInfo) status('Fine-tuned model ready (resumed run): try it or download it below.', true);
     // A run resumed after a reload: the page learns the model's kind only now (its try-it box).
     if (m.kind && m.kind !== app.formKind) fillSettings(app.defaults?.[m.kind], m.kind);
+    app.hasModel = true;
+    // "Add examples" continues the model the way it was trained: a head-only model stays one.
+    $('add-quick').checked = pub.fast;
     showResults();
     renderMisclassified(m.misclassified || []);
+    if (app.personalizing) personalized();
+  },
+  personalizing(m) {
+    pub.personalized = m;
+    const added = m.added.length ? `adding ${count(m.added.length, 'class', 'classes')} (${m.added.join(', ')})` : 'no new classes';
+    const left = m.relabelled ? ` (${int(m.relabelled)} left out: the new examples label them otherwise)` : '';
+    $('add-status').textContent = `${count(m.new_examples, 'new example')}, ${added}, with ${count(m.replayed, 'replayed example')} ` +
+      `of the earlier training data${left}.${m.warning ? ` Warning: ${m.warning}.` : ''}`;
   },
   cancelled(m) {
+    if (app.personalizing) $('add-status').textContent = '';
+    app.personalizing = false;
     app.phase = pub.valid || pub.test ? 'done' : null;
     app.stopping = false;
     $('progress-text').textContent = m.message;
@@ -347,7 +373,9 @@ const handlers = {
       $('data-report').replaceChildren();
       $('memory').hidden = true;
     } else if (stage === 'train' || stage === 'resume') {
-      app.phase = pub.valid || pub.test ? 'done' : null;
+      if (app.personalizing) $('add-status').textContent = '';
+      app.personalizing = false;
+      app.phase = pub.valid || pub.test || app.hasModel ? 'done' : null;
       app.stopping = false;
       app.trainAfterPrepare = false;
     } else if (stage === 'export') exportDone();
@@ -935,6 +963,7 @@ function resetRun() {
   for (const id of ['epoch-summary', 'checkpoint-status', 'embed-status']) $(id).textContent = '';
   $('train-notice').hidden = true;
   $('results').hidden = true;
+  $('added-summary').hidden = true;
   showResumeBanner(null);
 }
 
@@ -1144,6 +1173,79 @@ function clearErrors() {
   $('error').hidden = true;
 }
 
+// ---------------------------------------------------------------- 6 Add examples
+
+async function setAddFile(file) {
+  if (!file) return;
+  app.addData = { name: file.name, bytes: await file.arrayBuffer() };
+  $('add-name').textContent = `${file.name} · ${size(app.addData.bytes.byteLength)}`;
+  refresh();
+}
+
+async function setAddFolder(folder) {
+  const entries = await Promise.all(folder.files.map(async ([path, file]) => [path, await file.arrayBuffer()]));
+  app.addData = { name: folder.name, entries };
+  $('add-name').textContent = `${folder.name}/ · ${count(entries.length, 'file')}`;
+  refresh();
+}
+
+const addFailed = (e) => showError(e.message || String(e), 'data');
+$('add-file').addEventListener('change', (e) => {
+  setAddFile(e.target.files[0]).catch(addFailed);
+  e.target.value = '';
+});
+$('add-folder').addEventListener('change', (e) => {
+  if (e.target.files.length) setAddFolder(readPickedImages(e.target.files)).catch(addFailed);
+  e.target.value = '';
+});
+dropZone($('add-drop'), (dt) => {
+  const reading = readDroppedData(dt); // must start inside the drop event
+  reading.then((got) => (got.file ? setAddFile(got.file) : setAddFolder(got.folder))).catch(addFailed);
+});
+
+/** Continues the page's model with the new examples: the form gives the data settings (columns,
+ *  length, image fit, seed), the card its epochs and how many replay examples to mix in. */
+function startPersonalize() {
+  const config = readConfig();
+  if (!config || !app.addData) return;
+  const options = {};
+  const epochs = Number($('add-epochs').value);
+  if (epochs > 0) options.epochs = epochs;
+  const quick = $('add-quick').checked;
+  if (quick) options.head_only = true;
+  // A few images cannot re-estimate batch norm's statistics: an image model keeps them.
+  else if (app.formKind === 'image') options.freeze_bn = true;
+  if ($('add-replay').value !== '') options.replay_size = Math.max(0, Math.round(Number($('add-replay').value)));
+  clearErrors();
+  resetRun();
+  app.phase = 'training';
+  app.failed = false;
+  app.quick = false;
+  app.keepsRun = false;
+  app.personalizing = true;
+  app.losses = 0;
+  pub.personalized = null;
+  pub.config = { ...config, ...options, personalize: true };
+  $('add-status').textContent = 'Reading the new examples and the replay sample…';
+  const d = app.addData;
+  const data = d.entries ? { name: d.name, names: d.entries.map(([n]) => n), files: d.entries.map(([, b]) => b) } : { name: d.name, bytes: d.bytes };
+  send({ type: 'personalize', ...data, config, options });
+  refresh();
+}
+$('add-examples').addEventListener('click', startPersonalize);
+
+/** The end of an "Add examples" run: the results say what it added. */
+function personalized() {
+  app.personalizing = false;
+  const p = pub.personalized;
+  if (!p) return;
+  app.labels = [...p.old_classes, ...p.added];
+  const added = p.added.length ? `Added ${count(p.added.length, 'class', 'classes')}: ${p.added.join(', ')}` : 'No new classes';
+  $('added-summary').textContent = `${added} · ${count(p.new_examples, 'new example')} with ${count(p.replayed, 'replay example')} mixed in · ` +
+    `the model now knows ${count(app.labels.length, 'class', 'classes')}.`;
+  $('added-summary').hidden = false;
+}
+
 function computeState() {
   if (app.phase === 'training' || app.phase === 'paused') return app.phase;
   if (app.busy.size) return 'loading';
@@ -1173,6 +1275,10 @@ function refresh() {
   $('augment-preview-button').disabled = running || !app.ready || app.modelInfo?.kind !== 'image' || !app.preview?.images ||
     app.busy.size > 0 || app.latest.augment != null;
   $('train-hint').textContent = trainHint(running, fits);
+  $('personalize-card').hidden = !app.hasModel && !app.personalizing;
+  $('personalize-fields').disabled = running;
+  $('add-examples').disabled = running || !app.ready || !app.hasModel || !app.addData || app.busy.size > 0;
+  $('add-hint').textContent = running ? '' : !app.addData ? 'Choose the new examples first.' : `Ready: ${app.addData.name}.`;
 }
 
 function trainHint(running, fits) {

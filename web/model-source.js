@@ -15,7 +15,9 @@ const OPTIONAL = ['config.json', 'tokenizer_config.json'];
 export const MODEL_FILES = [...REQUIRED, ...TOKENIZERS, ...OPTIONAL];
 // Noticed in folders only to say what to do about it: the wasm side reads safetensors only.
 const PYTORCH_WEIGHTS = 'pytorch_model.bin';
-const FOLDER_FILES = [...MODEL_FILES, PYTORCH_WEIGHTS];
+// An export's replay sample ("Add examples" mixes it in); taken from folders, not fetched.
+const REPLAY_FILES = ['replay.jsonl', 'replay.zip'];
+const FOLDER_FILES = [...MODEL_FILES, ...REPLAY_FILES, PYTORCH_WEIGHTS];
 
 /** Turns what people paste into a base URL that ends in "/" and serves raw files.
  *  https://huggingface.co/ORG/NAME (or …/tree/main) → https://huggingface.co/ORG/NAME/resolve/main/
@@ -241,7 +243,7 @@ async function readChosen(chosen, source) {
       'convert it with the safetensors "convert" tool, or pick a model that ships model.safetensors');
   }
   const files = {};
-  for (const name of MODEL_FILES) if (chosen[name]) files[name] = await chosen[name].arrayBuffer();
+  for (const name of [...MODEL_FILES, ...REPLAY_FILES]) if (chosen[name]) files[name] = await chosen[name].arrayBuffer();
   try {
     checkComplete(files, where);
   } catch (e) {

@@ -272,6 +272,12 @@ async function train(config, quick) {
   control.paused = false;
   control.stop = false;
   const { start, fast } = session.startTraining(config, quick);
+  await run(start, fast, config, true);
+}
+
+/** Runs a started run to its end: the fast path's features first, or (`keep`) the run kept in
+ *  OPFS for resuming. */
+async function run(start, fast, config, keep) {
   try {
     if (fast) {
       // The saved run (if any) stays resumable: a head-only run is not kept in OPFS.
@@ -282,6 +288,7 @@ async function train(config, quick) {
       }
       return;
     }
+    if (!keep) return await trainLoop(start, null, config);
     // A new run replaces the saved one: its data and settings go to OPFS first. A folder of
     // images is kept as one zip of the same paths, which the core reads back as the same data.
     const root = await navigator.storage.getDirectory();
@@ -297,6 +304,20 @@ async function train(config, quick) {
     if (!looksLikeLostDevice(e)) throw e;
     post({ type: 'lost', message: errorText(e) });
   }
+}
+
+/** "Add examples": continues the page's model with new examples (a table, or images as a zip or
+ *  a folder, zipped here) and its replay sample. The run takes seconds to minutes and its data
+ *  is made in the core, so it is not kept in OPFS; the saved run (if any) stays resumable. */
+async function personalize(m) {
+  const source = m.files
+    ? { name: `${m.name}.zip`, bytes: zipFiles(m.names, m.files.map((b) => new Uint8Array(b))) }
+    : { name: m.name, bytes: new Uint8Array(m.bytes) };
+  control.paused = false;
+  control.stop = false;
+  const r = await session.startPersonalize(m.config || {}, source.name, source.bytes, m.options || {});
+  post({ type: 'personalizing', added: r.added, replayed: r.replayed, old_classes: r.old_classes, new_examples: r.new_examples, relabelled: r.relabelled, reports: r.reports, warning: r.warning });
+  await run(r.start, r.fast, { ...(m.config || {}), ...(m.options || {}) }, false);
 }
 
 async function resumeSaved() {
@@ -359,6 +380,9 @@ const handlers = {
   async train(m) {
     await train(m.config || {}, Boolean(m.quick));
   },
+  async personalize(m) {
+    await personalize(m);
+  },
   async resumeSaved() {
     await resumeSaved();
   },
@@ -394,7 +418,7 @@ const handlers = {
 };
 
 const stageOf = {
-  init: 'init', model: 'model', data: 'data', images: 'data', prepare: 'prepare', train: 'train', resumeSaved: 'resume',
+  init: 'init', model: 'model', data: 'data', images: 'data', prepare: 'prepare', train: 'train', personalize: 'train', resumeSaved: 'resume',
   predict: 'predict', predictImages: 'predict', previewAugment: 'augment', export: 'export', exportCheckpoint: 'export', discardSaved: 'resume',
 };
 

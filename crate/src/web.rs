@@ -27,6 +27,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 mod memory;
+mod personal;
 mod quick;
 mod trained;
 
@@ -110,6 +111,9 @@ struct State {
     training: bool,
     /// The head-only fast path of the run in progress (see `quick.rs`).
     fast: quick::Fast,
+    /// The replay sample that goes with `model` (see `personal.rs`): kept in its export, and
+    /// mixed into "Add examples".
+    replay: Option<personal::Replay>,
 }
 
 #[wasm_bindgen]
@@ -140,7 +144,9 @@ impl Session {
     /// and checks them; returns what the page shows about it.
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&self, source: String, names: Vec<String>, files: Vec<Uint8Array>) -> Result<JsValue, JsValue> {
-        let files = ModelFiles::from_files(&source, files_from(names, files)).map_err(err)?;
+        let files = files_from(names, files);
+        let replay = personal::Replay::among(&files);
+        let files = ModelFiles::from_files(&source, files).map_err(err)?;
         // A full load checks every tensor's name and shape now rather than at training time.
         let probe = HeadSpec { task: Default::default(), labels: vec!["a".into(), "b".into()], pooling: Default::default(), seed: 0 };
         let fine_tuned = match files.kind().map_err(err)? {
@@ -173,6 +179,7 @@ impl Session {
         };
         let mut st = self.state.borrow_mut();
         st.model_files = Some(files);
+        st.replay = if fine_tuned.is_some() { replay } else { None };
         st.model = fine_tuned.map(Rc::new);
         st.prepared = None;
         to_js(&info)
@@ -392,6 +399,7 @@ impl Session {
         future_to_promise(async move {
             let (trainer, data) = take_trainer(&state)?;
             let bs = trainer.cfg.eval_batch_size;
+            let cfg = trainer.cfg.clone();
             let fast = trainer.has_features();
             let outcome = trainer.finish(&data).await;
             state.borrow_mut().training = false;
@@ -413,7 +421,10 @@ impl Session {
             // A LoRA model exports as a PEFT adapter, or merged on request (`exportZip(true)`).
             let lora = outcome.model.as_text().is_some_and(|m| m.lora.is_some());
             let out = serde_json::json!({ "done": outcome.done_event(None), "misclassified": wrong, "kind": kind, "lora": lora, "fast": fast });
-            state.borrow_mut().model = Some(Rc::new(outcome.model));
+            let mut st = state.borrow_mut();
+            st.model = Some(Rc::new(outcome.model));
+            // Its export keeps a replay sample of this run's training data.
+            st.replay = Some(personal::Replay::Run(Box::new(cfg), data));
             to_js(&out)
         })
     }

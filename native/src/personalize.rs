@@ -77,7 +77,7 @@ pub struct PersonalizeArgs {
 
 impl PersonalizeArgs {
     fn config(&self, kind: ModelKind) -> Result<TrainConfig> {
-        let base = TrainConfig::personalize_defaults(kind);
+        let base = TrainConfig::personalize_defaults(kind, self.head_only);
         let mut cfg = match &self.config {
             Some(p) => TrainConfig::from_file_over(p, &base)?,
             None => base,

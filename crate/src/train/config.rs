@@ -248,16 +248,17 @@ impl TrainConfig {
         self.data_over(TrainConfig::default()) == other.data_over(TrainConfig::default())
     }
 
-    /// Reads a TOML or JSON file (by extension; JSON if it starts with `{`) over the text defaults.
     /// `edgetune personalize`: a short run at half the learning rate on a few new examples plus
     /// the replay sample, with balanced class weights (a new class has a few examples against
     /// the replay's dozen or so per old class) and nothing held out of the few new examples
-    /// (give --valid / --test files to measure).
-    pub fn personalize_defaults(kind: ModelKind) -> Self {
-        let base = Self::defaults_for(kind);
+    /// (give --valid / --test files to measure). With `head_only`, the fast path's defaults
+    /// ([`TrainConfig::head_only_defaults_for`]) with the same weights and splits.
+    pub fn personalize_defaults(kind: ModelKind, head_only: bool) -> Self {
+        let base = if head_only { Self::head_only_defaults_for(kind) } else { Self::defaults_for(kind) };
         TrainConfig {
-            epochs: 8.0,
-            lr: base.lr * 0.5,
+            // A head alone keeps the fast path's epochs and rate.
+            epochs: if head_only { base.epochs } else { 8.0 },
+            lr: if head_only { base.lr } else { base.lr * 0.5 },
             class_weights: ClassWeights::Balanced,
             valid_split: 0.0,
             test_split: 0.0,
@@ -266,6 +267,7 @@ impl TrainConfig {
         }
     }
 
+    /// Reads a TOML or JSON file (by extension; JSON if it starts with `{`) over the text defaults.
     pub fn from_file(path: &Path) -> Result<Self> {
         Self::from_file_over(path, &TrainConfig::default())
     }

@@ -1,5 +1,5 @@
 //! What the page does with the trained (or a loaded fine-tuned) model: predictions for texts or
-//! images, and its export as one ZIP.
+//! images, and its export as one ZIP (with the replay sample that goes with the model).
 
 use super::{err, files_from, msg, to_js, Session};
 use crate::archive;
@@ -43,14 +43,20 @@ impl Session {
     /// PEFT adapter; with `merge`, the adapters folded in: a full model, as `--merge`).
     #[wasm_bindgen(js_name = exportZip)]
     pub fn export_zip(&self, merge: Option<bool>) -> Promise {
-        let model = self.state.borrow().model.clone();
+        let (model, replay) = {
+            let st = self.state.borrow();
+            (st.model.clone(), st.replay.as_ref().map(|r| r.file()))
+        };
         future_to_promise(async move {
             let model = model.ok_or_else(|| msg("no trained model to export yet"))?;
+            // With its replay sample, so `edgetune personalize` (or "Add examples") can continue it.
+            let replay = replay.transpose()?.flatten();
             let files = match merge {
                 Some(true) => crate::export::merged_export_files(&model).await,
                 _ => crate::export::export_files(&model).await,
             };
-            let files = files.map_err(err)?;
+            let mut files = files.map_err(err)?;
+            files.extend(replay);
             Ok(Uint8Array::from(archive::zip(&files).as_slice()).into())
         })
     }
