@@ -135,6 +135,28 @@ fn errors_are_messages_not_panics() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("model directory not found"));
 }
 
+/// `--max-memory` refuses a run whose estimate exceeds it before anything is written, with the
+/// estimate and what to change; a size that is not one is a usage error.
+#[test]
+fn max_memory_refuses_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = small_data(tmp.path());
+    let run = tmp.path().join("run");
+    let out = train_cmd(&run, &train, &test).args(["--max-memory", "300M"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().last().unwrap();
+    // MiniLM's 22.6 M parameters alone take ~430 MB in training (weights, autodiff copies,
+    // gradients, AdamW moments).
+    assert!(line.starts_with("error: the run's estimated peak memory is "), "{line}");
+    assert!(line.contains(" MB (weights, gradients and optimiser state: 430 MB; activations of a batch of 8: "), "{line}");
+    assert!(line.ends_with("more than the 300 MB allowed (--max-memory, max_memory_mb): even a batch of 1 does not fit: train the head only or LoRA adapters, or allow more memory"), "{line}");
+    assert!(!run.exists(), "a refused run writes nothing");
+    let out = train_cmd(&run, &train, &test).args(["--max-memory", "lots"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'lots' is not a memory size: give e.g. 2G, 1500M or a number of MB"));
+}
+
 /// Regression on a numeric label (MSE): eval reports MAE, RMSE and R².
 #[test]
 fn regression_on_a_numeric_label() {

@@ -385,6 +385,9 @@ const handlers = {
 // ---------------------------------------------------------------- training events
 
 const onEvent = {
+  skipped(ev) {
+    notice(`Step ${int(ev.step)} skipped: ${ev.reason} (${count(ev.skipped, 'batch', 'batches')} skipped so far)`);
+  },
   embedding(ev) {
     $('progress').max = ev.total;
     $('progress').value = ev.embedded;
@@ -789,7 +792,7 @@ function renderMemory(memory) {
 
 // ---------------------------------------------------------------- 3 Settings
 
-const NULLABLE = new Set(['max_grad_norm', 'head_lr', 'dropout', 'image_fit']);
+const NULLABLE = new Set(['max_grad_norm', 'head_lr', 'dropout', 'image_fit', 'max_memory_mb']);
 const INTEGER = new Set(['batch_size', 'max_length', 'freeze_layers', 'grad_accum', 'patience', 'seed', 'checkpoint_every', 'augment.crop_padding', 'lora.r']);
 
 /** Whether a setting applies to the model's kind: the other kind's are hidden and not sent (the

@@ -8,7 +8,8 @@ use crate::model::image::image_input;
 use crate::model::{load_any, Classifier, HeadSpec, ModelFiles, ModelKind};
 use crate::prepare::{prepare, DataSource, Encoder, Prepared};
 use crate::train::checkpoint::{self, find_checkpoint, RunSpec};
-use crate::train::{fit, Event, FitOutcome, Resume, TrainConfig};
+use crate::train::fit::fit_trainer;
+use crate::train::{fit, Event, FitOutcome, Resume, TrainConfig, Trainer};
 use std::path::{Path, PathBuf};
 
 /// What to train.
@@ -80,6 +81,8 @@ pub async fn train(
     data: &Prepared,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<FitOutcome> {
+    // Refused configurations (memory, frozen everything, ...) write nothing.
+    let trainer = Trainer::new(model, data, &req.config, None)?;
     if let Some(dir) = &req.run_dir {
         if dir.join("run.json").exists() {
             return Err(Error::config(format!(
@@ -108,7 +111,7 @@ pub async fn train(
             crate::fsutil::write_atomic(&dir.join(name), &bytes)?;
         }
     }
-    fit(model, data, &req.config, req.run_dir.clone(), None, on_event).await
+    fit_trainer(trainer, data, req.run_dir.clone(), on_event).await
 }
 
 /// Everything needed to continue a run from its directory.

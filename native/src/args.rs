@@ -43,6 +43,22 @@ pub fn parse_backend(s: &str) -> Result<Backend, String> {
 }
 
 /// One character; "tab" (or "\t") for a tab.
+/// A size in MB from `1500`, `1500M`, `1.5G`, `2GB`, `512MiB`.
+pub fn parse_size_mb(s: &str) -> Result<f64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t.strip_suffix("IB").or_else(|| t.strip_suffix('B')).unwrap_or(&t);
+    let (num, scale) = match t.chars().last() {
+        Some('G') => (&t[..t.len() - 1], 1024.0),
+        Some('M') => (&t[..t.len() - 1], 1.0),
+        Some('K') => (&t[..t.len() - 1], 1.0 / 1024.0),
+        _ => (t, 1.0),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v * scale),
+        _ => Err(format!("'{s}' is not a memory size: give e.g. 2G, 1500M or a number of MB")),
+    }
+}
+
 fn parse_sep(s: &str) -> Result<char, String> {
     if s == "tab" || s == "\\t" {
         return Ok('\t');
@@ -134,6 +150,14 @@ pub struct TrainArgs {
     /// Clip gradients to this global norm (0 disables clipping).
     #[arg(long)]
     pub max_grad_norm: Option<f64>,
+    /// When a step's loss or gradients hold NaN or infinity: stop (default; the last good
+    /// checkpoint is kept) or skip the batch and go on (the run still stops after 10 in a row).
+    #[arg(long, value_parser = ["stop", "skip"])]
+    pub on_nan: Option<String>,
+    /// Refuse a run whose estimated peak memory exceeds this (e.g. 2G, 1500M; a plain number is
+    /// MB), before training starts; the estimate is shown with what to change.
+    #[arg(long, value_parser = parse_size_mb)]
+    pub max_memory: Option<f64>,
     #[arg(long)]
     pub dropout: Option<f64>,
     /// none or balanced.
@@ -309,6 +333,12 @@ impl TrainArgs {
         }
         if let Some(n) = self.max_grad_norm {
             cfg.max_grad_norm = (n > 0.0).then_some(n);
+        }
+        if let Some(o) = &self.on_nan {
+            cfg.on_nan = enum_from(o)?;
+        }
+        if self.max_memory.is_some() {
+            cfg.max_memory_mb = self.max_memory;
         }
         if let Some(l) = self.freeze_layers {
             cfg.freeze_layers = l;

@@ -23,10 +23,10 @@ impl Progress {
             return;
         }
         match e {
-            Event::Start { run_dir, train, valid, test, total_steps, resumed_at_step, trainable_params, total_params, epochs, .. } => {
+            Event::Start { run_dir, train, valid, test, total_steps, resumed_at_step, trainable_params, total_params, epochs, estimated_memory_mb, .. } => {
                 self.run_dir = run_dir.clone();
                 eprintln!(
-                    "training on {train} examples (validation {valid}, test {test}), {epochs} epoch(s), {total_steps} steps; {trainable_params} of {total_params} parameters trainable"
+                    "training on {train} examples (validation {valid}, test {test}), {epochs} epoch(s), {total_steps} steps; {trainable_params} of {total_params} parameters trainable; about {estimated_memory_mb:.0} MB of memory"
                 );
                 let bar = ProgressBar::new(*total_steps as u64);
                 bar.set_style(
@@ -83,11 +83,19 @@ impl Progress {
                     None => eprintln!("{line}"),
                 }
             }
-            Event::Done { train_s, .. } => {
+            Event::Skipped { step, total_steps, reason, skipped, .. } => {
+                let line = format!("warning: step {step}/{total_steps} skipped (--on-nan skip): {reason}; {skipped} batch(es) skipped so far");
+                match &self.bar {
+                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                    None => eprintln!("{line}"),
+                }
+            }
+            Event::Done { train_s, skipped, .. } => {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
-                eprintln!("trained in {train_s:.1} s");
+                let skips = if *skipped > 0 { format!(" ({skipped} batch(es) skipped for NaN or infinity)") } else { String::new() };
+                eprintln!("trained in {train_s:.1} s{skips}");
             }
         }
     }

@@ -31,6 +31,9 @@ pub struct RunState {
     /// Epochs since the metric last improved (early stopping).
     pub bad_epochs: usize,
     pub finished: bool,
+    /// Batches skipped for NaN or infinity (`on_nan = "skip"`), in the whole run.
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 /// What a run was started with, so `--resume RUN_DIR` needs nothing else.

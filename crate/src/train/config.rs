@@ -17,6 +17,22 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+/// What a step whose loss or gradients hold NaN or infinity does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnNan {
+    /// Stop the run with a message naming the step (and the tensors, for gradients); the last
+    /// good checkpoint stays as it was.
+    #[default]
+    Stop,
+    /// Skip the batch (no update: weights, optimiser state and batch-norm statistics stay as they
+    /// were) and go on; a run whose batches keep failing stops after [`MAX_SKIPS_IN_A_ROW`].
+    Skip,
+}
+
+/// How many batches in a row `on_nan = "skip"` passes over before the run stops anyway.
+pub const MAX_SKIPS_IN_A_ROW: usize = 10;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
@@ -118,6 +134,8 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     pub warmup_ratio: f64,
     pub max_grad_norm: Option<f64>,
+    /// NaN or infinity in a step's loss or gradients: stop (default) or skip the batch.
+    pub on_nan: OnNan,
     pub class_weights: ClassWeights,
     pub seed: u64,
     // --- validation ---
@@ -127,6 +145,9 @@ pub struct TrainConfig {
     /// Also checkpoint every N steps (0 = only at epoch ends).
     pub checkpoint_every: usize,
     pub device: Backend,
+    /// Refuse, before training starts, a run whose estimated peak memory exceeds this many MB
+    /// (`--max-memory`; see [`super::memory::check`]).
+    pub max_memory_mb: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -169,12 +190,14 @@ impl Default for TrainConfig {
             schedule: Schedule::Linear,
             warmup_ratio: 0.1,
             max_grad_norm: Some(1.0),
+            on_nan: OnNan::Stop,
             class_weights: ClassWeights::None,
             seed: 42,
             metric: None,
             patience: 2,
             checkpoint_every: 0,
             device: Backend::Cpu,
+            max_memory_mb: None,
         }
     }
 }

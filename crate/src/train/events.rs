@@ -21,6 +21,8 @@ pub enum Event {
         resumed_at_step: usize,
         trainable_params: usize,
         total_params: usize,
+        /// The estimated peak memory of training, in MB (see `train::memory`).
+        estimated_memory_mb: f64,
     },
     /// The head-only fast path has embedded `embedded` of the `total` examples of all splits.
     Embedding {
@@ -47,6 +49,16 @@ pub enum Event {
         samples_per_s: f64,
         eta_s: f64,
     },
+    /// `on_nan = "skip"`: the step's batch gave NaN or infinity and changed nothing.
+    Skipped {
+        epoch: usize,
+        step: usize,
+        total_steps: usize,
+        /// What was not finite, as the stop message would say.
+        reason: String,
+        /// Batches skipped so far in the run.
+        skipped: usize,
+    },
     Epoch {
         epoch: usize,
         epochs: usize,
@@ -63,6 +75,8 @@ pub enum Event {
         test: Option<EvalReport>,
         /// Seconds of training (steps and validation; with head-only, after embedding).
         train_s: f64,
+        /// Batches skipped for NaN or infinity (`on_nan = "skip"`).
+        skipped: usize,
     },
 }
 

@@ -49,6 +49,7 @@ impl FitOutcome {
             valid: self.valid.clone(),
             test: self.test.clone(),
             train_s: self.train_s,
+            skipped: self.state.skipped,
         }
     }
 }
@@ -233,7 +234,13 @@ pub async fn fit(
     resume: Option<Resume>,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<FitOutcome> {
-    let mut t = Trainer::new(model, data, cfg, resume)?;
+    fit_trainer(Trainer::new(model, data, cfg, resume)?, data, run_dir, on_event).await
+}
+
+/// [`fit`] with the trainer already made (what can refuse a run — its configuration, its
+/// memory estimate — has been checked).
+pub async fn fit_trainer(mut t: Trainer, data: &Prepared, run_dir: Option<PathBuf>, on_event: &mut dyn FnMut(&Event)) -> Result<FitOutcome> {
+    let cfg = &t.cfg.clone();
     if let Some(dir) = &run_dir {
         t.keep_hint = format!("; the last good checkpoint is kept in {}", checkpoint::checkpoint_dir(dir, "last").display());
     }

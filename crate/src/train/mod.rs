@@ -15,8 +15,10 @@ pub mod setup;
 pub mod trainer;
 
 pub use checkpoint::{RunSpec, RunState};
-pub use config::{ClassWeights, Metric, OptimizerKind, Schedule, TrainConfig};
+pub use config::{ClassWeights, Metric, OnNan, OptimizerKind, Schedule, TrainConfig};
 pub use eval::{evaluate, EvalReport};
 pub use events::{EpochEnd, Event, Progress};
 pub use fit::{fit, FitOutcome, Resume};
 pub use trainer::Trainer;
+#[cfg(test)]
+mod on_nan_tests;

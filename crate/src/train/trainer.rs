@@ -6,7 +6,7 @@
 //! between steps. Everything that decides *what* is trained lives here, once, for both.
 
 use super::checkpoint::{self, RunState};
-use super::config::TrainConfig;
+use super::config::{OnNan, TrainConfig, MAX_SKIPS_IN_A_ROW};
 use super::eval::{report_from_logits, split_logits, EvalReport};
 use super::events::{EpochEnd, Event, Progress};
 use super::features::{self, rows_of, Features, Which};
@@ -49,6 +49,10 @@ pub struct Trainer {
     loss_sum: f64,
     loss_n: usize,
     first_loss: Option<f64>,
+    /// Batches skipped for NaN or infinity since the last good step (`on_nan = "skip"`).
+    skips_in_row: usize,
+    /// The run's estimated peak memory ([`super::memory::for_run`]).
+    memory: super::memory::MemoryEstimate,
     last_valid: Option<EvalReport>,
     stopped_early: bool,
     /// The head-only fast path's precomputed body features (see [`features`]).
@@ -71,6 +75,8 @@ impl Trainer {
         if data.train.is_empty() {
             return Err(Error::Training("the training split is empty".into()));
         }
+        // Before anything is allocated for training.
+        let memory = super::memory::check(&model, data, cfg)?;
         let (per_epoch, total) = step_counts(data.train.len(), cfg);
         let warmup = ((total as f64) * cfg.warmup_ratio).ceil() as usize;
         let drop = match &model {
@@ -116,6 +122,8 @@ impl Trainer {
             loss_sum: 0.0,
             loss_n: 0,
             first_loss: None,
+            skips_in_row: 0,
+            memory,
             last_valid: None,
             stopped_early: false,
             features: None,
@@ -147,6 +155,7 @@ impl Trainer {
             resumed_at_step: self.state.global_step,
             trainable_params: self.model.params().trainable_count(),
             total_params: self.model.params().total_count(),
+            estimated_memory_mb: self.memory.estimate_mb,
         }
     }
 
@@ -254,8 +263,21 @@ impl Trainer {
         let at = self.state.global_step + 1;
         if !loss.is_finite() || !norm.is_finite() {
             let culprits = if loss.is_finite() { self.non_finite_grads(&acc).await? } else { String::new() };
-            return Err(self.diverged(at, format!("the loss is {loss} (gradient norm {norm}{culprits})")));
+            let reason = format!("the loss is {loss} (gradient norm {norm}{culprits})");
+            if self.cfg.on_nan == OnNan::Stop || self.skips_in_row + 1 >= MAX_SKIPS_IN_A_ROW {
+                let reason = if self.skips_in_row > 0 { format!("{reason}, after {} skipped batches in a row", self.skips_in_row) } else { reason };
+                return Err(self.diverged(at, reason));
+            }
+            // The batch is used up, nothing else changes: weights, optimiser moments, batch-norm
+            // statistics and the loss average stay as they were.
+            self.skips_in_row += 1;
+            self.state.skipped += 1;
+            self.state.global_step += 1;
+            self.state.step_in_epoch += 1;
+            self.busy_s += t0.elapsed().as_secs_f64();
+            return Ok(Event::Skipped { epoch: epoch + 1, step: at, total_steps: self.total, reason, skipped: self.state.skipped });
         }
+        self.skips_in_row = 0;
         let first = *self.first_loss.get_or_insert(loss);
         if loss > 50.0 * first.max(1.0) {
             return Err(self.diverged(at, format!("the loss exploded from {first:.4} to {loss:.4}")));

@@ -39,7 +39,9 @@ pub(super) fn memory_check(config: &crate::model::BertConfig, files: &ModelFiles
     let seq = data.train.ids.iter().map(Vec::len).max().unwrap_or(cfg.max_length);
     let est = |c: &TrainConfig| estimate(config, params, trainable, c, seq.min(c.max_length));
     let e = est(cfg);
+    // The run's own limit (the settings' memory limit), when lower than the device's.
     let budget = budget_mb.unwrap_or(WASM_BUDGET_MB);
+    let budget = cfg.max_memory_mb.map_or(budget, |m| m.min(budget));
     let data_mb = data_bytes as f64 / (1024.0 * 1024.0);
     let fits_with = |m: &MemoryEstimate| m.estimate_mb + data_mb * 4.0 <= budget && max_buffer_mb.is_none_or(|max| m.largest_buffer_mb <= max);
     if fits_with(&e) {
