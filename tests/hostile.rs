@@ -710,6 +710,16 @@ fn cases() -> Vec<Case> {
             want: Is("cats/huge.png: the image is 100000×100000 pixels (10000 megapixels): more than edgetune decodes (100 megapixels); shrink it first"),
         },
         Case {
+            // Found by the `image` fuzz target: a 62-byte GIF whose frame claims 21060×8192 pixels
+            // on a 1×1 screen made the decoder allocate 690 MB.
+            name: "image: GIF frame far larger than its screen",
+            run: |_| {
+                let gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\xff\x00\x00\x00\x00,\x00\x0cIHDR\x00 -\x03\x00\x00PNG\r\n\x1a\n\x00\n\x1a\n\x00\x00\x00\x0cI\x08\x00\x00\x01\x00\x01L\x00\x02\x02D\x00\x00\x00";
+                err(decode(gif, "cats/lying.gif"))
+            },
+            want: Is("cats/lying.gif: cannot decode: a frame inside is larger than the 1×1 pixels the header declares"),
+        },
+        Case {
             name: "image: a text file named .png",
             run: |_| err(decode(b"hello, world", "cats/1.png")),
             want: Is("cats/1.png: not an image edgetune reads (PNG, JPEG, WebP, BMP, GIF)"),
