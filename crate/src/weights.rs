@@ -133,16 +133,21 @@ impl SafeTensors {
         let data_start = 8 + n as usize;
         let header = std::str::from_utf8(&bytes[8..data_start])
             .map_err(|e| err(format!("corrupt header: not UTF-8 ({e})")))?;
-        let json: serde_json::Value =
-            serde_json::from_str(header).map_err(|e| err(format!("corrupt header: {e}")))?;
-        let serde_json::Value::Object(map) = json else {
+        if !header.trim_start().starts_with('{') {
             return Err(err("corrupt header: expected a JSON object".into()));
-        };
+        }
+        // Entries in file order, duplicates kept: a JSON map would silently keep the last one.
+        let Entries(map) =
+            serde_json::from_str(header).map_err(|e| err(format!("corrupt header: {e}")))?;
         let data_len = bytes.len() - data_start;
 
         let mut metadata = BTreeMap::new();
         let mut tensors = BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
         for (name, value) in map {
+            if !seen.insert(name.clone()) {
+                return Err(err(format!("corrupt header: '{name}' appears twice")));
+            }
             if name == "__metadata__" {
                 let serde_json::Value::Object(m) = value else {
                     return Err(err("corrupt header: __metadata__ is not an object".into()));
@@ -263,7 +268,25 @@ impl SafeTensors {
         names
     }
 
+    /// The values of float tensor `name`, refused if one is NaN or infinite (saving refuses
+    /// them too, so such a file is corrupt or from a diverged run); the error names the tensor.
     fn decode(&self, name: &str, info: &TensorInfo) -> Result<Vec<f32>> {
+        let values = self.decode_raw(name, info)?;
+        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::weights(
+                &self.source,
+                format!(
+                    "tensor '{name}' holds {} at element {at} of {}: the weights are broken \
+                     (a diverged run or a damaged file)",
+                    values[at],
+                    values.len()
+                ),
+            ));
+        }
+        Ok(values)
+    }
+
+    fn decode_raw(&self, name: &str, info: &TensorInfo) -> Result<Vec<f32>> {
         // parse() checked these bounds; keep the access fallible anyway rather than indexing.
         let raw =
             self.data.get(self.data_start + info.start..self.data_start + info.end).ok_or_else(
@@ -294,6 +317,32 @@ impl SafeTensors {
                 ))
             }
         })
+    }
+}
+
+/// The members of the header's JSON object in file order, duplicate names included.
+struct Entries(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Visit)
     }
 }
 

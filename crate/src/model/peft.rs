@@ -80,6 +80,8 @@ impl Adapter {
             ..LoraSpec::default()
         };
         spec.validate().map_err(|e| err(e.to_string()))?;
+        // Unknown targets are refused here, by name, rather than when the adapter is applied.
+        crate::model::lora::target_kinds(&spec.target_modules, &config_file)?;
         let weights = SafeTensors::parse(weights, &format!("{dir}/adapter_model.safetensors"))?;
         let base_model = get("base_model_name_or_path").and_then(Value::as_str).map(String::from);
         Ok(Adapter { spec, base_model, weights, config_file })

@@ -106,7 +106,7 @@ pub fn state_from_files(files: &[(String, Vec<u8>)], source: &str) -> Result<(Ru
     let state = find("state.json").ok_or_else(|| Error::model(source, "the checkpoint has no state.json"))?;
     let state: RunState = serde_json::from_slice(state).map_err(|e| Error::config(format!("{source}/state.json: {e}")))?;
     let opt = match find("optimizer.safetensors") {
-        Some(b) => Some(SafeTensors::parse(b.clone(), "optimizer.safetensors")?),
+        Some(b) => Some(SafeTensors::parse(b.clone(), &format!("{source}/optimizer.safetensors"))?),
         None => None,
     };
     Ok((state, opt))

@@ -6,10 +6,11 @@ use super::dataset::{
 };
 use crate::data::{pick_columns, read_table, Table, TableOptions};
 use crate::error::{Error, Result};
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Folders nested deeper than this are not followed (and symbolic link loops end).
+/// Folders nested deeper than this are not followed.
 const MAX_DEPTH: usize = 32;
 
 /// A folder of class folders, read recursively. Only image files are read; other files are
@@ -21,7 +22,11 @@ pub fn read_folder(dir: &Path) -> Result<(Vec<ImageFile>, Vec<Skipped>)> {
     }
     let (mut entries, mut skipped) = (Vec::new(), Vec::new());
     fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    walk(dir, "", 0, &mut entries, &mut skipped);
+    // Each folder is read once, by its real path: a symbolic link loop (or two links to one
+    // folder, which would double its images and fan out exponentially) is skipped, not followed.
+    let mut seen = HashSet::new();
+    seen.insert(fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?);
+    walk(dir, "", 0, &mut seen, &mut entries, &mut skipped);
     let (files, more) = from_entries(&source, entries)?;
     skipped.extend(more);
     skipped.sort_by(|a, b| a.name.cmp(&b.name));
@@ -32,6 +37,7 @@ fn walk(
     dir: &Path,
     rel: &str,
     depth: usize,
+    seen: &mut HashSet<PathBuf>,
     entries: &mut Vec<(String, Vec<u8>)>,
     skipped: &mut Vec<Skipped>,
 ) {
@@ -64,8 +70,11 @@ fn walk(
             }
             if depth >= MAX_DEPTH {
                 skip(skipped, &format!("{name}/"), "folders nested too deeply: not read".into());
+            } else if !fs::canonicalize(&path).is_ok_and(|real| seen.insert(real)) {
+                let why = "a link to a folder already read (a symbolic link loop?): not read again";
+                skip(skipped, &format!("{name}/"), why.into());
             } else {
-                walk(&path, &name, depth + 1, entries, skipped);
+                walk(&path, &name, depth + 1, seen, entries, skipped);
             }
             continue;
         }

@@ -54,7 +54,7 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<Pixels> {
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_PIXELS * 8 + (64 << 20));
     reader.limits(limits);
-    let decoder = reader.into_decoder().map_err(cannot)?;
+    let mut decoder = reader.into_decoder().map_err(cannot)?;
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 {
         return Err(err(format!("cannot decode: the image is {w}×{h} pixels (empty)")));
@@ -67,7 +67,18 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<Pixels> {
             MAX_PIXELS / 1_000_000
         )));
     }
-    let img = DynamicImage::from_decoder(decoder).map_err(cannot)?;
+    // Now that the size is known, the decoder gets what this image needs (twice: a GIF frame is
+    // read into its own buffer first), so a header that lies (a GIF frame of 20000×8000 pixels on
+    // a 1×1 screen, in 62 bytes) costs a message instead of gigabytes.
+    let mut tight = Limits::default();
+    tight.max_alloc = Some(decoder.total_bytes().saturating_mul(2).saturating_add(64 << 20));
+    decoder.set_limits(tight).map_err(cannot)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(|e| match e {
+        image::ImageError::Limits(_) => err(format!(
+            "cannot decode: a frame inside is larger than the {w}×{h} pixels the header declares"
+        )),
+        e => cannot(e),
+    })?;
     Ok(to_rgb8(img))
 }
 
