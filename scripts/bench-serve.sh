@@ -4,12 +4,16 @@
 # class, digit 3), then scripts/bench-serve.py sends a bounded loop of /predict requests from a
 # second process while a /train run goes and across the activate swap, and prints requests/s,
 # p50, p99 and failures.
-# usage: scripts/bench-serve.sh [WORK_DIR] [REQUESTS] [CONCURRENCY]
+# usage: [EDGETUNE_BIN=path] scripts/bench-serve.sh [WORK_DIR] [REQUESTS] [CONCURRENCY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/edgetune/target}
-cargo build --release -q -p edgetune-cli
-bin=$CARGO_TARGET_DIR/release/edgetune
+# EDGETUNE_BIN: a binary already built (skips the build).
+bin=${EDGETUNE_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release -q -p edgetune-cli
+  bin=$CARGO_TARGET_DIR/release/edgetune
+fi
 work=${1:-/tmp/edgetune-serve-bench}
 requests=${2:-1500}
 concurrency=${3:-4}
