@@ -36,6 +36,9 @@ pub enum Command {
     /// Continue a fine-tuned model with a few new examples (new classes too) without forgetting
     /// the old ones: mixes in the replay sample kept with the model.
     Personalize(crate::personalize::PersonalizeArgs),
+    /// Serve a model over HTTP on an edge box: predictions, labelled examples, background
+    /// training runs and model swaps.
+    Serve(crate::serve::ServeArgs),
 }
 
 pub fn parse_backend(s: &str) -> Result<Backend, String> {

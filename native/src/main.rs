@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod personalize;
 mod progress;
+mod serve;
 
 use anyhow::{bail, Context, Result};
 use args::{Cli, Command, EvalArgs, ExportArgs, PredictArgs, TrainArgs};
@@ -41,6 +42,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::demo(a),
         Command::PreviewAugment(a) => demo::preview_augment(a),
         Command::Personalize(a) => personalize::personalize(a),
+        Command::Serve(a) => serve::serve(a),
     }
 }
 
