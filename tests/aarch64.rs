@@ -5,26 +5,11 @@
 mod cli_common;
 mod common;
 
-use cli_common::{edgetune, run_json};
+use cli_common::{digit_folders, edgetune, run_json};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// Three digit classes, 16 images each.
-fn digits(dir: &Path) -> PathBuf {
-    let src = common::shared("data/digits/images");
-    let out = dir.join("digits");
-    for class in 0..3 {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(src.join(class.to_string())).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
-        let to = out.join(format!("digit_{class}"));
-        std::fs::create_dir_all(&to).unwrap();
-        for f in files.iter().take(16) {
-            std::fs::copy(f, to.join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    out
-}
 
 fn losses(mut cmd: Command, data: &Path, run: &Path) -> Vec<f64> {
     cmd.args(["train", "--json", "--device", "cpu", "--model"]).arg(common::repo("crate/assets/demo/resnet20-cifar10"));
@@ -42,7 +27,7 @@ fn aarch64_fine_tune_matches_x86_64() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let data = digits(tmp.path());
+    let data = digit_folders(tmp.path(), 3, 16);
     let native = losses(edgetune(), &data, &tmp.path().join("x86_64"));
     let mut qemu = Command::new("qemu-aarch64");
     qemu.args(["-L", "/usr/aarch64-linux-gnu"]).arg(&bin);

@@ -7,29 +7,14 @@
 mod cli_common;
 mod common;
 
-use cli_common::edgetune;
+use cli_common::{digit_folders, edgetune};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const KILLS: usize = 20;
 
-/// Four digit classes, 40 images each, from the shared digits.
-fn digits(dir: &Path) -> PathBuf {
-    let src = common::shared("data/digits/images");
-    let out = dir.join("digits");
-    for class in 0..4 {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(src.join(class.to_string())).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
-        let to = out.join(format!("digit_{class}"));
-        std::fs::create_dir_all(&to).unwrap();
-        for f in files.iter().take(40) {
-            std::fs::copy(f, to.join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    out
-}
 
 fn train(data: &Path, run: &Path, export: &Path) -> Command {
     let mut c = edgetune();
@@ -68,7 +53,7 @@ impl Lcg {
 #[test]
 fn sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = digits(tmp.path());
+    let data = digit_folders(tmp.path(), 4, 40);
     let t0 = std::time::Instant::now();
     let reference = done(train(&data, &tmp.path().join("ref-run"), &tmp.path().join("ref-export")));
     let whole = t0.elapsed().as_secs_f64();
