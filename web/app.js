@@ -636,10 +636,7 @@ function sendData() {
   app.prepared = null;
   if (!app.ready) return; // the `ready` handler sends it
   setBusy('data', true);
-  const d = app.data;
-  const msg = d.entries
-    ? { type: 'images', name: d.name, names: d.entries.map(([name]) => name), files: d.entries.map(([, b]) => b) }
-    : { type: 'data', name: d.name, bytes: d.bytes };
+  const msg = { type: app.data.entries ? 'images' : 'data', ...dataFields(app.data) };
   if (app.columns) Object.assign(msg, { text_column: app.columns.text, label_column: app.columns.label });
   app.latest.data = send(msg);
 }
@@ -655,18 +652,31 @@ function clearData() {
   for (const id of ['text-column', 'label-column']) Object.assign($(id), { disabled: true }).replaceChildren();
 }
 
-$('data-file').addEventListener('change', (e) => {
-  loadDataFile(e.target.files[0]).catch(dataFailed);
-  e.target.value = '';
-});
-$('data-folder').addEventListener('change', (e) => {
-  if (e.target.files.length) loadImageFolder(readPickedImages(e.target.files)).catch(dataFailed);
-  e.target.value = '';
-});
-dropZone($('data-drop'), (dt) => {
-  const reading = readDroppedData(dt); // must start inside the drop event
-  reading.then((got) => (got.file ? loadDataFile(got.file) : loadImageFolder(got.folder))).catch(dataFailed);
-});
+/** Wires `${prefix}-file`, `${prefix}-folder` and the drop zone `${prefix}-drop`: a picked or
+ *  dropped file goes to `onFile`, a folder of images to `onFolder`, a failure to `failed`. */
+function dataInputs(prefix, onFile, onFolder, failed) {
+  $(`${prefix}-file`).addEventListener('change', (e) => {
+    onFile(e.target.files[0]).catch(failed);
+    e.target.value = '';
+  });
+  $(`${prefix}-folder`).addEventListener('change', (e) => {
+    if (e.target.files.length) onFolder(readPickedImages(e.target.files)).catch(failed);
+    e.target.value = '';
+  });
+  dropZone($(`${prefix}-drop`), (dt) => {
+    const reading = readDroppedData(dt); // must start inside the drop event
+    reading.then((got) => (got.file ? onFile(got.file) : onFolder(got.folder))).catch(failed);
+  });
+}
+dataInputs('data', loadDataFile, loadImageFolder, dataFailed);
+
+/** What the worker is sent for data held as `{ name, bytes }` (a file) or `{ name, entries }`
+ *  (a folder's files). */
+function dataFields(d) {
+  return d.entries
+    ? { name: d.name, names: d.entries.map(([n]) => n), files: d.entries.map(([, b]) => b) }
+    : { name: d.name, bytes: d.bytes };
+}
 
 /** Replaces the page's images (name → Blob), releasing the object URLs of the old ones. */
 function setImages(pairs) {
@@ -1192,19 +1202,7 @@ async function setAddFolder(folder) {
   refresh();
 }
 
-const addFailed = (e) => showError(e.message || String(e), 'data');
-$('add-file').addEventListener('change', (e) => {
-  setAddFile(e.target.files[0]).catch(addFailed);
-  e.target.value = '';
-});
-$('add-folder').addEventListener('change', (e) => {
-  if (e.target.files.length) setAddFolder(readPickedImages(e.target.files)).catch(addFailed);
-  e.target.value = '';
-});
-dropZone($('add-drop'), (dt) => {
-  const reading = readDroppedData(dt); // must start inside the drop event
-  reading.then((got) => (got.file ? setAddFile(got.file) : setAddFolder(got.folder))).catch(addFailed);
-});
+dataInputs('add', setAddFile, setAddFolder, (e) => showError(e.message || String(e), 'data'));
 
 /** Continues the page's model with the new examples: the form gives the data settings (columns,
  *  length, image fit, seed), the card its epochs and how many replay examples to mix in. */
@@ -1230,9 +1228,7 @@ function startPersonalize() {
   pub.personalized = null;
   pub.config = { ...config, ...options, personalize: true };
   $('add-status').textContent = 'Reading the new examples and the replay sample…';
-  const d = app.addData;
-  const data = d.entries ? { name: d.name, names: d.entries.map(([n]) => n), files: d.entries.map(([, b]) => b) } : { name: d.name, bytes: d.bytes };
-  send({ type: 'personalize', ...data, config, options });
+  send({ type: 'personalize', ...dataFields(app.addData), config, options });
   refresh();
 }
 $('add-examples').addEventListener('click', startPersonalize);
