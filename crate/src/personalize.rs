@@ -10,18 +10,20 @@
 //! on the old and the new classes separately, beside the old classes' accuracy before.
 
 use crate::data::{DataReport, Example};
-use crate::device::read_f32;
+use crate::device::{read_f32, Device};
 use crate::error::{Error, Result};
 use crate::model::classifier::saved_classes;
 use crate::model::{Classifier, ModelFiles, Task};
 use crate::prepare::{read, DataSource, Prepared, Split, Target};
 use crate::rng::Rng;
+use crate::run::TrainRequest;
 use crate::train::eval::{argmax, split_logits};
 use crate::train::TrainConfig;
 use image::{ExtendedColorType, ImageEncoder};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 /// The replay sample of a text model, beside its export.
 pub const REPLAY_TEXT: &str = "replay.jsonl";
@@ -151,6 +153,25 @@ pub struct Plan {
     pub relabelled: usize,
     /// The new data's report (and the replay sample's).
     pub reports: Vec<DataReport>,
+}
+
+impl Plan {
+    /// The run that trains on this plan, its combined data written into `run_dir` first, so
+    /// that `edgetune train --resume` finds it there.
+    pub fn request(&self, model: &Path, run_dir: &Path, valid: Option<DataSource>, test: Option<DataSource>) -> Result<TrainRequest> {
+        std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+        let train_file = run_dir.join(&self.train.0);
+        crate::fsutil::write_atomic(&train_file, &self.train.1)?;
+        Ok(TrainRequest { model: model.to_path_buf(), train: DataSource::Path(train_file), valid, test, config: self.config.clone(), run_dir: Some(run_dir.to_path_buf()) })
+    }
+}
+
+/// The model a personalisation request continues, its head grown to the plan's classes with
+/// the rows of the classes from `first_new` on imprinted ([`imprint`]), and the prepared data.
+pub async fn load_grown(req: &TrainRequest, first_new: usize, device: &Device) -> Result<(Classifier, Prepared)> {
+    let (mut model, data) = crate::run::load_and_prepare(req, device)?;
+    imprint(&mut model, &data, first_new, req.config.eval_batch_size).await?;
+    Ok((model, data))
 }
 
 /// A label as compared for near-misses: letters and digits only, lower case.

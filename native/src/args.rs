@@ -45,7 +45,6 @@ pub fn parse_backend(s: &str) -> Result<Backend, String> {
     s.parse().map_err(|e: edgetune::Error| e.to_string())
 }
 
-/// One character; "tab" (or "\t") for a tab.
 /// A size in MB from `1500`, `1500M`, `1.5G`, `2GB`, `512MiB`.
 pub fn parse_size_mb(s: &str) -> Result<f64, String> {
     let t = s.trim().to_ascii_uppercase();
@@ -62,6 +61,7 @@ pub fn parse_size_mb(s: &str) -> Result<f64, String> {
     }
 }
 
+/// One character; "tab" (or "\t") for a tab.
 fn parse_sep(s: &str) -> Result<char, String> {
     if s == "tab" || s == "\\t" {
         return Ok('\t');

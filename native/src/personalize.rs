@@ -3,13 +3,13 @@
 
 use crate::args::parse_backend;
 use crate::{init_device, model_path, progress};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use edgetune::device::{block_on, Backend};
 use edgetune::model::{load_any, ModelFiles, ModelKind};
 use edgetune::personalize::{self, Comparison};
 use edgetune::prepare::DataSource;
-use edgetune::run::{self, TrainRequest};
+use edgetune::run;
 use edgetune::train::TrainConfig;
 use std::path::PathBuf;
 
@@ -146,21 +146,10 @@ pub fn personalize(a: PersonalizeArgs) -> Result<()> {
     if run_dir.join("run.json").exists() {
         anyhow::bail!("{} already holds a run: resume it with `edgetune train --resume {0}`, or choose another --run-dir", run_dir.display());
     }
-    // The combined data lives in the run directory, so that `train --resume` finds it.
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    let train_file = run_dir.join(&plan.train.0);
-    edgetune::fsutil::write_atomic(&train_file, &plan.train.1)?;
-    let req = TrainRequest {
-        model: model_dir.clone(),
-        train: DataSource::Path(train_file),
-        valid: a.valid.clone().map(DataSource::Path),
-        test: a.test.clone().map(DataSource::Path),
-        config: plan.config.clone(),
-        run_dir: Some(run_dir),
-    };
+    let req = plan.request(&model_dir, &run_dir, a.valid.clone().map(DataSource::Path), a.test.clone().map(DataSource::Path))?;
     let device = init_device(req.config.device)?;
     let first_new = plan.old_labels.len();
-    let (mut model, data) = run::load_and_prepare(&req, &device)?;
+    let (model, data) = block_on(personalize::load_grown(&req, first_new, &device))?;
     let before = match &data.test {
         Some(test) => {
             let original = load_any(files, None, &device)?;
@@ -168,7 +157,6 @@ pub fn personalize(a: PersonalizeArgs) -> Result<()> {
         }
         None => None,
     };
-    block_on(personalize::imprint(&mut model, &data, first_new, req.config.eval_batch_size))?;
     let mut progress = progress::Progress::new(a.json);
     let outcome = block_on(run::train(&req, model, &data, &mut |e| progress.event(e)))?;
     progress.finish(&outcome);

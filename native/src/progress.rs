@@ -77,18 +77,10 @@ impl Progress {
                     valid.summary(),
                     if *best { " (best)" } else { "" }
                 );
-                // suspend() also prints when the bar is hidden (stderr not a terminal).
-                match &self.bar {
-                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
-                    None => eprintln!("{line}"),
-                }
+                self.say(&line);
             }
             Event::Skipped { step, total_steps, reason, skipped, .. } => {
-                let line = format!("warning: step {step}/{total_steps} skipped (--on-nan skip): {reason}; {skipped} batch(es) skipped so far");
-                match &self.bar {
-                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
-                    None => eprintln!("{line}"),
-                }
+                self.say(&format!("warning: step {step}/{total_steps} skipped (--on-nan skip): {reason}; {skipped} batch(es) skipped so far"));
             }
             Event::Done { train_s, skipped, .. } => {
                 if let Some(bar) = self.bar.take() {
@@ -97,6 +89,15 @@ impl Progress {
                 let skips = if *skipped > 0 { format!(" ({skipped} batch(es) skipped for NaN or infinity)") } else { String::new() };
                 eprintln!("trained in {train_s:.1} s{skips}");
             }
+        }
+    }
+
+    /// A line above the progress bar (suspend() also prints when the bar is hidden: stderr not a
+    /// terminal).
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
         }
     }
 

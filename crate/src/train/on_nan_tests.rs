@@ -69,8 +69,7 @@ fn poison(f: &mut Features, row: usize) {
 
 #[test]
 fn stop_names_the_step_and_skip_trains_on() {
-    let (model, data, clean) = model_data_features();
-    let mut poisoned = clean.clone();
+    let (model, data, mut poisoned) = model_data_features();
     poison(&mut poisoned, 5);
 
     // Stop: the first batch holding row 5 ends the run, with its step in the message.
@@ -99,11 +98,8 @@ fn stop_names_the_step_and_skip_trains_on() {
 #[test]
 fn a_skipped_batch_changes_nothing() {
     // A run whose only batch is poisoned: one skipped step leaves the head bit for bit as it was.
-    let (model, data, clean) = model_data_features();
-    let mut poisoned = clean;
-    for row in 0..ROWS {
-        poison(&mut poisoned, row);
-    }
+    let (model, data, mut poisoned) = model_data_features();
+    (0..ROWS).for_each(|row| poison(&mut poisoned, row));
     let cfg = TrainConfig { max_steps: Some(1), ..config(OnNan::Skip, 1.0) };
     let (out, events) = run(model.clone(), &data, poisoned, &cfg);
     assert_eq!(events.len(), 1);
@@ -113,11 +109,8 @@ fn a_skipped_batch_changes_nothing() {
 
 #[test]
 fn skipping_gives_up_after_too_many_in_a_row() {
-    let (model, data, clean) = model_data_features();
-    let mut poisoned = clean;
-    for row in 0..ROWS {
-        poison(&mut poisoned, row);
-    }
+    let (model, data, mut poisoned) = model_data_features();
+    (0..ROWS).for_each(|row| poison(&mut poisoned, row));
     let (out, events) = run(model, &data, poisoned, &config(OnNan::Skip, 10.0));
     let msg = out.err().expect("every batch fails").to_string();
     assert_eq!(events.len(), MAX_SKIPS_IN_A_ROW - 1);

@@ -91,11 +91,7 @@ impl Session {
                 return Err(msg("a run is already in progress: stop it first"));
             }
             let model = st.model.clone().ok_or_else(|| msg("train a model or load a fine-tuned one first"))?;
-            let kind = match &*model {
-                Classifier::Text(_) => ModelKind::Text,
-                Classifier::Image(_) => ModelKind::Image,
-            };
-            let cfg = personalize_config(config, options, kind)?;
+            let cfg = personalize_config(config, options, model.kind())?;
             let replay = match &st.replay {
                 Some(r) => r.file()?,
                 None => None,

@@ -5,10 +5,10 @@
 
 use anyhow::{anyhow, Result};
 use edgetune::device::{block_on, Device};
-use edgetune::model::{load_any, Classifier, ModelFiles};
+use edgetune::model::{load_any, Classifier, ModelFiles, ModelKind};
 use edgetune::predict::Prediction;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -25,7 +25,7 @@ pub enum Input {
 pub struct Served {
     pub id: String,
     pub path: PathBuf,
-    pub kind: &'static str,
+    pub kind: ModelKind,
     pub labels: Vec<String>,
 }
 
@@ -41,14 +41,10 @@ pub struct Predictor {
 }
 
 fn describe(id: &str, path: PathBuf, m: &Classifier) -> Served {
-    let kind = match m {
-        Classifier::Text(_) => "text",
-        Classifier::Image(_) => "image",
-    };
-    Served { id: id.to_string(), path, kind, labels: m.labels().to_vec() }
+    Served { id: id.to_string(), path, kind: m.kind(), labels: m.labels().to_vec() }
 }
 
-fn load(path: &PathBuf, device: &Device) -> Result<Classifier> {
+fn load(path: &Path, device: &Device) -> Result<Classifier> {
     Ok(load_any(ModelFiles::from_dir(path)?, None, device)?)
 }
 
@@ -97,7 +93,9 @@ impl Predictor {
         rx.await.map_err(|_| "the prediction thread stopped".to_string())?
     }
 
-    /// Swaps in the model in `path`; the old one keeps serving until the new one loaded.
+    /// Swaps in the model in `path`: the prediction thread loads it between two batches
+    /// (predictions queued meanwhile wait, then get the new model); if it does not load, the
+    /// old one stays.
     pub async fn swap(&self, id: &str, path: PathBuf) -> Result<Served, String> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Msg::Swap(id.to_string(), path, reply)).map_err(|_| "the prediction thread stopped".to_string())?;

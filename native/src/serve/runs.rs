@@ -207,26 +207,19 @@ impl Runs {
         if let Some(s) = body.seed {
             cfg.seed = s;
         }
-        if body.head_only && kind == ModelKind::Image {
-            cfg.augment = edgetune::vision::Augment::none();
-        }
         cfg.validate()?;
         let run_dir = run_root.join("run");
         let (req, first_new) = if mode == "personalize" {
             let replay = personalize::replay_in(model_dir).map(DataSource::Path);
             let plan = personalize::plan(&files, &DataSource::Path(data), replay.as_ref(), Some(cfg.replay_size), &cfg)?;
-            std::fs::create_dir_all(&run_dir)?;
-            let train_file = run_dir.join(&plan.train.0);
-            edgetune::fsutil::write_atomic(&train_file, &plan.train.1)?;
-            let req = TrainRequest { model: model_dir.to_path_buf(), train: DataSource::Path(train_file), valid: None, test: None, config: plan.config.clone(), run_dir: Some(run_dir) };
-            (req, Some(plan.old_labels.len()))
+            (plan.request(model_dir, &run_dir, None, None)?, Some(plan.old_labels.len()))
         } else {
             (TrainRequest { model: model_dir.to_path_buf(), train: DataSource::Path(data), valid: None, test: None, config: cfg, run_dir: Some(run_dir) }, None)
         };
-        let (mut model, prepared) = run::load_and_prepare(&req, device)?;
-        if let Some(first_new) = first_new {
-            block_on(personalize::imprint(&mut model, &prepared, first_new, req.config.eval_batch_size))?;
-        }
+        let (model, prepared) = match first_new {
+            Some(first_new) => block_on(personalize::load_grown(&req, first_new, device))?,
+            None => run::load_and_prepare(&req, device)?,
+        };
         let mut on_event = |e: &Event| self.event(id, e);
         let outcome = block_on(run::train(&req, model, &prepared, &mut on_event))?;
         let report = outcome.test.as_ref().or(outcome.valid.as_ref()).and_then(|r| serde_json::to_value(r).ok());

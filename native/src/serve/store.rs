@@ -45,18 +45,11 @@ impl Store {
             sync_dir(dir)?;
         }
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let (mut next_id, mut count) = (1, 0);
-        for (i, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
-            if line.is_empty() {
-                continue;
-            }
-            let e: Example = serde_json::from_slice(line).with_context(|| {
-                format!("{} line {}: not a stored example (expected a JSON object with id, label and text or image); the file is damaged before its last line, which a crash cannot do: restore it from a backup", path.display(), i + 1)
-            })?;
+        let complete = for_each_example(&bytes, &path, |e| {
             next_id = next_id.max(e.id + 1);
             count += 1;
-        }
+        })?;
         if complete < bytes.len() {
             eprintln!("{}: dropping an incomplete last line of {} bytes (a write cut short, never acknowledged)", path.display(), bytes.len() - complete);
             file.set_len(complete as u64).with_context(|| format!("truncating {}", path.display()))?;
@@ -96,14 +89,25 @@ impl Store {
 /// The complete lines of an examples file (a torn last line is left out).
 pub fn read_all(path: &Path) -> Result<Vec<Example>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let mut out = Vec::new();
-    for (i, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
-        if !line.is_empty() {
-            out.push(serde_json::from_slice(line).with_context(|| format!("{} line {}", path.display(), i + 1))?);
-        }
-    }
+    for_each_example(&bytes, path, |e| out.push(e))?;
     Ok(out)
+}
+
+/// Calls `f` with the example of each complete line of `bytes` (the file `path`) and returns
+/// where the complete lines end: a torn last line (no `\n`) is not read. A line that does not
+/// parse is an error naming it.
+fn for_each_example(bytes: &[u8], path: &Path, mut f: impl FnMut(Example)) -> Result<usize> {
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    for (i, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        f(serde_json::from_slice(line).with_context(|| {
+            format!("{} line {}: not a stored example (expected a JSON object with id, label and text or image); the file is damaged before its last line, which a crash cannot do: restore it from a backup", path.display(), i + 1)
+        })?);
+    }
+    Ok(complete)
 }
 
 pub fn sync_dir(dir: &Path) -> Result<()> {
