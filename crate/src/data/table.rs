@@ -122,24 +122,14 @@ fn decode<'a>(bytes: &'a [u8], source: &str) -> Result<Cow<'a, str>> {
         );
         Error::data(source, msg)
     })?;
-    // Old Mac files end lines with a lone \r; make them ordinary lines, also in a file whose
-    // lines were joined from several sources (CRLF, LF and CR mixed). \r\n stays as it is.
-    if text.contains('\r') && !text.contains('\n') {
-        return Ok(Cow::Owned(text.replace('\r', "\n")));
-    }
+    // A lone \r ends a line (old Mac files, or a file whose lines were joined from several
+    // sources: CRLF, LF and CR mixed): it becomes \n. \r\n stays as it is.
     let b = text.as_bytes();
     let lone_cr = |i: usize| b[i] == b'\r' && b.get(i + 1) != Some(&b'\n');
-    if (0..b.len()).any(lone_cr) {
-        let mut fixed = text.as_bytes().to_vec();
-        for (i, c) in fixed.iter_mut().enumerate() {
-            if lone_cr(i) {
-                *c = b'\n';
-            }
-        }
-        // Only ASCII bytes changed, so this is still UTF-8.
-        return Ok(Cow::Owned(String::from_utf8(fixed).unwrap_or_else(|_| text.to_string())));
+    if !(0..b.len()).any(lone_cr) {
+        return Ok(Cow::Borrowed(text));
     }
-    Ok(Cow::Borrowed(text))
+    Ok(Cow::Owned(text.char_indices().map(|(i, c)| if lone_cr(i) { '\n' } else { c }).collect()))
 }
 
 /// One record of a delimited file: the line it starts on and its fields.
