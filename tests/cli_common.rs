@@ -89,17 +89,21 @@ pub fn tagged_data(dir: &Path, keep: &[&str], train: usize, test: usize) -> (Pat
     (ta, tb)
 }
 
+/// The shared digit images of class `class`, sorted, as file paths.
+pub fn digit_files(class: usize) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(common::shared("data/digits/images").join(class.to_string())).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
 /// `per_class` images of each of the digits `0..classes` from the shared digits, in class
 /// folders `digit_N` under `dir/digits`.
 pub fn digit_folders(dir: &Path, classes: usize, per_class: usize) -> PathBuf {
-    let src = common::shared("data/digits/images");
     let out = dir.join("digits");
     for class in 0..classes {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(src.join(class.to_string())).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
         let to = out.join(format!("digit_{class}"));
         std::fs::create_dir_all(&to).unwrap();
-        for f in files.iter().take(per_class) {
+        for f in digit_files(class).iter().take(per_class) {
             std::fs::copy(f, to.join(f.file_name().unwrap())).unwrap();
         }
     }

@@ -2,6 +2,7 @@
 //! port (it prints the bound address on stderr), and a minimal HTTP/1.1 client.
 #![allow(dead_code)]
 
+pub use crate::cli_common::digit_files;
 use crate::cli_common::edgetune;
 use crate::common;
 use base64::Engine;
@@ -14,13 +15,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub const DEMO_MODEL: &str = "crate/assets/demo/resnet20-cifar10";
-
-/// Digit images of class `class` (sorted), as file paths.
-pub fn digit_files(class: usize) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(common::shared("data/digits/images").join(class.to_string())).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    files
-}
 
 pub fn b64(path: &Path) -> String {
     base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
