@@ -720,6 +720,24 @@ fn cases() -> Vec<Case> {
             want: Is("cats/lying.gif: cannot decode: a frame inside is larger than the 1×1 pixels the header declares"),
         },
         Case {
+            // Found by the `image` fuzz target: a 62-byte PNG declaring 11×8,452,098 pixels of
+            // 16-bit RGB (under the pixel cap) made the decoder allocate 558 MB. The same header
+            // here, with a valid CRC (fuzz builds skip the check).
+            name: "image: PNG declaring more pixels than its bytes can hold",
+            run: |_| {
+                let mut p = png(1, 1);
+                p[16..20].copy_from_slice(&11u32.to_be_bytes());
+                p[20..24].copy_from_slice(&8_452_098u32.to_be_bytes());
+                p[24] = 16; // bit depth
+                p[25] = 2; // RGB
+                let crc = edgetune::archive::crc32(&p[12..29]);
+                p[29..33].copy_from_slice(&crc.to_be_bytes());
+                let len = p.len();
+                err(decode(&p, "cats/tall.png")).replace(&format!(" {len} bytes"), " N bytes")
+            },
+            want: Is("cats/tall.png: the header declares 11×8452098 pixels (558 MB decoded), more than a file of N bytes can hold: the file is damaged or truncated"),
+        },
+        Case {
             name: "image: a text file named .png",
             run: |_| err(decode(b"hello, world", "cats/1.png")),
             want: Is("cats/1.png: not an image edgetune reads (PNG, JPEG, WebP, BMP, GIF)"),

@@ -1,8 +1,9 @@
 //! Identical training on both sides: the same fixed-seed fine-tune steps (dropout on) run
 //! natively on flex and in the wasm build under Node (`web/tests/node-run.mjs`, the page's CPU
 //! fallback) give the same losses within 1e-4. Needs the wasm build: `bash scripts/build-web.sh`
-//! (scripts/test.sh runs it first). The WebGPU ↔ native wgpu comparison runs in the browser
-//! tests (`web/tests/e2e.test.mjs`).
+//! (scripts/test.sh runs it first). On the GPU side, the same steps on WebGPU in headless
+//! Chromium (`web/bench.html` through `web/tests/bench-browser.mjs`) and natively on wgpu give the
+//! same losses within 1e-3.
 
 mod common;
 
@@ -73,4 +74,64 @@ fn wasm_cpu_matches_native_flex() {
     assert!(worst < 1e-4, "wasm and native losses differ by {worst:.2e} (bound 1e-4)");
     // And the run learned something: the loss moved.
     assert!((native[0] - native[steps - 1]).abs() > 1e-3);
+}
+
+/// ResNet-20 (the demo's) fine-tuned on the digits for a few fixed-seed steps, random crops on:
+/// WebGPU in headless Chromium (Dawn on SwiftShader here) against native wgpu (lavapipe here, a
+/// GPU elsewhere). The image model, as MiniLM on SwiftShader takes minutes a step.
+#[cfg(feature = "wgpu")]
+#[test]
+fn webgpu_matches_native_wgpu() {
+    use edgetune::model::ModelKind;
+    let Some(device) = common::wgpu() else { return };
+    let demo = common::repo("web/pkg/demo");
+    assert!(demo.exists(), "{} is missing: build the page first with `bash scripts/build-web.sh`", demo.display());
+    // bench.js's IMAGE_REFERENCE with a smaller batch (SwiftShader runs about 2 images a second).
+    let settings = serde_json::json!({
+        "batch_size": 8, "valid_split": 0.0, "test_split": 0.2, "patience": 0, "seed": 7,
+        "augment": { "crop_padding": 2, "hflip": false, "rotation_deg": 0.0, "scale": 0.0, "brightness": 0.0, "contrast": 0.0, "noise_std": 0.0 },
+    });
+    let steps = 4;
+
+    let cfg = TrainConfig::over(&TrainConfig::defaults_for(ModelKind::Image), settings.clone()).unwrap();
+    let cfg = TrainConfig { max_steps: Some(steps), ..cfg };
+    let req = TrainRequest {
+        model: demo.join("resnet20-cifar10"),
+        train: DataSource::Path(demo.join("digits.zip")),
+        valid: None,
+        test: None,
+        config: cfg.clone(),
+        run_dir: None,
+    };
+    let (model, data) = load_and_prepare(&req, &device).unwrap();
+    let mut native = Vec::new();
+    block_on(fit(model, &data, &cfg, None, None, &mut |e| {
+        if let Event::Step { loss, .. } = e {
+            native.push(*loss);
+        }
+    }))
+    .unwrap();
+
+    let out = Command::new("node")
+        .arg(common::repo("web/tests/bench-browser.mjs"))
+        .arg(steps.to_string())
+        .arg("image")
+        .env("BACKENDS", "webgpu")
+        .env("CONFIG", settings.to_string())
+        .output()
+        .expect("node (Node.js 20+) on PATH");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bench-browser.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(v["error"].is_null(), "the benchmark page failed: {}", v["error"]);
+    assert!(v["system"].as_str().unwrap_or("").contains("webgpu"), "not a WebGPU run: {v}");
+    let webgpu: Vec<f64> = v["losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+
+    assert_eq!(native.len(), steps);
+    assert_eq!(webgpu.len(), steps, "WebGPU ran {} steps", webgpu.len());
+    let worst = native.iter().zip(&webgpu).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    println!("native wgpu losses: {native:?}\nWebGPU losses:      {webgpu:?}\nlargest difference: {worst:.2e}");
+    println!("WebGPU dispatches per step: {}", v["dispatches_per_step"]);
+    assert!(worst < 1e-3, "WebGPU and native wgpu losses differ by {worst:.2e} (bound 1e-3)");
+    assert!((native[0] - native[steps - 1]).abs() > 1e-3, "the loss did not move: {native:?}");
 }

@@ -95,6 +95,10 @@ const pub = (window.edgetune = {
   personalized: null,    // the last "Add examples": { added, replayed, old_classes, new_examples, relabelled, warning }
 });
 
+// For the tests: the worker destroys its GPUDevice (a real `device.lost`), to check that the run
+// goes on from its last checkpoint.
+pub.debugLoseDevice = () => app.worker?.postMessage({ type: 'debugLoseDevice' });
+
 const lossChart = new LineChart($('loss-chart'), {
   label: 'Loss', xLabel: 'step', yMin: 0, xInteger: true, empty: 'The loss appears here during training',
   series: [

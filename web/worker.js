@@ -151,20 +151,36 @@ async function startBackend(prefer) {
 
 // ---- training -----------------------------------------------------------------------------
 
-// cubecl marks a lost device poisoned and fails every later read with that reason.
-function looksLikeLostDevice(e) {
-  return backend === 'webgpu' && /poison|device (was )?lost|DeviceLost|Destroyed/i.test(errorText(e));
-}
-
-// Keep a handle on the GPUDevice the core requests, so the tests can lose it on purpose
-// ({type: 'debugLoseDevice'}) and check that the run resumes from its last checkpoint.
+// Keep a handle on the GPUDevice the core requests, to know when it is lost (`device.lost`) and
+// so the tests can lose it on purpose ({type: 'debugLoseDevice'}) and check that the run resumes
+// from its last checkpoint.
 let gpuDevice = null;
+let deviceLost = null; // the GPUDeviceLostInfo, once lost
 if (self.GPUAdapter) {
   const request = GPUAdapter.prototype.requestDevice;
   GPUAdapter.prototype.requestDevice = async function (...args) {
-    gpuDevice = await request.apply(this, args);
-    return gpuDevice;
+    const device = await request.apply(this, args);
+    gpuDevice = device;
+    device.lost.then((info) => {
+      if (device === gpuDevice) deviceLost = info;
+    });
+    return device;
   };
+}
+
+/** Whether the error `e` of a run comes from a lost GPU device: `device.lost` fired (it may come
+ *  a moment after the failed read that shows it: a buffer that cannot be mapped), or cubecl says
+ *  so (it marks a lost device poisoned and fails every later read with that reason). */
+async function lostDevice(e) {
+  if (backend !== 'webgpu') return false;
+  if (!deviceLost && gpuDevice) await Promise.race([gpuDevice.lost, new Promise((r) => setTimeout(r, 2000))]);
+  return deviceLost != null || /poison|device (was )?lost|DeviceLost|Destroyed/i.test(errorText(e));
+}
+
+/** The `lost` message for the page. */
+function lostMessage(e) {
+  const why = deviceLost?.message || errorText(e);
+  return `The GPU device was lost${deviceLost?.reason ? ` (${deviceLost.reason})` : ''}: ${why}`;
 }
 
 /** Waits out a pause (posting `paused` / `continued`); true when stop was asked for. */
@@ -231,8 +247,8 @@ async function trainLoop(start, meta, config) {
     try {
       r = await session.step(meta ? undefined : STEP_BUDGET_MS);
     } catch (e) {
-      if (looksLikeLostDevice(e)) {
-        post({ type: 'lost', message: errorText(e) });
+      if (await lostDevice(e)) {
+        post({ type: 'lost', message: lostMessage(e) });
         return;
       }
       throw e;
@@ -301,8 +317,8 @@ async function run(start, fast, config, keep) {
     await trainLoop(start, meta, config);
   } catch (e) {
     session.abandon(); // the next run can start
-    if (!looksLikeLostDevice(e)) throw e;
-    post({ type: 'lost', message: errorText(e) });
+    if (!(await lostDevice(e))) throw e;
+    post({ type: 'lost', message: lostMessage(e) });
   }
 }
 

@@ -1,7 +1,9 @@
 // Runs web/bench.html in headless Chromium for WebGPU (SwiftShader) and the wasm CPU backend,
 // and (text) times the page's first load (navigation → ready to train, model from a cold cache).
 // Prints one JSON line per measurement, with train samples/s.
-// usage: node web/tests/bench-browser.mjs [STEPS] [text|image]   (BACKENDS=cpu to skip WebGPU)
+// usage: node web/tests/bench-browser.mjs [STEPS] [text|image]   (BACKENDS=cpu to skip WebGPU;
+//   CONFIG='{"batch_size":8}' lays settings over the reference ones; FIRST_LOAD=0 skips the
+//   first-load timing)
 //   text (default): MiniLM on banking77 (torch_text.py's workload);
 //   image: ResNet-20 fine-tuned on the digits zip (torch_image.py's), from web/pkg/demo.
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -34,14 +36,15 @@ async function withPage(fn) {
 
 for (const backend of (process.env.BACKENDS || 'webgpu,cpu').split(',')) {
   const line = await withPage(async (page) => {
-    await page.goto(`${base}/bench.html?workload=${workload}&backend=${backend}&steps=${steps}`);
+    const config = process.env.CONFIG ? `&config=${encodeURIComponent(process.env.CONFIG)}` : '';
+    await page.goto(`${base}/bench.html?workload=${workload}&backend=${backend}&steps=${steps}${config}`);
     await page.waitForFunction(() => window.benchResult, null, { timeout: 60 * 60_000, polling: 1000 });
     return page.evaluate(() => window.benchResult);
   });
   console.log(JSON.stringify(line));
 }
 
-if (workload === 'image') {
+if (workload === 'image' || process.env.FIRST_LOAD === '0') {
   server.close();
   process.exit(0);
 }

@@ -206,6 +206,55 @@ test('the demo runs on WebGPU (SwiftShader) as on the CPU', { timeout: TRAIN_TIM
   });
 });
 
+// A lost GPU (the worker destroys its GPUDevice, so `device.lost` fires and cubecl fails the next
+// read) mid-run: the page starts a new worker, which resumes from the last checkpoint on WebGPU,
+// and the run finishes. 40 digits in batches of 4 keep it to a minute on SwiftShader.
+test('a lost GPU device resumes the run from its last checkpoint', { timeout: TRAIN_TIMEOUT }, async () => {
+  const small = join(work, 'small');
+  for (let d = 0; d < 10; d++) {
+    mkdirSync(join(small, String(d)), { recursive: true });
+    for (const f of firstOf(String(d), 4)) copyFileSync(f, join(small, String(d), f.split('/').pop()));
+  }
+  await inBrowser({ webgpu: true }, async ({ page, logs }) => {
+    await page.goto(`${base}/?model=${encodeURIComponent(`${base}/models/resnet20-cifar10/`)}`);
+    await page.waitForFunction(() => window.edgetune && window.edgetune.backend, null, { timeout: 120_000 });
+    assert.equal(await page.evaluate(() => window.edgetune.backend), 'webgpu', 'WebGPU is available');
+    await page.click('#model-load');
+    await page.waitForFunction(() => /ready/i.test(document.querySelector('#model-status')?.textContent || ''), null, { timeout: 120_000 });
+    await page.setInputFiles('#data-folder', small);
+    await page.waitForFunction(() => document.querySelectorAll('#image-preview .class-row').length === 10, null, { timeout: 120_000 });
+    await page.evaluate(() => (document.querySelector('#advanced').open = true));
+    for (const [id, value] of Object.entries({ epochs: '2', 'batch-size': '4', 'valid-split': '0.2', 'test-split': '0', 'checkpoint-every': '2' })) {
+      await page.fill(`#${id}`, value);
+      await page.dispatchEvent(`#${id}`, 'change');
+    }
+    await page.waitForFunction(() => !document.querySelector('#train').disabled, null, { timeout: 120_000 });
+    await page.click('#train');
+    await page.waitForFunction(() => (window.edgetune.lastCheckpointStep || 0) >= 2, null, { timeout: TRAIN_TIMEOUT, polling: 200 });
+    const lostAfter = await page.evaluate(() => window.edgetune.lastCheckpointStep);
+    await page.evaluate(() => window.edgetune.debugLoseDevice());
+    await page.waitForFunction(() => !document.querySelector('#train-notice').hidden, null, { timeout: 120_000 });
+    const notice = await page.textContent('#train-notice');
+    assert.match(notice, /The GPU was reset; resumed from step \d+/);
+    await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state), null, { timeout: TRAIN_TIMEOUT, polling: 1000 });
+    const state = await page.evaluate(() => ({ state: window.edgetune.state, events: window.edgetune.events, valid: window.edgetune.valid, backend: window.edgetune.backend, error: document.querySelector('#error')?.textContent }));
+    await page.screenshot({ path: join(artifacts, 'lost-device-resumed.png'), fullPage: true });
+    assert.equal(state.state, 'done', `the run ended '${state.state}': ${state.error}`);
+    assert.equal(state.backend, 'webgpu', 'the new worker is on WebGPU again');
+    // The page keeps the events of the run before the loss; the resumed run's start comes last.
+    const at = state.events.findLastIndex((e) => e.event === 'start');
+    const start = state.events[at];
+    assert.ok(start.resumed_at_step >= 2 && start.resumed_at_step >= lostAfter, `resumed at step ${start.resumed_at_step}; the device was lost after the checkpoint at ${lostAfter}`);
+    assert.equal(Number(notice.match(/step (\d+)/)[1]), start.resumed_at_step);
+    const steps = state.events.slice(at).filter((e) => e.event === 'step');
+    assert.equal(steps[0].step, start.resumed_at_step + 1, 'the resumed run goes on at the step after the checkpoint');
+    assert.equal(steps[steps.length - 1].step, start.total_steps, 'and runs to its last step');
+    assert.ok(state.valid && state.valid.count === 10, `validation on the 10 held-out images (one a class): ${JSON.stringify(state.valid)}`);
+    console.log(`lost device after the checkpoint at step ${lostAfter}: resumed at step ${start.resumed_at_step} of ${start.total_steps} on ${state.backend}`);
+    assert.ok(!logs.some((l) => l.startsWith('pageerror')), `uncaught errors: ${logs.join('\n')}`);
+  });
+});
+
 test('an image run from a picked folder survives a reload and resumes', { timeout: TRAIN_TIMEOUT + 300_000 }, async () => {
   await inBrowser({ webgpu: false }, async ({ page }) => {
     await page.goto(`${base}/?backend=cpu&model=${encodeURIComponent(`${base}/models/resnet20-cifar10/`)}`);

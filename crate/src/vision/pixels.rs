@@ -16,6 +16,13 @@ use std::io::Cursor;
 /// it would take gigabytes (and in the browser, more memory than a page gets).
 pub const MAX_PIXELS: u64 = 100_000_000;
 
+/// Decoded bytes any image may take whatever its file's size (64 MB: 21 megapixels of RGB).
+const FREE_DECODE_BYTES: u64 = 64 << 20;
+
+/// Beyond [`FREE_DECODE_BYTES`], decoded bytes per byte of file at most: above deflate's 1,032:1
+/// (a PNG of one colour), far above any photograph.
+const MAX_DECODE_RATIO: u64 = 1100;
+
 /// An image as interleaved 8-bit RGB, row by row: pixel (x, y) is `rgb[3 * (y * width + x)..][..3]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pixels {
@@ -67,11 +74,23 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<Pixels> {
             MAX_PIXELS / 1_000_000
         )));
     }
+    // A header may declare a size its data cannot fill (11×8,452,098 pixels of 16-bit RGB, 558 MB,
+    // in a 62-byte PNG): past a free allowance, the decoded size must be one the file's bytes could
+    // hold. Deflate (PNG) tops out at 1,032:1 and real photographs at far less.
+    let need = decoder.total_bytes();
+    let len = bytes.len() as u64;
+    if need > FREE_DECODE_BYTES + len.saturating_mul(MAX_DECODE_RATIO) {
+        return Err(err(format!(
+            "the header declares {w}×{h} pixels ({:.0} MB decoded), more than a file of {len} \
+             bytes can hold: the file is damaged or truncated",
+            need as f64 / 1e6
+        )));
+    }
     // Now that the size is known, the decoder gets what this image needs (twice: a GIF frame is
     // read into its own buffer first), so a header that lies (a GIF frame of 20000×8000 pixels on
     // a 1×1 screen, in 62 bytes) costs a message instead of gigabytes.
     let mut tight = Limits::default();
-    tight.max_alloc = Some(decoder.total_bytes().saturating_mul(2).saturating_add(64 << 20));
+    tight.max_alloc = Some(need.saturating_mul(2).saturating_add(64 << 20));
     decoder.set_limits(tight).map_err(cannot)?;
     let img = DynamicImage::from_decoder(decoder).map_err(|e| match e {
         image::ImageError::Limits(_) => err(format!(
