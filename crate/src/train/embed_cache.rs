@@ -194,6 +194,29 @@ pub fn store(path: &Path, key: &str, f: &Features) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Cache files kept in a directory: the most recently used (the page keeps as many in OPFS).
+pub const KEEP: usize = 8;
+
+/// Removes all but the `keep` most recently used cache files (`*.f32`) in `dir`. A file that
+/// cannot be read or removed stays: a cache that cannot be pruned is only larger.
+pub fn prune(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "f32"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    files.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, old) in files.into_iter().skip(keep) {
+        let _ = std::fs::remove_file(old);
+    }
+}
+
+/// Marks a cache file as just used, so [`prune`] keeps it.
+fn touch(path: &Path) {
+    let _ = std::fs::File::options().write(true).open(path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+}
+
 /// The fast path's features for the native loop: from the cache in `dir` when it holds them for
 /// this body and data, else embedded now (with `embedding` events) and cached; then the
 /// `embedded` event that says which.
@@ -218,6 +241,7 @@ pub async fn cached_features(t: &Trainer, data: &Prepared, dir: Option<PathBuf>,
     let path = path(&dir, &key);
     let warning = match load(&path, &key, dim, rows, data.test.is_some()) {
         Ok(Some(f)) => {
+            touch(&path);
             on_event(&embedded(&f, "hit", Some(path), None));
             return Ok(f);
         }
@@ -227,7 +251,10 @@ pub async fn cached_features(t: &Trainer, data: &Prepared, dir: Option<PathBuf>,
     let f = embed(m, data, t.cfg.eval_batch_size, on_event).await?;
     // A cache that cannot be written costs the next run time, not this one its result.
     let warning = match store(&path, &key, &f) {
-        Ok(()) => warning,
+        Ok(()) => {
+            prune(&dir, KEEP);
+            warning
+        }
         Err(e) => Some(warning.map_or(String::new(), |w| format!("{w}; ")) + &format!("cannot write the embedding cache: {e}")),
     };
     on_event(&embedded(&f, "miss", Some(path), warning));
@@ -259,6 +286,26 @@ mod tests {
     }
 
     /// Stored features come back bit for bit; a missing file is no error.
+    #[test]
+    fn prune_keeps_the_most_recently_used() {
+        let d = dir("prune");
+        std::fs::create_dir_all(&d).unwrap();
+        let t0 = std::time::SystemTime::now() - std::time::Duration::from_secs(100);
+        for i in 0..5u64 {
+            let p = d.join(format!("k{i}.f32"));
+            std::fs::write(&p, [0u8; 4]).unwrap();
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(t0 + std::time::Duration::from_secs(i * 10)).unwrap();
+        }
+        std::fs::write(d.join("notes.txt"), "not a cache file").unwrap();
+        touch(&d.join("k0.f32")); // the oldest, just used again
+        prune(&d, 3);
+        let mut left: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["k0.f32", "k3.f32", "k4.f32", "notes.txt"]);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     #[test]
     fn round_trip() {
         let d = dir("rt");
