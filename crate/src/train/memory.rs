@@ -87,28 +87,55 @@ pub fn estimate_image(model: &ResNetConfig, params: usize, trainable: usize, cfg
     }
 }
 
+/// What the estimate needs of a model: its architecture, parameter counts and the width of the
+/// vectors a head-only run stores. From a loaded model ([`Shape::of`]) natively, or from its
+/// files before it is loaded (the page, while the settings change).
+pub struct Shape<'a> {
+    pub arch: Arch<'a>,
+    pub params: usize,
+    pub trainable: usize,
+    pub feature_dim: usize,
+}
+
+pub enum Arch<'a> {
+    Text(&'a BertConfig),
+    Image(&'a ResNetConfig),
+}
+
+impl<'a> Shape<'a> {
+    /// `model` as it is now: frozen parameters and LoRA adapters included.
+    pub fn of(model: &'a Classifier) -> Self {
+        let p = model.params();
+        let arch = match model {
+            Classifier::Text(m) => Arch::Text(&m.config),
+            Classifier::Image(m) => Arch::Image(&m.config),
+        };
+        Shape { arch, params: p.total_count(), trainable: p.trainable_count(), feature_dim: model.feature_dim() }
+    }
+}
+
 /// The estimate for training `model` (frozen parameters and LoRA adapters as they are now) on
-/// `data` with `cfg`. A head-only run keeps no activations for backward through the body: it
-/// embeds in evaluation batches, then trains the head on the stored vectors.
+/// `data` with `cfg`.
 pub fn for_run(model: &Classifier, data: &Prepared, cfg: &TrainConfig) -> MemoryEstimate {
-    let p = model.params();
-    let (params, trainable) = (p.total_count(), p.trainable_count());
-    let mut e = match model {
-        Classifier::Text(m) => {
+    for_shape(&Shape::of(model), data, cfg)
+}
+
+/// The estimate for training a model of `shape` on `data` with `cfg`. A head-only run keeps no
+/// activations for backward through the body: it embeds in evaluation batches, then trains the
+/// head on the stored vectors.
+pub fn for_shape(shape: &Shape, data: &Prepared, cfg: &TrainConfig) -> MemoryEstimate {
+    let (params, trainable) = (shape.params, shape.trainable);
+    let (mut e, layers) = match shape.arch {
+        Arch::Text(c) => {
             let seq = data.train.ids.iter().map(Vec::len).max().unwrap_or(cfg.max_length).min(cfg.max_length);
-            estimate(&m.config, params, trainable, cfg, seq)
+            (estimate(c, params, trainable, cfg, seq), c.num_hidden_layers)
         }
-        Classifier::Image(m) => estimate_image(&m.config, params, trainable, cfg),
+        Arch::Image(c) => (estimate_image(c, params, trainable, cfg), c.depths.iter().sum()),
     };
     if cfg.head_only {
-        // One forward pass at a time (about two layers' activations live), and the vectors.
-        let layers = match model {
-            Classifier::Text(m) => m.config.num_hidden_layers,
-            Classifier::Image(m) => m.config.depths.iter().sum(),
-        };
         let per_batch = e.activations_mb / cfg.batch_size.max(1) as f64 * cfg.eval_batch_size as f64;
         let rows = data.train.len() + data.valid.len() + data.test.as_ref().map_or(0, |t| t.len());
-        let vectors = (rows * model.feature_dim()) as f64 * 4.0 / MB;
+        let vectors = (rows * shape.feature_dim) as f64 * 4.0 / MB;
         e.activations_mb = round(per_batch / layers.max(1) as f64 * 2.0 + vectors);
         e.params_mb = round(params_mb(params, 0, cfg) / 2.0 + params_mb(0, trainable, cfg));
         e.estimate_mb = round(e.params_mb + e.activations_mb);

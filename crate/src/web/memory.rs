@@ -2,7 +2,7 @@
 
 use crate::model::ModelFiles;
 use crate::prepare::{DataSource, Prepared};
-use crate::train::memory::{estimate, MemoryEstimate};
+use crate::train::memory::{for_shape, Arch, MemoryEstimate, Shape};
 use crate::train::TrainConfig;
 use serde::Serialize;
 
@@ -36,8 +36,8 @@ pub(super) fn memory_check(config: &crate::model::BertConfig, files: &ModelFiles
         Some(l) => head + config.num_hidden_layers * l.target_modules.len().max(1) * 2 * l.r * config.hidden_size,
         None => params,
     };
-    let seq = data.train.ids.iter().map(Vec::len).max().unwrap_or(cfg.max_length);
-    let est = |c: &TrainConfig| estimate(config, params, trainable, c, seq.min(c.max_length));
+    let shape = Shape { arch: Arch::Text(config), params, trainable, feature_dim: config.hidden_size };
+    let est = |c: &TrainConfig| for_shape(&shape, data, c);
     let e = est(cfg);
     // The run's own limit (the settings' memory limit), when lower than the device's.
     let budget = budget_mb.unwrap_or(WASM_BUDGET_MB);
