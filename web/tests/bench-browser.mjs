@@ -3,7 +3,7 @@
 // Prints one JSON line per measurement, with train samples/s.
 // usage: node web/tests/bench-browser.mjs [STEPS] [text|image]   (BACKENDS=cpu to skip WebGPU;
 //   CONFIG='{"batch_size":8}' lays settings over the reference ones; FIRST_LOAD=0 skips the
-//   first-load timing)
+//   first-load timing; WEBGPU_STEPS=N runs N steps on WebGPU instead)
 //   text (default): MiniLM on banking77 (torch_text.py's workload);
 //   image: ResNet-20 fine-tuned on the digits zip (torch_image.py's), from web/pkg/demo.
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -37,7 +37,8 @@ async function withPage(fn) {
 for (const backend of (process.env.BACKENDS || 'webgpu,cpu').split(',')) {
   const line = await withPage(async (page) => {
     const config = process.env.CONFIG ? `&config=${encodeURIComponent(process.env.CONFIG)}` : '';
-    await page.goto(`${base}/bench.html?workload=${workload}&backend=${backend}&steps=${steps}${config}`);
+    const n = backend === 'webgpu' && process.env.WEBGPU_STEPS ? Number(process.env.WEBGPU_STEPS) : steps;
+    await page.goto(`${base}/bench.html?workload=${workload}&backend=${backend}&steps=${n}${config}`);
     await page.waitForFunction(() => window.benchResult, null, { timeout: 60 * 60_000, polling: 1000 });
     return page.evaluate(() => window.benchResult);
   });
