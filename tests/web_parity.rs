@@ -7,10 +7,11 @@
 
 mod common;
 
-use edgetune::device::{block_on, init, Backend};
+use edgetune::device::{block_on, init, Backend, Device};
 use edgetune::prepare::DataSource;
 use edgetune::run::{load_and_prepare, TrainRequest};
 use edgetune::train::{fit, Event, TrainConfig};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Every `every`-th row of banking77's train.csv (the file is sorted by class).
@@ -22,6 +23,20 @@ fn subset(every: usize) -> Vec<u8> {
     let mut out = format!("{header}\n{}", rows.join("\n"));
     out.push('\n');
     out.into_bytes()
+}
+
+/// The step losses of a native run of `model` on `data` with `cfg` (its `max_steps`).
+fn native_losses(model: PathBuf, data: PathBuf, cfg: &TrainConfig, device: &Device) -> Vec<f64> {
+    let req = TrainRequest { model, train: DataSource::Path(data), valid: None, test: None, config: cfg.clone(), run_dir: None };
+    let (model, data) = load_and_prepare(&req, device).unwrap();
+    let mut losses = Vec::new();
+    block_on(fit(model, &data, cfg, None, None, &mut |e| {
+        if let Event::Step { loss, .. } = e {
+            losses.push(*loss);
+        }
+    }))
+    .unwrap();
+    losses
 }
 
 #[test]
@@ -36,23 +51,8 @@ fn wasm_cpu_matches_native_flex() {
 
     let cfg: TrainConfig = serde_json::from_value(settings.clone()).unwrap();
     let cfg = TrainConfig { max_steps: Some(steps), ..cfg };
-    let req = TrainRequest {
-        model: common::minilm(),
-        train: DataSource::Path(data_path.clone()),
-        valid: None,
-        test: None,
-        config: cfg.clone(),
-        run_dir: None,
-    };
     let device = block_on(init(Backend::Cpu)).unwrap();
-    let (model, data) = load_and_prepare(&req, &device).unwrap();
-    let mut native = Vec::new();
-    block_on(fit(model, &data, &cfg, None, None, &mut |e| {
-        if let Event::Step { loss, .. } = e {
-            native.push(*loss);
-        }
-    }))
-    .unwrap();
+    let native = native_losses(common::minilm(), data_path.clone(), &cfg, &device);
 
     let out = Command::new("node")
         .arg(common::repo("web/tests/node-run.mjs"))
@@ -95,22 +95,7 @@ fn webgpu_matches_native_wgpu() {
 
     let cfg = TrainConfig::over(&TrainConfig::defaults_for(ModelKind::Image), settings.clone()).unwrap();
     let cfg = TrainConfig { max_steps: Some(steps), ..cfg };
-    let req = TrainRequest {
-        model: demo.join("resnet20-cifar10"),
-        train: DataSource::Path(demo.join("digits.zip")),
-        valid: None,
-        test: None,
-        config: cfg.clone(),
-        run_dir: None,
-    };
-    let (model, data) = load_and_prepare(&req, &device).unwrap();
-    let mut native = Vec::new();
-    block_on(fit(model, &data, &cfg, None, None, &mut |e| {
-        if let Event::Step { loss, .. } = e {
-            native.push(*loss);
-        }
-    }))
-    .unwrap();
+    let native = native_losses(demo.join("resnet20-cifar10"), demo.join("digits.zip"), &cfg, &device);
 
     let out = Command::new("node")
         .arg(common::repo("web/tests/bench-browser.mjs"))
