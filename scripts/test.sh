@@ -14,13 +14,15 @@ if [ $# -gt 0 ]; then
   exec cargo test --release --workspace "$@"
 fi
 bash scripts/build-web.sh
+# The page's JS dependencies (playwright-core): the browser tests and web_parity's WebGPU test.
+(cd web && npm ci --no-audit --no-fund --silent)
 # The aarch64 build: cross-built, its core unit tests under qemu; tests/aarch64.rs then
 # compares a fine-tune on it with this build's.
 EDGETUNE_AARCH64_BIN=$(bash scripts/aarch64.sh | tail -1)
 export EDGETUNE_AARCH64_BIN
 cargo test --release --workspace
 cargo build --release -q -p edgetune-cli
-(cd web && npm ci --no-audit --no-fund --silent && EDGETUNE_BIN="$CARGO_TARGET_DIR/release/edgetune" npm test)
+(cd web && EDGETUNE_BIN="$CARGO_TARGET_DIR/release/edgetune" npm test)
 # Every parser of outside input under libFuzzer for a few seconds each (fuzz/README.md has the
 # long runs).
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz-smoke.sh

@@ -86,6 +86,8 @@ fn webgpu_matches_native_wgpu() {
     let Some(device) = common::wgpu() else { return };
     let demo = common::repo("web/pkg/demo");
     assert!(demo.exists(), "{} is missing: build the page first with `bash scripts/build-web.sh`", demo.display());
+    let playwright = common::repo("web/node_modules/playwright-core");
+    assert!(playwright.exists(), "{} is missing: install the page's test dependencies with `(cd web && npm ci)`", playwright.display());
     // bench.js's IMAGE_REFERENCE with a smaller batch (SwiftShader runs about 2 images a second).
     let settings = serde_json::json!({
         "batch_size": 8, "valid_split": 0.0, "test_split": 0.2, "patience": 0, "seed": 7,
