@@ -243,16 +243,7 @@ async function trainLoop(start, meta, config) {
   if (meta) meta.total_steps = start.total_steps;
   for (;;) {
     if (await between(step)) session.stop();
-    let r;
-    try {
-      r = await session.step(meta ? undefined : STEP_BUDGET_MS);
-    } catch (e) {
-      if (await lostDevice(e)) {
-        post({ type: 'lost', message: lostMessage(e) });
-        return;
-      }
-      throw e;
-    }
+    const r = await session.step(meta ? undefined : STEP_BUDGET_MS);
     step = r.global_step;
     if (r.step && (r.epoch_end || r.finished || performance.now() - posted >= STEP_EVENT_MS)) {
       event(r.step);
@@ -316,10 +307,16 @@ async function run(start, fast, config, keep) {
     await writeMeta(meta);
     await trainLoop(start, meta, config);
   } catch (e) {
-    session.abandon(); // the next run can start
-    if (!(await lostDevice(e))) throw e;
-    post({ type: 'lost', message: lostMessage(e) });
+    await runFailed(e);
   }
+}
+
+/** A run threw: it is dropped (the next run can start); a lost GPU device becomes the `lost`
+ *  message (the page then resumes in a new worker), anything else is rethrown. */
+async function runFailed(e) {
+  session.abandon();
+  if (!(await lostDevice(e))) throw e;
+  post({ type: 'lost', message: lostMessage(e) });
 }
 
 /** "Add examples": continues the page's model with new examples (a table, or images as a zip or
@@ -352,8 +349,7 @@ async function resumeSaved() {
   try {
     await trainLoop(start, meta, meta.config);
   } catch (e) {
-    session.abandon();
-    throw e;
+    await runFailed(e);
   }
 }
 
