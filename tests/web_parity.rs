@@ -39,6 +39,28 @@ fn native_losses(model: PathBuf, data: PathBuf, cfg: &TrainConfig, device: &Devi
     losses
 }
 
+/// The last line a node script printed, as JSON; the script must have succeeded.
+fn last_json_line(out: &std::process::Output, script: &str) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn losses_of(v: &serde_json::Value) -> Vec<f64> {
+    v["losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+/// Both runs took `steps` steps, their losses differ by less than `bound`, and the run learned
+/// something (the loss moved).
+fn assert_same_losses((name, native): (&str, &[f64]), (other_name, other): (&str, &[f64]), steps: usize, bound: f64) {
+    assert_eq!(native.len(), steps);
+    assert_eq!(other.len(), steps, "{other_name} ran {} steps", other.len());
+    let worst = native.iter().zip(other).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    println!("{name} losses: {native:?}\n{other_name} losses: {other:?}\nlargest difference: {worst:.2e}");
+    assert!(worst < bound, "{other_name} and {name} losses differ by {worst:.2e} (bound {bound:e})");
+    assert!((native[0] - native[steps - 1]).abs() > 1e-3, "the loss did not move: {native:?}");
+}
+
 #[test]
 fn wasm_cpu_matches_native_flex() {
     let pkg = common::repo("web/pkg/edgetune_bg.wasm");
@@ -62,18 +84,8 @@ fn wasm_cpu_matches_native_flex() {
         .arg(steps.to_string())
         .output()
         .expect("node (Node.js 20+) on PATH");
-    assert!(out.status.success(), "node-run.mjs failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let line = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {line}"));
-    let wasm: Vec<f64> = v["losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-
-    assert_eq!(native.len(), steps);
-    assert_eq!(wasm.len(), steps, "wasm ran {} steps", wasm.len());
-    let worst = native.iter().zip(&wasm).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    println!("native flex losses: {native:?}\nwasm cpu losses:    {wasm:?}\nlargest difference: {worst:.2e}");
-    assert!(worst < 1e-4, "wasm and native losses differ by {worst:.2e} (bound 1e-4)");
-    // And the run learned something: the loss moved.
-    assert!((native[0] - native[steps - 1]).abs() > 1e-3);
+    let v = last_json_line(&out, "node-run.mjs");
+    assert_same_losses(("native flex", &native), ("wasm cpu", &losses_of(&v)), steps, 1e-4);
 }
 
 /// ResNet-20 (the demo's) fine-tuned on the digits for a few fixed-seed steps, random crops on:
@@ -107,18 +119,9 @@ fn webgpu_matches_native_wgpu() {
         .env("CONFIG", settings.to_string())
         .output()
         .expect("node (Node.js 20+) on PATH");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "bench-browser.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let v = last_json_line(&out, "bench-browser.mjs");
     assert!(v["error"].is_null(), "the benchmark page failed: {}", v["error"]);
     assert!(v["system"].as_str().unwrap_or("").contains("webgpu"), "not a WebGPU run: {v}");
-    let webgpu: Vec<f64> = v["losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-
-    assert_eq!(native.len(), steps);
-    assert_eq!(webgpu.len(), steps, "WebGPU ran {} steps", webgpu.len());
-    let worst = native.iter().zip(&webgpu).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    println!("native wgpu losses: {native:?}\nWebGPU losses:      {webgpu:?}\nlargest difference: {worst:.2e}");
     println!("WebGPU dispatches per step: {}", v["dispatches_per_step"]);
-    assert!(worst < 1e-3, "WebGPU and native wgpu losses differ by {worst:.2e} (bound 1e-3)");
-    assert!((native[0] - native[steps - 1]).abs() > 1e-3, "the loss did not move: {native:?}");
+    assert_same_losses(("native wgpu", &native), ("WebGPU", &losses_of(&v)), steps, 1e-3);
 }
