@@ -17,6 +17,12 @@ import { artifacts, inBrowser, reloadAndResume, shared } from './browser.mjs';
 const CHANCE = 0.1; // 10 balanced classes
 const MARGIN = 0.3; // validation accuracy must reach chance + 30 points after one epoch
 const TRAIN_TIMEOUT = 15 * 60_000;
+// Chromium's WebGPU adapter here is CPU-backed (SwiftShader): one epoch of a full fine-tune of
+// MiniLM took 25 minutes on 2 cores (a real GPU takes seconds), so the WebGPU run freezes the
+// bottom 4 of its 6 layers (and the embeddings), as a user may: backward and AdamW then run on
+// the top 2 layers and the head only. The CPU fallback run below fine-tunes every layer.
+const WEBGPU_SETTINGS = { 'freeze-layers': '4' };
+const WEBGPU_TRAIN_TIMEOUT = Number(process.env.EDGETUNE_WEBGPU_TIMEOUT_MIN || 40) * 60_000;
 
 let server;
 let base;
@@ -81,9 +87,9 @@ async function loadModelAndData(page, settings = {}) {
   await page.waitForFunction(() => !document.querySelector('#train').disabled, null, { timeout: 120_000 });
 }
 
-async function trainToEnd(page, name) {
+async function trainToEnd(page, name, timeout = TRAIN_TIMEOUT) {
   await page.click('#train');
-  await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state), null, { timeout: TRAIN_TIMEOUT, polling: 1000 });
+  await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state), null, { timeout, polling: 1000 });
   const state = await page.evaluate(() => ({ state: window.edgetune.state, valid: window.edgetune.valid, events: window.edgetune.events, error: document.querySelector('#error')?.textContent }));
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
   assert.equal(state.state, 'done', `training ended in state ${state.state}: ${state.error}`);
@@ -102,18 +108,18 @@ async function checkResults(page, state) {
   return accuracy;
 }
 
-// Opt-in (EDGETUNE_WEBGPU_E2E=1): on the CPU-backed SwiftShader adapter one epoch of MiniLM runs
-// for more than 20 minutes on 2 cores, too long for every CI run (see README: known limits).
-const webgpuE2E = process.env.EDGETUNE_WEBGPU_E2E === '1';
-test('trains on WebGPU (SwiftShader) and shows results', { timeout: TRAIN_TIMEOUT + 600_000, skip: !webgpuE2E && 'set EDGETUNE_WEBGPU_E2E=1' }, async () => {
+// The longest test (see WEBGPU_TRAIN_TIMEOUT); EDGETUNE_WEBGPU_E2E=0 skips it.
+const webgpuE2E = process.env.EDGETUNE_WEBGPU_E2E !== '0';
+test('trains on WebGPU (SwiftShader) and shows results', { timeout: WEBGPU_TRAIN_TIMEOUT + 600_000, skip: !webgpuE2E && 'EDGETUNE_WEBGPU_E2E=0' }, async () => {
   await inBrowser({ webgpu: true }, async ({ page, logs }) => {
     await openPage(page, 'webgpu');
     const backend = await page.evaluate(() => window.edgetune.backend);
     assert.equal(backend, 'webgpu', `no WebGPU backend: ${await page.textContent('#backend-info')}\n${logs.join('\n')}`);
-    await loadModelAndData(page);
-    const state = await trainToEnd(page, 'webgpu-trained');
+    const t0 = Date.now();
+    await loadModelAndData(page, WEBGPU_SETTINGS);
+    const state = await trainToEnd(page, 'webgpu-trained', WEBGPU_TRAIN_TIMEOUT);
     const acc = await checkResults(page, state);
-    console.log(`webgpu: validation accuracy ${acc.toFixed(3)} after 1 epoch (${await page.textContent('#backend-info')})`);
+    console.log(`webgpu: validation accuracy ${acc.toFixed(3)} after 1 epoch, ${((Date.now() - t0) / 60_000).toFixed(1)} min (${await page.textContent('#backend-info')})`);
     // The try-it box predicts as the user types.
     await page.fill('#try-text', 'my card still has not arrived');
     await page.waitForFunction(() => (document.querySelector('#try-output')?.textContent || '').length > 3, null, { timeout: 60_000 });
