@@ -460,19 +460,32 @@ fn cases() -> Vec<Case> {
             want: Is("tokenizer.json: invalid JSON: EOF while parsing a value at line 1 column 53"),
         },
         Case {
-            name: "tokenizer.json: a BPE tokenizer",
-            run: |_| tok_json_err(br#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#),
-            want: Is("tokenizer.json: model type is BPE, expected WordPiece (a BERT-family tokenizer)"),
+            name: "tokenizer.json: a model type the library does not know",
+            run: |_| tok_json_err(br#"{"model": {"type": "SentencePiece", "vocab": {"a": 0}}}"#),
+            want: Has("tokenizer.json: not a tokenizer Hugging Face's tokenizers library reads: "),
         },
         Case {
             name: "tokenizer.json: vocabulary with a negative id",
             run: |_| tok_json_err(br#"{"model": {"type": "WordPiece", "vocab": {"[UNK]": -1}}}"#),
-            want: Is("tokenizer.json: vocabulary ids are not contiguous: expected ids 0 to 0 each used once, but \"[UNK]\" has id -1"),
+            want: Has("tokenizer.json: not a tokenizer Hugging Face's tokenizers library reads: invalid value: integer `-1`"),
         },
         Case {
-            name: "tokenizer.json: vocabulary ids with a gap of 4 billion",
-            run: |_| tok_json_err(br#"{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 4294967295}}}"#),
-            want: Is("tokenizer.json: vocabulary ids are not contiguous: expected ids 0 to 1 each used once, but \"a\" has id 4294967295"),
+            name: "tokenizer.json: an added token whose id the vocabulary gives another",
+            run: |_| tok_json_err(br###"{"model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": {"[UNK]": 0, "a": 1}}, "added_tokens": [{"id": 1, "content": "<x>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}]}"###),
+            want: Is("tokenizer.json: added token \"<x>\" has id 1 in the file, but the vocabulary gives it 2: the ids are not consistent"),
+        },
+        Case {
+            name: "tokenizer.json: ids past the model's embedding (a gap of 4 billion)",
+            run: |_| {
+                let files = vec![
+                    ("config.json".to_string(), std::fs::read(common::minilm().join("config.json")).unwrap()),
+                    ("model.safetensors".into(), empty_st()),
+                    ("tokenizer.json".into(), br###"{"model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": {"[UNK]": 0, "a": 4294967295}}}"###.to_vec()),
+                ];
+                let device = edgetune::device::block_on(edgetune::device::init(edgetune::device::Backend::Cpu)).unwrap();
+                err(ModelFiles::from_files("MiniLM", files).and_then(|f| edgetune::model::load_any(f, None, &device)))
+            },
+            want: Is("tokenizer.json: the tokenizer has 4294967296 tokens but config.json's vocab_size is 30522 (rows of the embedding): this tokenizer does not belong to this model"),
         },
         Case {
             name: "vocab.txt: empty",

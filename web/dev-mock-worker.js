@@ -1,5 +1,5 @@
 // DEVELOPMENT MOCK, not the real worker: answers worker.js's message protocol with made-up data
-// so the page can be worked on without a wasm build. Loaded by app.js only with ?mock=1.
+// so the page can be worked on without a wasm build. Loaded by worker-client.js only with ?mock=1.
 // Options (in the page's query string, passed on here): saved=1 offers a saved run,
 // lost=N loses the "GPU" once at step N, fail=data|prepare|train makes that request fail,
 // nofit=1 reports that training does not fit, steps=N sets the run length (default 40),

@@ -4,7 +4,7 @@
 //! web page (wasm + WebGPU, CPU fallback) and on edge boxes (wgpu, CUDA, CPU). This crate is the
 //! whole product; the native runner (`native/`) and the page (`web/`) are thin shells around it.
 //!
-//! - [`tokenize`]: WordPiece, identical ids to Hugging Face's BERT tokenizer.
+//! - [`tokenize`]: Hugging Face's `tokenizers` (WordPiece, BPE, Unigram), identical ids to transformers.
 //! - [`weights`]: safetensors in and out, in the upstream tensor names.
 //! - [`model`]: the BERT encoder and the classifier head, loaded from a Hugging Face directory;
 //!   LoRA adapters on the encoder, in PEFT's files.
@@ -15,7 +15,8 @@
 //! - [`train`]: AdamW/SGD, schedules, clipping, accumulation, early stopping, checkpoints.
 //! - [`metrics`] (single-label, regression, multi-label), [`predict`], [`export`] (a directory
 //!   PyTorch `transformers` loads back).
-//! - [`device`]: the only place that names backends.
+//! - [`device`]: the only place that names backends; [`kernels`]: the backend extensions (host
+//!   convolution and fused batch norm) that model code calls as plain operations.
 
 pub mod archive;
 pub mod data;
@@ -25,6 +26,7 @@ pub mod export;
 pub mod fsutil;
 #[cfg(feature = "hub")]
 pub mod hub;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod personalize;

@@ -2,7 +2,7 @@
 //! value, for regression; or the tags whose probability reaches the model's threshold, for
 //! multi-label).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{ImageClassifier, Task, TextClassifier};
 use crate::prepare::Split;
 use crate::train::eval::{argmax, image_logits, logits, softmax};
@@ -34,7 +34,11 @@ pub struct Prediction {
 }
 
 pub async fn predict(model: &TextClassifier, texts: &[String], max_length: usize, batch_size: usize) -> Result<Vec<Prediction>> {
-    let ids: Vec<Vec<u32>> = texts.iter().map(|t| model.tokenizer.encode_truncated(t, max_length)).collect();
+    let ids = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| model.tokenizer.encode_truncated(t, max_length).map_err(|e| Error::data(format!("text {}", i + 1), e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
     let rows = logits(model, &ids, batch_size).await?;
     Ok(texts.iter().zip(rows).map(|(text, row)| prediction(text, row, model.task, &model.labels, model.threshold)).collect())
 }

@@ -53,19 +53,12 @@ impl DataSource {
                 name,
                 "for an image model, give a zip of class folders or drop a folder (a CSV of image paths needs the files beside it)",
             )),
-            #[cfg(not(target_arch = "wasm32"))]
+            // Paths are the native runner's; the page hands over bytes.
             DataSource::Path(p) if p.is_dir() => vision::read_folder(p),
-            #[cfg(not(target_arch = "wasm32"))]
             DataSource::Path(p) if is_zip(&p.to_string_lossy()) => {
                 vision::read_zip(&crate::fsutil::read(p)?, &p.display().to_string())
             }
-            #[cfg(not(target_arch = "wasm32"))]
             DataSource::Path(p) => vision::read_csv_with(p, cfg.text_column.as_deref(), cfg.label_column.as_deref(), &cfg.table_options()),
-            #[cfg(target_arch = "wasm32")]
-            DataSource::Path(p) => {
-                let _ = cfg; // only the CSV reader, native, needs the column names
-                Err(Error::data(p.display().to_string(), "files are read from bytes in the page"))
-            }
         }
     }
 
@@ -312,10 +305,9 @@ pub fn encode_split<'a>(examples: Vec<Example>, labels: &[String], cfg: &TrainCo
             },
         };
         if let Some(tokenizer) = tokenizer {
-            if tokenizer.encode(&e.text).len() > cfg.max_length {
-                too_long += 1;
-            }
-            split.ids.push(tokenizer.encode_truncated(&e.text, cfg.max_length));
+            let (ids, cut) = tokenizer.encode_counted(&e.text, cfg.max_length).map_err(|err| Error::data(file, format!("{}: {err}", place(e))))?;
+            too_long += usize::from(cut);
+            split.ids.push(ids);
         }
         split.targets.push(target);
     }

@@ -1,4 +1,5 @@
-//! tokenizer.json / vocab.txt / tokenizer_config.json (crate/src/tokenize.rs). The first byte
+//! tokenizer.json (any kind the `tokenizers` crate reads) / vocab.txt / tokenizer_config.json
+//! (crate/src/tokenize.rs). The first byte
 //! picks which file the rest is; the tokenizer built is then run on a few texts.
 #![no_main]
 extern crate edgetune_fuzz; // the capped allocator
@@ -16,8 +17,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(tok) = tok {
         let text = String::from_utf8_lossy(rest);
-        let _ = tok.encode("Hello worlds, héllo 你好 [MASK] ！");
-        let _ = tok.encode_truncated(&text, 16);
+        let _ = tok.encode("Hello worlds, héllo 你好 [MASK] ！ привет 😀");
+        if let Ok(ids) = tok.encode_truncated(&text, 16) {
+            assert!(ids.iter().all(|&i| (i as usize) < tok.vocab_size()), "an id past the vocabulary");
+        }
         let _ = tok.export_files();
     }
 });

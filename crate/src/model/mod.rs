@@ -1,12 +1,9 @@
 //! Models: the BERT encoder and ResNet bodies, their heads, parameters, and loading. A
 //! [`Classifier`] is either kind; the model directory says which.
 
-pub mod batch_norm;
 pub mod bert;
 pub mod classifier;
 pub mod config;
-pub(crate) mod host;
-pub mod conv;
 pub mod image;
 pub mod kind;
 pub mod load;

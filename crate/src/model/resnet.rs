@@ -21,9 +21,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::weights::SafeTensors;
 use burn::tensor::activation::relu;
-use super::batch_norm::batch_norm_train;
-use super::conv::conv2d;
-use super::host::tensors_on_host;
+use crate::kernels::{batch_norm_train, conv2d};
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::{MaxPoolOptions, PadMode};
 use burn::tensor::{s, Tensor};
@@ -122,29 +120,12 @@ impl ConvBn {
             }
             BnMode::Train => {
                 let y = conv2d(x, p.t4(self.conv), self.stride, self.pad); // [batch, out, h', w']
-                let [batch, out, h, w] = y.dims();
+                let [batch, _, h, w] = y.dims();
                 let n = (batch * h * w) as f64;
                 let unbias = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
-                if tensors_on_host(&[&y]) && tensors_on_host(&[&gamma, &beta]) && skip.as_ref().is_none_or(|s| tensors_on_host(&[s])) {
-                    // The CPU backend: one fused, multi-threaded operation (batch_norm.rs).
-                    let (out, mean, var) = batch_norm_train(y, gamma, beta, skip, relu_after, BN_EPS);
-                    updates.push(BnUpdate { mean: self.mean, var: self.var, batch_mean: mean, batch_var: var.mul_scalar(unbias) });
-                    return out;
-                }
-                // Composed from tensor ops rather than burn's `batch_norm_train`: no swap-dims
-                // copies, and autodiff still differentiates through the batch statistics as
-                // PyTorch does.
-                let mean = y.clone().mean_dim(0).mean_dim(2).mean_dim(3); // [1, out, 1, 1]
-                let centered = y - mean.clone();
-                let var = centered.clone().square().mean_dim(0).mean_dim(2).mean_dim(3); // biased, [1, out, 1, 1]
-                let scale = var.clone().add_scalar(BN_EPS).sqrt().recip() * gamma.reshape([1, out, 1, 1]);
-                updates.push(BnUpdate {
-                    mean: self.mean,
-                    var: self.var,
-                    batch_mean: mean.without_autodiff().reshape([out]),
-                    batch_var: var.without_autodiff().reshape([out]).mul_scalar(unbias),
-                });
-                centered * scale + beta.reshape([1, out, 1, 1])
+                let (out, mean, var) = batch_norm_train(y, gamma, beta, skip, relu_after, BN_EPS);
+                updates.push(BnUpdate { mean: self.mean, var: self.var, batch_mean: mean, batch_var: var.mul_scalar(unbias) });
+                return out;
             }
         };
         let y = match skip {

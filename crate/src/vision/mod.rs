@@ -12,7 +12,6 @@ pub mod augment;
 pub mod clean;
 pub mod dataset;
 // The page hands over bytes (`from_entries`, `read_zip`); only the native runner reads disks.
-#[cfg(not(target_arch = "wasm32"))]
 pub mod disk;
 pub mod grid;
 pub mod pixels;
@@ -21,7 +20,6 @@ pub mod resize;
 pub use augment::{augment, to_unit, Augment};
 pub use clean::clean_images;
 pub use dataset::{check_classes, from_entries, read_zip, ImageFile, Skipped};
-#[cfg(not(target_arch = "wasm32"))]
 pub use disk::{read_csv, read_csv_with, read_folder};
 pub use grid::{augment_grid, grid_png, PreviewSpec};
 pub use pixels::{decode, Pixels};

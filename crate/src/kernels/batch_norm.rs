@@ -5,11 +5,11 @@
 //! through the statistics as it does). Forward and backward are each two or three passes over one
 //! channel's values at a time, which stay in cache, parallel over channels.
 //!
-//! Composed from burn tensor operations (as on the GPU devices, see `resnet.rs`) the same layer is
+//! Composed from burn tensor operations (as on the GPU devices, [`batch_norm_train`]) the same layer is
 //! about ten passes forward and twenty backward on the CPU backend, each on one thread: a quarter
 //! of a ResNet-20 training step ran on one core.
 
-use super::host::{filled, flex, host_f32, simd, Shared};
+use super::host::{filled, flex, host_f32, simd, tensors_on_host, Shared};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -229,10 +229,32 @@ pub fn backward(g: Planes, dout: &[f32], y: &[f32], out: &[f32], mean: &[f32], v
     NormGrads { dy, dgamma, dbeta, dskip }
 }
 
-/// `relu?(batch_norm(y) + skip?)` in training mode on the CPU backend, with gradients through
-/// autodiff: `(output [n, c, h, w], batch mean [c], biased batch variance [c])`, the statistics
-/// detached. Only for tensors on the CPU backend in f32 ([`super::host::tensors_on_host`]).
+/// `relu?(batch_norm(y) + skip?)` in training mode on any device, with gradients through autodiff:
+/// `(output [n, c, h, w], batch mean [c], biased batch variance [c])`, the statistics detached.
+/// On the CPU backend in f32 this is the fused host operation; elsewhere it is composed from
+/// tensor operations (fusion merges them on the GPU backends).
 pub fn batch_norm_train(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, skip: Option<Tensor<4>>, relu: bool, eps: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    if tensors_on_host(&[&y]) && tensors_on_host(&[&gamma, &beta]) && skip.as_ref().is_none_or(|s| tensors_on_host(&[s])) {
+        return host_batch_norm_train(y, gamma, beta, skip, relu, eps);
+    }
+    // Composed rather than burn's `batch_norm`: no swap-dims copies, and autodiff still
+    // differentiates through the batch statistics as PyTorch does.
+    let [_, c, _, _] = y.dims();
+    let mean = y.clone().mean_dim(0).mean_dim(2).mean_dim(3); // [1, c, 1, 1]
+    let centered = y - mean.clone();
+    let var = centered.clone().square().mean_dim(0).mean_dim(2).mean_dim(3); // biased, [1, c, 1, 1]
+    let scale = var.clone().add_scalar(eps).sqrt().recip() * gamma.reshape([1, c, 1, 1]);
+    let out = centered * scale + beta.reshape([1, c, 1, 1]); // [n, c, h, w]
+    let out = match skip {
+        Some(s) => out + s,
+        None => out,
+    };
+    let out = if relu { burn::tensor::activation::relu(out) } else { out };
+    (out, mean.without_autodiff().reshape([c]), var.without_autodiff().reshape([c]))
+}
+
+/// The fused host operation of [`batch_norm_train`]: tensors on the CPU backend in f32 only.
+fn host_batch_norm_train(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, skip: Option<Tensor<4>>, relu: bool, eps: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
     let (y, gamma, beta) = (y.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch());
     let (out, mean, var) = match skip {
         None => <Dispatch as HostBatchNorm>::host_batch_norm(y, gamma, beta, relu, eps),
@@ -386,7 +408,7 @@ impl<C: CheckpointStrategy> HostBatchNorm for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::host::{test_values, tensors_on_host};
+    use crate::kernels::host::test_values;
     use burn::tensor::activation::relu as burn_relu;
     use burn::tensor::{Device, TensorData};
 

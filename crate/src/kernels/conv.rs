@@ -471,7 +471,7 @@ impl<C: CheckpointStrategy> HostConv for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::host::test_values as values;
+    use crate::kernels::host::test_values as values;
     use burn::tensor::{Device, TensorData};
 
     /// Direct definitions, for checking.
