@@ -13,16 +13,25 @@ export EDGETUNE_PYTHON=${EDGETUNE_PYTHON:-$(bash scripts/setup-python.sh)}
 if [ $# -gt 0 ]; then
   exec cargo test --release --workspace "$@"
 fi
+# Each phase's wall time (a cold CI run must stay well inside 90 minutes).
+phase() { echo "== test.sh: $1 at $((SECONDS / 60)) min $((SECONDS % 60)) s" >&2; }
+phase "wasm build"
 bash scripts/build-web.sh
 # The page's JS dependencies (playwright-core): the browser tests and web_parity's WebGPU test.
+phase "npm ci"
 (cd web && npm ci --no-audit --no-fund --silent)
 # The aarch64 build: cross-built, its core unit tests under qemu; tests/aarch64.rs then
 # compares a fine-tune on it with this build's.
+phase "aarch64 build and tests"
 EDGETUNE_AARCH64_BIN=$(bash scripts/aarch64.sh | tail -1)
 export EDGETUNE_AARCH64_BIN
+phase "cargo test"
 cargo test --release --workspace
 cargo build --release -q -p edgetune-cli
+phase "browser tests"
 (cd web && EDGETUNE_BIN="$CARGO_TARGET_DIR/release/edgetune" npm test)
 # Every parser of outside input under libFuzzer for a few seconds each (fuzz/README.md has the
 # long runs).
+phase "fuzz smoke"
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz-smoke.sh
+phase "done"

@@ -305,7 +305,7 @@ pub fn encode_split<'a>(examples: Vec<Example>, labels: &[String], cfg: &TrainCo
             },
         };
         if let Some(tokenizer) = tokenizer {
-            let (ids, cut) = tokenizer.encode_counted(&e.text, cfg.max_length).map_err(|err| Error::data(file, format!("{}: {err}", place(e))))?;
+            let (ids, cut) = tokenizer.encode_counted(&e.text, cfg.max_length).map_err(|err| Error::data(file, format!("{}: the text {err}", place(e))))?;
             too_long += usize::from(cut);
             split.ids.push(ids);
         }

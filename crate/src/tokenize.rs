@@ -31,6 +31,19 @@ use crate::error::{Error, Result};
 const PAD_NAMES: [&str; 4] = ["[PAD]", "<pad>", "<|padding|>", "<|endoftext|>"];
 const SPECIAL_KEYS: [&str; 7] = ["unk_token", "cls_token", "sep_token", "pad_token", "mask_token", "bos_token", "eos_token"];
 
+/// Why a text could not be tokenized (a tokenizer without an unknown token meeting a character
+/// it has no piece for, ...); the caller names the text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodeError(pub String);
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "could not be tokenized: {}", self.0)
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
 /// A loaded tokenizer; cheap to clone.
 #[derive(Clone)]
 pub struct Tokenizer {
@@ -84,10 +97,11 @@ impl Tokenizer {
     /// From file contents (the browser has no filesystem): tokenizer.json and/or vocab.txt (at least
     /// one; tokenizer.json wins when both are given) and an optional tokenizer_config.json.
     pub fn from_bytes(tokenizer_json: Option<&[u8]>, vocab_txt: Option<&[u8]>, tokenizer_config: Option<&[u8]>) -> Result<Self> {
-        let named = |name: &str, b: Option<&[u8]>| b.map(|b| (name.to_string(), b.to_vec()));
-        let (json, vocab, config) =
-            (named("tokenizer.json", tokenizer_json), named("vocab.txt", vocab_txt.filter(|_| tokenizer_json.is_none())), named("tokenizer_config.json", tokenizer_config));
-        Self::build(borrowed(&json), borrowed(&vocab), borrowed(&config))
+        Self::build(
+            tokenizer_json.map(|b| ("tokenizer.json".to_string(), b)),
+            vocab_txt.filter(|_| tokenizer_json.is_none()).map(|b| ("vocab.txt".to_string(), b)),
+            tokenizer_config.map(|b| ("tokenizer_config.json".to_string(), b)),
+        )
     }
 
     fn build(json: Option<(String, &[u8])>, vocab_txt: Option<(String, &[u8])>, config: Option<(String, &[u8])>) -> Result<Self> {
@@ -163,20 +177,20 @@ impl Tokenizer {
     }
 
     /// The full encoding with the model's special tokens, no truncation.
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+    pub fn encode(&self, text: &str) -> std::result::Result<Vec<u32>, EncodeError> {
         Ok(self.encode_counted(text, usize::MAX)?.0)
     }
 
     /// As transformers with `truncation=True, max_length=max_len`: the text's tokens are cut so
     /// that they and the special tokens fit. A `max_len` with no room for any text token is not
     /// applied (transformers cannot truncate to it either).
-    pub fn encode_truncated(&self, text: &str, max_len: usize) -> Result<Vec<u32>> {
+    pub fn encode_truncated(&self, text: &str, max_len: usize) -> std::result::Result<Vec<u32>, EncodeError> {
         Ok(self.encode_counted(text, max_len)?.0)
     }
 
     /// [`Self::encode_truncated`], and whether the text was cut.
-    pub fn encode_counted(&self, text: &str, max_len: usize) -> Result<(Vec<u32>, bool)> {
-        let fail = |e: tokenizers::Error| Error::data("text", format!("could not be tokenized: {e}"));
+    pub fn encode_counted(&self, text: &str, max_len: usize) -> std::result::Result<(Vec<u32>, bool), EncodeError> {
+        let fail = |e: tokenizers::Error| EncodeError(e.to_string());
         let mut enc = self.inner.encode_fast(text, false).map_err(fail)?;
         let room = max_len.saturating_sub(self.specials_added);
         let cut = room > 0 && enc.len() > room;

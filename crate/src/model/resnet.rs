@@ -109,33 +109,33 @@ impl ConvBn {
     /// `relu?(bn(conv(x)) + skip?)`: `[batch, out, h', w']`.
     fn forward(&self, p: &ParamStore, x: Tensor<4>, mode: BnMode, updates: &mut Vec<BnUpdate>, skip: Option<Tensor<4>>, relu_after: bool) -> Tensor<4> {
         let (gamma, beta) = (p.t1(self.weight), p.t1(self.bias));
-        let y = match mode {
+        match mode {
             BnMode::Eval => {
                 // Folded into the convolution: w * a, bias beta - mean * a, a = gamma / sqrt(var + eps).
                 // No pass over the activations beyond the convolution itself.
                 let a = gamma / p.t1(self.var).add_scalar(BN_EPS).sqrt(); // [out]
                 let b = beta - p.t1(self.mean) * a.clone();
                 let [out] = a.dims();
-                conv2d(x, p.t4(self.conv) * a.reshape([out, 1, 1, 1]), self.stride, self.pad) + b.reshape([1, out, 1, 1])
+                let y = conv2d(x, p.t4(self.conv) * a.reshape([out, 1, 1, 1]), self.stride, self.pad) + b.reshape([1, out, 1, 1]);
+                let y = match skip {
+                    Some(s) => y + s,
+                    None => y,
+                };
+                if relu_after {
+                    relu(y)
+                } else {
+                    y
+                }
             }
             BnMode::Train => {
                 let y = conv2d(x, p.t4(self.conv), self.stride, self.pad); // [batch, out, h', w']
                 let [batch, _, h, w] = y.dims();
                 let n = (batch * h * w) as f64;
                 let unbias = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
-                let (out, mean, var) = batch_norm_train(y, gamma, beta, skip, relu_after, BN_EPS);
+                let (out, mean, var) = batch_norm_train(y, gamma, beta, skip, relu_after, BN_EPS); // [batch, out, h', w']
                 updates.push(BnUpdate { mean: self.mean, var: self.var, batch_mean: mean, batch_var: var.mul_scalar(unbias) });
-                return out;
+                out
             }
-        };
-        let y = match skip {
-            Some(s) => y + s,
-            None => y,
-        };
-        if relu_after {
-            relu(y)
-        } else {
-            y
         }
     }
 }

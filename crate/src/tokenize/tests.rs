@@ -185,6 +185,16 @@ fn error_messages() {
     assert_eq!(cfg(r#"{"model_max_length": -3}"#), "tokenizer_config.json: model_max_length must be a non-negative number, got -3");
 }
 
+/// A WordPiece whose unknown token is missing from its vocabulary loads, but cannot encode a word
+/// it has no piece for: an error saying why, which the caller prefixes with the text's place.
+#[test]
+fn a_text_the_tokenizer_cannot_encode_is_an_error() {
+    let json = br###"{"model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": {"a": 0, "b": 1}}}"###;
+    let t = Tokenizer::from_bytes(Some(json), None, None).unwrap();
+    assert_eq!(enc(&t, "a"), vec![0]);
+    assert_eq!(t.encode("z").unwrap_err().to_string(), "could not be tokenized: WordPiece error: Missing [UNK] token from the vocabulary");
+}
+
 #[test]
 fn from_dir_errors_name_the_path() {
     let dir = tempdir("err");

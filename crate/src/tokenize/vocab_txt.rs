@@ -1,8 +1,8 @@
 //! A BERT tokenizer from `vocab.txt` alone (older checkpoints ship no tokenizer.json): the
 //! pipeline transformers' `BertTokenizer` builds from it — BertNormalizer, BertPreTokenizer,
 //! WordPiece, `[CLS] $A [SEP]` — written as a tokenizer.json and read by the `tokenizers` crate,
-//! so both kinds of folder run the same code. `tokenizer_config.json` gives the normalizer's
-//! settings, the special tokens' names and extra added tokens.
+//! so both kinds of folder run the same code. `tokenizer_config.json` gives the special tokens'
+//! names and extra added tokens here, and the normalizer's settings in the caller.
 
 use serde_json::{json, Map, Value};
 
@@ -39,14 +39,6 @@ pub(super) fn build(file: &str, bytes: &[u8], cfg: Option<&Map<String, Value>>, 
             return Err(Error::model(file, format!("the {} token \"{name}\" is not in the vocabulary", SPECIALS[i].0)));
         }
     }
-    let flag = |k: &str, default: Option<bool>| match cfg.get(k) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(v) => Err(Error::model(cfg_file, format!("{k} must be true or false, got {v}"))),
-    };
-    let lowercase = flag("do_lower_case", Some(true))?.unwrap_or(true);
-    let chinese = flag("tokenize_chinese_chars", Some(true))?.unwrap_or(true);
-    let strip_accents = flag("strip_accents", None)?;
 
     // The special tokens are added tokens (so "[MASK]" in a text is one id), then the config's own.
     let mut added: Vec<Value> = names
@@ -92,8 +84,10 @@ pub(super) fn build(file: &str, bytes: &[u8], cfg: Option<&Map<String, Value>>, 
     let tokenizer = json!({
         "version": "1.0", "truncation": null, "padding": null,
         "added_tokens": added,
-        "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": chinese,
-            "strip_accents": strip_accents, "lowercase": lowercase},
+        // BertTokenizer's defaults; tokenizer_config.json's settings are applied by the caller
+        // (`bert_overrides`), as for a tokenizer.json.
+        "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+            "strip_accents": null, "lowercase": true},
         "pre_tokenizer": {"type": "BertPreTokenizer"},
         "post_processor": {"type": "TemplateProcessing",
             "single": [special(cls, 0), seq("A", 0), special(sep, 0)],
