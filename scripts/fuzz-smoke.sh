@@ -4,11 +4,17 @@
 #   scripts/fuzz-smoke.sh            # 10 s per target
 #   FUZZ_SECONDS=60 scripts/fuzz-smoke.sh
 #   FUZZ_SANITIZER=address scripts/fuzz-smoke.sh   (default: none, much faster to build)
+#   FUZZ_BUILD_ONLY=1 scripts/fuzz-smoke.sh        (build the targets, run nothing)
+#   FUZZ_PROFILE=dev scripts/fuzz-smoke.sh          (unoptimised: builds in about half the time,
+#                                                    runs slower; what CI uses for its smoke run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-10}"
 SANITIZER="${FUZZ_SANITIZER:-none}"
+# cargo fuzz builds optimised by default; `--dev` skips the optimiser.
+PROFILE_FLAG=()
+if [ "${FUZZ_PROFILE:-release}" = dev ]; then PROFILE_FLAG=(--dev); fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_FUZZ:-${HOME}/.cache/edgetune/target-fuzz-nightly}"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
@@ -22,7 +28,8 @@ fi
 
 targets=$(cargo +nightly fuzz list)
 echo "fuzz-smoke: building $(echo $targets | wc -w) targets (sanitizer: $SANITIZER)"
-cargo +nightly fuzz build -s "$SANITIZER"
+cargo +nightly fuzz build "${PROFILE_FLAG[@]}" -s "$SANITIZER"
+if [ -n "${FUZZ_BUILD_ONLY:-}" ]; then exit 0; fi
 
 work="${TMPDIR:-/tmp}/edgetune-fuzz-smoke"
 failed=()
@@ -30,7 +37,7 @@ for t in $targets; do
     # New inputs go to a scratch copy: the committed seed corpus stays as it is.
     mkdir -p "$work/$t"
     echo "fuzz-smoke: $t for ${SECONDS_PER_TARGET}s"
-    if ! cargo +nightly fuzz run -s "$SANITIZER" "$t" "$work/$t" "fuzz/corpus/$t" -- \
+    if ! cargo +nightly fuzz run "${PROFILE_FLAG[@]}" -s "$SANITIZER" "$t" "$work/$t" "fuzz/corpus/$t" -- \
         -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -malloc_limit_mb=512 \
         -timeout=10 -print_final_stats=1 2>"$work/$t.log"; then
         failed+=("$t")

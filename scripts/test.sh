@@ -20,18 +20,24 @@ bash scripts/build-web.sh
 # The page's JS dependencies (playwright-core): the browser tests and web_parity's WebGPU test.
 phase "npm ci"
 (cd web && npm ci --no-audit --no-fund --silent)
-# The aarch64 build: cross-built, its core unit tests under qemu; tests/aarch64.rs then
-# compares a fine-tune on it with this build's.
-phase "aarch64 build and tests"
-EDGETUNE_AARCH64_BIN=$(bash scripts/aarch64.sh | tail -1)
+# The aarch64 build (CPU backend, cross-built: `scripts/aarch64.sh` without options also builds
+# wgpu and runs the core's unit tests under qemu); tests/aarch64.rs compares a fine-tune on it
+# with this build's, step by step.
+phase "aarch64 build"
+EDGETUNE_AARCH64_BIN=$(bash scripts/aarch64.sh --cpu --no-tests | tail -1)
 export EDGETUNE_AARCH64_BIN
 phase "cargo test"
 cargo test --release --workspace
 cargo build --release -q -p edgetune-cli
-phase "browser tests"
-(cd web && EDGETUNE_BIN="$CARGO_TARGET_DIR/release/edgetune" npm test)
 # Every parser of outside input under libFuzzer for a few seconds each (fuzz/README.md has the
-# long runs).
+# long runs). Its build (another toolchain, so its own compile of every dependency) runs beside
+# the browser tests, which keep about one core busy.
+export FUZZ_PROFILE=${FUZZ_PROFILE:-dev}
+phase "browser tests (the fuzz targets build beside them)"
+FUZZ_BUILD_ONLY=1 nice -n 10 bash scripts/fuzz-smoke.sh > "${TMPDIR:-/tmp}/edgetune-fuzz-build.log" 2>&1 &
+fuzz_build=$!
+(cd web && EDGETUNE_BIN="$CARGO_TARGET_DIR/release/edgetune" npm test)
 phase "fuzz smoke"
+wait $fuzz_build || { cat "${TMPDIR:-/tmp}/edgetune-fuzz-build.log"; exit 1; }
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz-smoke.sh
 phase "done"

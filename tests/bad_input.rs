@@ -181,7 +181,7 @@ fn model_files() {
     let original_cfg = std::fs::read_to_string(&cfg_path).unwrap();
 
     std::fs::write(&cfg_path, original_cfg.replace("\"model_type\": \"bert\"", "\"model_type\": \"gpt2\"")).unwrap();
-    check(load_error(&m), "config.json: model_type is 'gpt2', expected a BERT-family encoder ('bert')");
+    check(load_error(&m), "config.json: model_type is 'gpt2', a family edgetune does not fine-tune (it knows text: bert, roberta, xlm-roberta; images: resnet, resnet-cifar)");
     std::fs::write(&cfg_path, original_cfg.replace("\"hidden_size\": 384,", "")).unwrap();
     check(load_error(&m), "config.json: missing field 'hidden_size' (a BertModel config needs it)");
     std::fs::write(&cfg_path, &original_cfg).unwrap();
@@ -339,7 +339,7 @@ fn adapter_dir(dir: &Path, name: &str, config: serde_json::Value, tensors: &[(St
 fn adapter_error(dir: &Path) -> String {
     let files = edgetune::model::ModelFiles::from_dir(&common::minilm()).unwrap().with_adapter_dir(dir).unwrap();
     let spec = HeadSpec { task: Task::Classification, labels: vec!["a".into(), "b".into()], pooling: Pooling::Mean, seed: 0 };
-    match edgetune::model::load(files, Some(&spec), &cpu()) {
+    match edgetune::model::load_any(files, Some(&spec), &cpu()) {
         Ok(_) => panic!("{}: expected an error", dir.display()),
         Err(e) => e.to_string(),
     }
@@ -359,7 +359,7 @@ fn lora_adapters() {
     let ok = adapter_dir(tmp.path(), "ok", config(serde_json::json!(["query", "value"])), &good(384));
     let files = edgetune::model::ModelFiles::from_dir(&common::minilm()).unwrap().with_adapter_dir(&ok).unwrap();
     let spec = HeadSpec { task: Task::Classification, labels: vec!["a".into(), "b".into()], pooling: Pooling::Mean, seed: 0 };
-    let m = edgetune::model::load(files, Some(&spec), &cpu()).unwrap();
+    let m = edgetune::model::load_any(files, Some(&spec), &cpu()).unwrap();
     // The file's values, not a fresh initialisation (B would be zeros).
     let b = m.params.id("encoder.layer.5.attention.self.value.lora_B.weight").unwrap();
     assert_eq!(block_on(edgetune::device::read_f32(m.params.t1(b), "b")).unwrap(), vec![0.01; 384 * 8]);
@@ -382,7 +382,7 @@ fn lora_adapters() {
     check(
         adapter_error(&deep),
         &format!(
-            "{}/adapter_model.safetensors: tensor '{}' is not a LoRA weight of a layer that this BERT encoder has and adapter_config.json targets: the adapter was made for another base model",
+            "{}/adapter_model.safetensors: tensor '{}' is not a LoRA weight of a layer that this model has and adapter_config.json targets: the adapter was made for another base model",
             deep.display(),
             key(7, "query", "A")
         ),

@@ -18,6 +18,12 @@ fn ok(cmd: &mut Command) -> String {
 }
 
 fn roundtrip(pooling: &str, plain: bool) {
+    roundtrip_of(&common::minilm(), pooling, plain, 30);
+}
+
+/// Fine-tunes `model` for `steps` steps with `pooling`, exports it, and has transformers load
+/// the export and agree with `edgetune predict` on banking77's test set.
+fn roundtrip_of(model: &Path, pooling: &str, plain: bool, steps: usize) {
     let Some(python) = common::python() else {
         assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
         eprintln!("skipping: no Python with torch + transformers (run scripts/setup-python.sh)");
@@ -28,11 +34,11 @@ fn roundtrip(pooling: &str, plain: bool) {
     let export = tmp.path().join("export");
     // A short fine-tune is enough: the point is that both frameworks compute the same function.
     ok(edgetune()
-        .args(["train", "--json", "--model"])
-        .arg(common::minilm())
+        .args(["train", "--json", "--max-steps", &steps.to_string(), "--model"])
+        .arg(model)
         .arg("--data")
         .arg(common::shared("data/banking77/train.csv"))
-        .args(["--max-steps", "30", "--max-length", "64", "--valid-split", "0.02", "--test-split", "0", "--pooling", pooling])
+        .args(["--max-length", "64", "--valid-split", "0.02", "--test-split", "0", "--pooling", pooling])
         .arg("--run-dir")
         .arg(&run)
         .arg("--export")
@@ -67,4 +73,20 @@ fn mean_pooled_export_loads_in_transformers() {
 #[test]
 fn cls_pooled_export_is_a_plain_bert_for_sequence_classification() {
     roundtrip("cls", true);
+}
+
+/// The small seeded random RoBERTa and XLM-RoBERTa of `tests/golden/make_family_golden.py`,
+/// fine-tuned briefly: RoBERTa on the first token (a plain `RobertaForSequenceClassification`),
+/// XLM-RoBERTa mean-pooled (its export's `modeling_edgetune_roberta.py`).
+#[test]
+fn new_text_family_exports_load_in_transformers() {
+    let Some(python) = common::python() else {
+        assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(python).arg(common::repo("tests/golden/make_family_golden.py")).arg(tmp.path()).args(["roberta", "xlm-roberta"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    roundtrip_of(&tmp.path().join("roberta"), "cls", true, 10);
+    roundtrip_of(&tmp.path().join("xlm-roberta"), "mean", false, 10);
 }

@@ -7,11 +7,10 @@ mod common;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use edgetune::device::{self, block_on, Backend, Device};
-use edgetune::model::bert::mean_pool;
 use edgetune::model::params::Group;
-use edgetune::model::{load_dir, Classifier, HeadSpec, Pooling, Task, TextClassifier};
+use edgetune::model::{load_dir, Batch, Classifier, HeadSpec, Mode, Pooling, Task};
 use edgetune::prepare::Target;
-use edgetune::train::fit::{apply_freezing, batch_loss};
+use edgetune::train::fit::{apply_freezing, loss_from_logits};
 use edgetune::train::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
 use edgetune::train::{OptimizerKind, Schedule, TrainConfig};
 use serde_json::Value;
@@ -29,7 +28,7 @@ fn matrix_i64(v: &Value) -> Vec<Vec<i64>> {
     v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()).collect()
 }
 
-fn load_model(device: &Device, labels: usize) -> TextClassifier {
+fn load_model(device: &Device, labels: usize) -> Classifier {
     let spec = HeadSpec {
         task: Task::Classification,
         labels: (0..labels).map(|i| format!("c{i}")).collect(),
@@ -52,8 +51,8 @@ fn embeddings_match(device: Device) {
         TensorData::new(mask.concat().into_iter().map(|m| m as f32).collect::<Vec<_>>(), [b, s]),
         &device,
     );
-    let hidden = model.bert.forward(&model.params, t_ids, t_mask.clone(), None);
-    let pooled: Vec<f32> = block_on(device::read_f32(mean_pool(hidden, t_mask), "golden")).unwrap();
+    let (pooled, _) = model.features(&model.params, Batch::Tokens { ids: t_ids, mask: t_mask }, Mode::EVAL); // [batch, hidden], mean-pooled
+    let pooled: Vec<f32> = block_on(device::read_f32(pooled, "golden")).unwrap();
     let mut worst = 0f32;
     for (i, row) in expected.iter().enumerate() {
         for (j, &x) in row.iter().enumerate() {
@@ -115,7 +114,7 @@ fn five_steps_on(kind: OptimizerKind, host_optimizer: bool, device: Device) {
     // The head starts from PyTorch's initial weights ([labels, hidden] upstream layout).
     let w = matrix_f32(&t["head_weight"]).concat();
     let b: Vec<f32> = t["head_bias"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-    let hidden = model.config.hidden_size;
+    let hidden = model.feature_dim();
     model.params.insert("classifier.weight", &[labels, hidden], w, true, Group::Head, &device).unwrap();
     model.params.insert("classifier.bias", &[labels], b, false, Group::Head, &device).unwrap();
 
@@ -131,9 +130,7 @@ fn five_steps_on(kind: OptimizerKind, host_optimizer: bool, device: Device) {
         max_grad_norm: Some(f("clip")),
         ..TrainConfig::default()
     };
-    let mut wrapped = Classifier::Text(model);
-    apply_freezing(&mut wrapped, &cfg);
-    let Classifier::Text(mut model) = wrapped else { unreachable!("a text model stays one") };
+    apply_freezing(&mut model, &cfg);
     let ids = matrix_i64(&t["ids"]);
     let mask = matrix_i64(&t["mask"]);
     // Strip the padding: edgetune pads each batch itself.
@@ -150,7 +147,8 @@ fn five_steps_on(kind: OptimizerKind, host_optimizer: bool, device: Device) {
     let mut opt = Optimizer::new(&cfg, &model.params).on_host(host_optimizer);
     for step in 0..5 {
         let live = model.params.with_grad();
-        let loss = batch_loss(&model, &live, &rows, &targets, None, None);
+        let (logits, _) = model.logits(&live, model.token_batch(&rows), Mode::EVAL); // [batch, labels]
+        let loss = loss_from_logits(logits, &targets, model.task, None);
         let mut grads = loss.backward();
         let value: f32 = block_on(device::read_f32(loss.without_autodiff(), "golden")).unwrap()[0];
         let acc: Vec<Option<Tensor<1>>> = live.params.iter().map(|p| if p.trainable { p.value.grad_remove(&mut grads) } else { None }).collect();

@@ -14,11 +14,10 @@ mod common;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Tensor, TensorData};
 use edgetune::device::{self, block_on, Backend, Device};
-use edgetune::model::bert::Dense;
+use edgetune::model::image::resnet::{body_tensors, load_body, BlockKind, Family, ResNet, ResNetConfig, Shortcut};
+use edgetune::model::layers::Dense;
 use edgetune::model::params::{transpose, Group, ParamStore};
-use edgetune::model::resnet::{
-    apply_bn_updates, body_tensors, load_body, BlockKind, BnMode, Family, ResNet, ResNetConfig, Shortcut,
-};
+use edgetune::model::{apply_buffer_updates as apply_bn_updates, BufferUpdate};
 use edgetune::weights::SafeTensors;
 use serde_json::Value;
 use std::path::Path;
@@ -88,8 +87,10 @@ fn resnet20_path() -> std::path::PathBuf {
 }
 
 impl Model {
-    fn logits(&self, p: &ParamStore, x: Tensor<4>, bn: BnMode) -> (Tensor<2>, Vec<edgetune::model::resnet::BnUpdate>) {
-        let (features, updates) = self.net.features(p, x, bn); // [batch, channels]
+    /// `train`: batch norm on the batch's statistics, which are returned for the running ones.
+    fn logits(&self, p: &ParamStore, x: Tensor<4>, train: bool) -> (Tensor<2>, Vec<BufferUpdate>) {
+        let mut updates = Vec::new();
+        let features = self.net.forward(p, x, train, &mut updates); // [batch, channels]
         (self.head.forward(p, features), updates)
     }
 }
@@ -108,7 +109,7 @@ fn cross_entropy(logits: Tensor<2>, targets: &[usize]) -> Tensor<1> {
 /// Compares evaluation logits with `g["eval_logits"]`; returns the max difference.
 fn check_eval(name: &str, m: &Model, g: &Value, device: &Device) -> f32 {
     let x = inputs(g["batch"].as_u64().unwrap() as usize, g["size"].as_u64().unwrap() as usize, device);
-    let (logits, updates) = m.logits(&m.params, x, BnMode::Eval);
+    let (logits, updates) = m.logits(&m.params, x, false);
     assert!(updates.is_empty(), "evaluation reports no batch statistics");
     let want = floats(&g["eval_logits"]);
     let d = max_diff(&read(logits), &want);
@@ -122,7 +123,7 @@ fn check_eval(name: &str, m: &Model, g: &Value, device: &Device) -> f32 {
 fn check_train(name: &str, mut m: Model, g: &Value, device: &Device) {
     let x = inputs(g["batch"].as_u64().unwrap() as usize, g["size"].as_u64().unwrap() as usize, device);
     let live = m.params.with_grad();
-    let (logits, updates) = m.logits(&live, x, BnMode::Train);
+    let (logits, updates) = m.logits(&live, x, true);
     let targets: Vec<usize> = g["targets"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as usize).collect();
     let loss = cross_entropy(logits.clone(), &targets);
     let grads = loss.backward();
@@ -317,7 +318,7 @@ fn bench_resnet20_train_step() {
     for step in 0..7 {
         let t0 = Instant::now();
         let live = m.params.with_grad();
-        let (logits, updates) = m.logits(&live, x.clone(), BnMode::Train);
+        let (logits, updates) = m.logits(&live, x.clone(), true);
         let loss = cross_entropy(logits, &targets);
         let mut grads = loss.backward();
         let g: Vec<Tensor<1>> = live.params.iter().filter(|p| p.trainable).filter_map(|p| p.value.grad_remove(&mut grads)).collect();

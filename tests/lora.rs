@@ -10,8 +10,7 @@ mod common;
 use cli_common::{edgetune, run_json, small_data};
 
 use edgetune::device::{block_on, init, read_f32, Backend};
-use edgetune::model::bert::mean_pool;
-use edgetune::model::{load, HeadSpec, ModelFiles, Pooling, Task};
+use edgetune::model::{load_any, Batch, HeadSpec, Mode, ModelFiles, Pooling, Task};
 use burn::tensor::{Int, Tensor, TensorData};
 use serde_json::Value;
 use std::path::Path;
@@ -144,7 +143,7 @@ fn a_peft_made_adapter_gives_peft_hidden_states() {
     let device = block_on(init(Backend::Cpu)).unwrap();
     let files = ModelFiles::from_dir(&common::minilm()).unwrap().with_adapter_dir(&dir).unwrap();
     let spec = HeadSpec { task: Task::Classification, labels: vec!["a".into(), "b".into()], pooling: Pooling::Mean, seed: 0 };
-    let m = load(files, Some(&spec), &device).unwrap();
+    let m = load_any(files, Some(&spec), &device).unwrap();
     let lora = m.lora.clone().unwrap();
     assert_eq!((lora.r, lora.alpha), (4, 8.0));
     let rows: Vec<Vec<i64>> = serde_json::from_value(expected["ids"].clone()).unwrap();
@@ -152,7 +151,8 @@ fn a_peft_made_adapter_gives_peft_hidden_states() {
     let (b, s) = (rows.len(), rows[0].len());
     let ids = Tensor::<2, Int>::from_data(TensorData::new(rows.concat(), [b, s]), &device);
     let mask = Tensor::<2>::from_data(TensorData::new(masks.concat(), [b, s]), &device);
-    let pooled = block_on(read_f32(mean_pool(m.bert.forward(&m.params, ids, mask.clone(), None), mask), "pooled")).unwrap();
+    let (pooled, _) = m.features(&m.params, Batch::Tokens { ids, mask }, Mode::EVAL); // [batch, hidden], mean-pooled
+    let pooled = block_on(read_f32(pooled, "pooled")).unwrap();
     let want: Vec<Vec<f32>> = serde_json::from_value(expected["pooled"].clone()).unwrap();
     let base: Vec<Vec<f32>> = serde_json::from_value(expected["pooled_base"].clone()).unwrap();
     let diff = |w: &[f32]| pooled.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);

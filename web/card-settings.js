@@ -61,7 +61,8 @@ export function readConfig() {
 const formValue = (v) => (typeof v === 'number' && !Number.isInteger(v) ? String(parseFloat(v.toPrecision(7))) : String(v));
 
 /** Fills the form with `config` (a kind's defaults from the core, or the demo's; all but
- *  `checkpoint_every`, which is the page's own) and shows the settings of `kind`. */
+ *  `checkpoint_every`, which the user's choice keeps across kinds) and shows the settings of
+ *  `kind`. */
 export function fillSettings(config, kind) {
   app.formKind = kind;
   showKind(kind);

@@ -100,7 +100,7 @@ self.onmessage = ({ data: m }) => {
         adapter: m.prefer === 'cpu' ? 'CPU (wasm SIMD)' : 'Mock GPU (development)', limits: null, savedRun: saved,
         notice: m.prefer === 'cpu' ? null : 'Development mock: nothing is really trained.' }));
     case 'model':
-      return setTimeout(() => reply({ type: 'model', info: { source: m.source, hidden_size: 384, layers: 6, heads: 12,
+      return setTimeout(() => reply({ type: 'model', info: { source: m.source, kind: 'text', family: 'bert', architecture: 'BERT, 6 layers', hidden_size: 384, layers: 6, heads: 12,
         vocab_size: 30522, max_position: 512, params: 22_713_216, fine_tuned_labels: [] } }), 100);
     case 'data': {
       if (opts.get('fail') === 'data') return fail('data', `${m.name}: line 3: unclosed quote`);

@@ -111,8 +111,9 @@ const handlers = {
     app.hasModel = Boolean(i.fine_tuned_labels?.length);
     const from = app.model?.fromCache ? ' (from cache)' : '';
     const tuned = i.fine_tuned_labels?.length ? ` · fine-tuned for ${i.fine_tuned_labels.length} labels` : '';
+    // The model describes itself (`architecture` names the family and its size).
     const shape = i.kind === 'image' ? `${i.architecture}, ${i.image_size}×${i.image_size} input, ${(i.params / 1e6).toFixed(2)} M parameters`
-      : `${i.layers} layers, ${i.hidden_size} hidden, ${(i.params / 1e6).toFixed(1)} M parameters`;
+      : `${i.architecture}, ${i.hidden_size} hidden, ${(i.params / 1e6).toFixed(1)} M parameters`;
     status(`${modelName(i.source)}${from} ready: ${shape}${tuned}`, true);
     // A model of the other kind: the form takes that kind's defaults (the same kind keeps edits).
     if (i.kind !== app.formKind) fillSettings(app.defaults?.[i.kind], i.kind);

@@ -232,12 +232,12 @@ async function fastFeatures() {
   return true;
 }
 
-/** Steps a run to its end. With `meta` the run is kept in OPFS (checkpoints every
- *  `checkpoint_every` steps and at epoch ends, for resuming); without (a head-only run, which
- *  takes seconds once embedded) nothing is saved but the embeddings. */
-async function trainLoop(start, meta, config) {
+/** Steps a run to its end. With `meta` the run is kept in OPFS, its checkpoints written when
+ *  the core says they are due (`r.save`: the rule the native runner follows too, see
+ *  crate/src/train/driver.rs); without (a head-only run, which takes seconds once embedded)
+ *  nothing is saved but the embeddings. */
+async function trainLoop(start, meta) {
   event(start);
-  const every = config.checkpoint_every ?? 20;
   let step = start.resumed_at_step || 0;
   let posted = -Infinity;
   if (meta) meta.total_steps = start.total_steps;
@@ -252,9 +252,8 @@ async function trainLoop(start, meta, config) {
     if (r.epoch) event(r.epoch);
     if (meta) {
       meta.step = step;
-      const due = r.epoch_end || (every > 0 && r.step && r.global_step % every === 0);
-      if (r.epoch_end && r.improved) await saveCheckpoint('best', await session.checkpoint(false), meta);
-      if (due && !r.finished) {
+      if (r.save.best) await saveCheckpoint('best', await session.checkpoint(false), meta);
+      if (r.save.last) {
         await saveCheckpoint('last', await session.checkpoint(true), meta);
         post({ type: 'checkpoint', step: meta.step, saved_at: meta.saved_at });
       }
@@ -288,14 +287,14 @@ async function run(start, fast, config, keep) {
   try {
     if (fast) {
       // The saved run (if any) stays resumable: a head-only run is not kept in OPFS.
-      if (await fastFeatures()) await trainLoop(start, null, config);
+      if (await fastFeatures()) await trainLoop(start, null);
       else {
         session.abandon();
         post({ type: 'cancelled', message: 'Stopped before the head trained: nothing was trained.' });
       }
       return;
     }
-    if (!keep) return await trainLoop(start, null, config);
+    if (!keep) return await trainLoop(start, null);
     // A new run replaces the saved one: its data and settings go to OPFS first. A folder of
     // images is kept as one zip of the same paths, which the core reads back as the same data.
     const root = await navigator.storage.getDirectory();
@@ -305,7 +304,7 @@ async function run(start, fast, config, keep) {
     await writeFile(dir, 'data.bin', kept.bytes);
     const meta = { status: 'running', config, data_name: kept.name, model_source: modelSource, step: 0, last: null, best: null };
     await writeMeta(meta);
-    await trainLoop(start, meta, config);
+    await trainLoop(start, meta);
   } catch (e) {
     await runFailed(e);
   }
@@ -347,7 +346,7 @@ async function resumeSaved() {
   control.paused = false;
   control.stop = false;
   try {
-    await trainLoop(start, meta, meta.config);
+    await trainLoop(start, meta);
   } catch (e) {
     await runFailed(e);
   }

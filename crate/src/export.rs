@@ -1,7 +1,8 @@
-//! Writing a model as a Hugging Face-style directory that PyTorch `transformers` loads back:
-//! `config.json` (with `id2label`/`label2id`, `problem_type`, and for a multi-label model its
-//! decision threshold as `edgetune_threshold`), `model.safetensors` with
-//! `BertForSequenceClassification` keys (`bert.*`, `classifier.*`), and the tokenizer files.
+//! Writing a model as a Hugging Face-style directory that PyTorch loads back: `config.json`
+//! (the family's fields, with `id2label`/`label2id`, `problem_type`, and for a multi-label model
+//! its decision threshold as `edgetune_threshold`), `model.safetensors` in the family's
+//! sequence-classification keys (for BERT `bert.*`, `classifier.*`: each body says, see
+//! [`crate::model::Body::export_key`]), the tokenizer files, and the model code the family needs.
 //!
 //! `BertForSequenceClassification` pools the [CLS] token through `bert.pooler`; a model trained
 //! with mean pooling (the default, as sentence-transformers models are) also gets
@@ -23,66 +24,28 @@
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::model::params::Group;
-use crate::model::{lora, peft, Classifier, ImageClassifier, Pooling, Task, TextClassifier};
+use crate::model::{lora, peft, Classifier, Task};
 use crate::weights::to_bytes;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const MODELING: &str = include_str!("modeling_edgetune.py");
-const MODELING_RESNET: &str = include_str!("modeling_resnet.py");
-
 /// The files of an export, as (name, bytes): the browser offers them as downloads, natively they
 /// are written to a directory.
 pub async fn export_files(model: &Classifier) -> Result<Vec<(String, Vec<u8>)>> {
-    match model {
-        Classifier::Text(m) => text_files(m, m.lora.is_none()).await,
-        Classifier::Image(m) => image_files(m).await,
-    }
+    files(model, model.lora.is_none()).await
 }
 
 /// The export of `model` with its LoRA adapters folded into the base weights (`--merge`): a
 /// full model, as PEFT's `merge_and_unload()` gives. The same as [`export_files`] without adapters.
 pub async fn merged_export_files(model: &Classifier) -> Result<Vec<(String, Vec<u8>)>> {
-    match model {
-        Classifier::Text(m) => text_files(&lora::merged(m)?, true).await,
-        Classifier::Image(m) => image_files(m).await,
-    }
+    files(&lora::merged(model)?, true).await
 }
 
 /// The model files of a checkpoint: the export, with the base weights even beside an adapter,
 /// so that a checkpoint directory is complete on its own (resume, eval, the page's OPFS copy).
 pub async fn checkpoint_model_files(model: &Classifier) -> Result<Vec<(String, Vec<u8>)>> {
-    match model {
-        Classifier::Text(m) => text_files(m, true).await,
-        Classifier::Image(m) => image_files(m).await,
-    }
-}
-
-async fn image_files(model: &ImageClassifier) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut tensors = Vec::new();
-    for (name, shape, values) in model.params.to_upstream().await? {
-        if values.iter().any(|v| !v.is_finite()) {
-            return Err(Error::NonFinite(name));
-        }
-        tensors.push((name, shape, values));
-    }
-    let metadata = BTreeMap::from([("format".to_string(), "pt".to_string())]);
-    let mut c = model.config.to_json_fields();
-    let (id2label, label2id) = label_maps(&model.labels, model.task);
-    c.insert("num_labels".into(), json!(model.labels.len().max(1)));
-    c.insert("id2label".into(), Value::Object(id2label));
-    c.insert("label2id".into(), Value::Object(label2id));
-    c.insert("problem_type".into(), json!(model.task.problem_type()));
-    if model.task == Task::MultiLabel {
-        c.insert("edgetune_threshold".into(), json!(model.threshold));
-    }
-    c.insert("edgetune_version".into(), json!(env!("CARGO_PKG_VERSION")));
-    Ok(vec![
-        ("config.json".to_string(), serde_json::to_vec_pretty(&Value::Object(c)).map_err(|e| Error::config(e.to_string()))?),
-        ("model.safetensors".to_string(), to_bytes(&tensors, &metadata)),
-        ("modeling_resnet.py".to_string(), MODELING_RESNET.as_bytes().to_vec()),
-    ])
+    files(model, true).await
 }
 
 fn label_maps(labels: &[String], task: Task) -> (Map<String, Value>, Map<String, Value>) {
@@ -95,16 +58,13 @@ fn label_maps(labels: &[String], task: Task) -> (Map<String, Value>, Map<String,
     }
 }
 
-/// `weights`: write `model.safetensors` (the base encoder and the head, never the adapters).
-async fn text_files(model: &TextClassifier, weights: bool) -> Result<Vec<(String, Vec<u8>)>> {
+/// `weights`: write `model.safetensors` (the body and the head in the family's checkpoint
+/// names, never the adapters).
+async fn files(model: &Classifier, weights: bool) -> Result<Vec<(String, Vec<u8>)>> {
     let mut tensors = Vec::new();
     let upstream = if weights { model.params.to_upstream_where(|p| p.group != Group::Adapter).await? } else { Vec::new() };
     for (name, shape, values) in upstream {
-        let key = if name.starts_with("embeddings.") || name.starts_with("encoder.") || name.starts_with("pooler.") {
-            format!("bert.{name}")
-        } else {
-            name
-        };
+        let key = model.body.export_key(&name);
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite(key));
         }
@@ -118,21 +78,21 @@ async fn text_files(model: &TextClassifier, weights: bool) -> Result<Vec<(String
     if let Some(spec) = &model.lora {
         files.extend(peft::adapter_files(model, spec).await?);
     }
-    files.extend(model.tokenizer.export_files());
-    if model.head.pooling == Pooling::Mean {
-        files.push(("modeling_edgetune.py".to_string(), MODELING.as_bytes().to_vec()));
+    if let Some(t) = model.tokenizer() {
+        files.extend(t.export_files());
+    }
+    for (name, code) in model.body.export_code(&model.head) {
+        files.push((name.to_string(), code.as_bytes().to_vec()));
     }
     Ok(files)
 }
 
-/// `config.json` for the export: the encoder's own fields plus the head's.
-pub fn config_json(model: &TextClassifier) -> Value {
-    let mut c: Map<String, Value> = model.config.raw.clone();
-    for k in ["_name_or_path", "auto_map", "id2label", "label2id", "problem_type", "classifier_pooling", "num_labels"] {
-        c.remove(k);
-    }
+/// `config.json` for the export: the family's own fields (architecture, preprocessing) plus the
+/// head's classes and task.
+pub fn config_json(model: &Classifier) -> Value {
+    let mut c = model.body.export_config(&model.head, &model.input);
     let (id2label, label2id) = label_maps(&model.labels, model.task);
-    c.insert("model_type".into(), json!("bert"));
+    c.insert("num_labels".into(), json!(id2label.len()));
     c.insert("id2label".into(), Value::Object(id2label));
     c.insert("label2id".into(), Value::Object(label2id));
     c.insert("problem_type".into(), json!(model.task.problem_type()));
@@ -140,23 +100,6 @@ pub fn config_json(model: &TextClassifier) -> Value {
     if model.task == Task::MultiLabel {
         // transformers ignores it; edgetune's eval and predict decide tags with it.
         c.insert("edgetune_threshold".into(), json!(model.threshold));
-    }
-    let pooling = match model.head.pooling {
-        Pooling::Mean => "mean",
-        Pooling::Cls => "cls",
-    };
-    c.insert("classifier_pooling".into(), json!(pooling));
-    if model.head.pooling == Pooling::Mean {
-        c.insert("architectures".into(), json!(["EdgetuneBertForSequenceClassification"]));
-        c.insert(
-            "auto_map".into(),
-            json!({
-                "AutoConfig": "modeling_edgetune.EdgetuneBertConfig",
-                "AutoModelForSequenceClassification": "modeling_edgetune.EdgetuneBertForSequenceClassification"
-            }),
-        );
-    } else {
-        c.insert("architectures".into(), json!(["BertForSequenceClassification"]));
     }
     c.insert("edgetune_version".into(), json!(env!("CARGO_PKG_VERSION")));
     Value::Object(c)
@@ -171,8 +114,15 @@ pub async fn export_dir(model: &Classifier, dir: &Path, merge: bool, replay: Opt
     files.extend(replay);
     // Stale files of an earlier export of the other kind would change what the directory loads
     // as; a stale replay sample would belong to another model.
-    for stale in ["model.safetensors", "adapter_config.json", "adapter_model.safetensors", "replay.jsonl", "replay.zip"] {
-        if !files.iter().any(|(n, _)| n == stale) {
+    let mut stale: Vec<String> = ["model.safetensors", "adapter_config.json", "adapter_model.safetensors", "replay.jsonl", "replay.zip"].map(String::from).to_vec();
+    // Model code an earlier edgetune export left (another pooling, another family) would
+    // contradict the new config.json; a directory that is not an edgetune export keeps its own.
+    if std::fs::read(dir.join("config.json")).is_ok_and(|c| c.windows(16).any(|w| w == b"edgetune_version")) {
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+        stale.extend(entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with("modeling_") && n.ends_with(".py")));
+    }
+    for stale in stale {
+        if !files.iter().any(|(n, _)| *n == stale) {
             let _ = std::fs::remove_file(dir.join(stale));
         }
     }
@@ -182,10 +132,6 @@ pub async fn export_dir(model: &Classifier, dir: &Path, merge: bool, replay: Opt
     }
     if let Some((name, bytes)) = files.iter().find(|(n, _)| n == "config.json") {
         write_atomic(&dir.join(name), bytes)?;
-    }
-    if model.as_text().is_some_and(|m| m.head.pooling == Pooling::Cls) {
-        // A stale file from an earlier mean-pooled export would contradict config.json.
-        let _ = std::fs::remove_file(dir.join("modeling_edgetune.py"));
     }
     Ok(())
 }

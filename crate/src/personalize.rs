@@ -12,7 +12,7 @@
 use crate::data::{DataReport, Example};
 use crate::device::{read_f32, Device};
 use crate::error::{Error, Result};
-use crate::model::classifier::saved_classes;
+use crate::model::task::saved_classes;
 use crate::model::{Classifier, ModelFiles, Task};
 use crate::prepare::{read, DataSource, Prepared, Split, Target};
 use crate::rng::Rng;
@@ -287,10 +287,7 @@ pub async fn imprint(model: &mut Classifier, data: &Prepared, first_new: usize, 
     }
     let rows: Vec<usize> = (0..data.train.len()).collect();
     let (features, dim) = head_features(model, &data.train, &rows, batch_size).await?;
-    let (w_id, b_id) = match &*model {
-        Classifier::Text(m) => (m.head.classifier.weight, m.head.classifier.bias),
-        Classifier::Image(m) => (m.head.weight, m.head.bias),
-    };
+    let (w_id, b_id) = (model.head.classifier.weight, model.head.classifier.bias);
     let device = model.device().clone();
     let params = model.params_mut();
     let (w_name, b_name) = (params.get(w_id).name.clone(), params.get(b_id).name.clone());

@@ -3,9 +3,9 @@
 //! multi-label).
 
 use crate::error::{Error, Result};
-use crate::model::{ImageClassifier, Task, TextClassifier};
+use crate::model::{Classifier, Task};
 use crate::prepare::Split;
-use crate::train::eval::{argmax, image_logits, logits, softmax};
+use crate::train::eval::{argmax, softmax, split_logits};
 use crate::train::multilabel::{predicted_tags, sigmoid};
 use crate::vision::{decode, to_input, Fit};
 use serde::Serialize;
@@ -33,26 +33,36 @@ pub struct Prediction {
     pub value: Option<f64>,
 }
 
-pub async fn predict(model: &TextClassifier, texts: &[String], max_length: usize, batch_size: usize) -> Result<Vec<Prediction>> {
+/// Predictions for texts (truncated to `max_length` tokens). An image model refuses them.
+pub async fn predict(model: &Classifier, texts: &[String], max_length: usize, batch_size: usize) -> Result<Vec<Prediction>> {
+    let Some(tokenizer) = model.tokenizer() else {
+        return Err(Error::data("input", "this model classifies images: give it images, not texts"));
+    };
     let ids = texts
         .iter()
         .enumerate()
-        .map(|(i, t)| model.tokenizer.encode_truncated(t, max_length).map_err(|e| Error::data(format!("text {}", i + 1), e.to_string())))
+        .map(|(i, t)| tokenizer.encode_truncated(t, max_length).map_err(|e| Error::data(format!("text {}", i + 1), e.to_string())))
         .collect::<Result<Vec<_>>>()?;
-    let rows = logits(model, &ids, batch_size).await?;
+    let examples = texts.iter().enumerate().map(|(i, t)| crate::data::Example { text: t.clone(), label: String::new(), line: i + 1, image: None }).collect();
+    let split = Split { examples, ids, targets: Vec::new() };
+    let rows = split_logits(model, &split, batch_size).await?;
     Ok(texts.iter().zip(rows).map(|(text, row)| prediction(text, row, model.task, &model.labels, model.threshold)).collect())
 }
 
 /// Predictions for image files given as (name, bytes); `fit` overrides the model's own way of
-/// reaching its input size. A file that is not a readable image is an error naming it.
-pub async fn predict_images(model: &ImageClassifier, files: &[(String, Vec<u8>)], fit: Option<Fit>, batch_size: usize) -> Result<Vec<Prediction>> {
-    let fit = fit.unwrap_or(model.default_fit());
+/// reaching its input size. A file that is not a readable image is an error naming it; a text
+/// model refuses images.
+pub async fn predict_images(model: &Classifier, files: &[(String, Vec<u8>)], fit: Option<Fit>, batch_size: usize) -> Result<Vec<Prediction>> {
+    let Some(input) = model.image_input() else {
+        return Err(Error::data("input", "this model classifies texts: give it texts, not images"));
+    };
+    let fit = fit.unwrap_or(input.fit());
     let mut split = Split::default();
     for (i, (name, bytes)) in files.iter().enumerate() {
-        let pixels = to_input(&decode(bytes, name)?, model.image_size(), fit);
+        let pixels = to_input(&decode(bytes, name)?, input.size, fit);
         split.examples.push(crate::data::Example { text: name.clone(), label: String::new(), line: i + 1, image: Some(Arc::new(pixels)) });
     }
-    let rows = image_logits(model, &split, batch_size).await?;
+    let rows = split_logits(model, &split, batch_size).await?;
     Ok(files.iter().zip(rows).map(|((name, _), row)| prediction(name, row, model.task, &model.labels, model.threshold)).collect())
 }
 

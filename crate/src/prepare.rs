@@ -84,9 +84,9 @@ pub enum Encoder<'a> {
 impl<'a> Encoder<'a> {
     /// A loaded model's encoder; `fit` overrides an image model's own.
     pub fn for_model(model: &'a crate::model::Classifier, fit: Option<Fit>) -> Self {
-        match model {
-            crate::model::Classifier::Text(m) => Encoder::Text(&m.tokenizer),
-            crate::model::Classifier::Image(m) => Encoder::Image { size: m.image_size(), fit: fit.unwrap_or(m.default_fit()) },
+        match &model.input {
+            crate::model::Input::Text(t) => Encoder::Text(t),
+            crate::model::Input::Image(i) => Encoder::Image { size: i.size, fit: fit.unwrap_or(i.fit()) },
         }
     }
 }

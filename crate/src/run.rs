@@ -4,7 +4,6 @@
 use crate::data::DataReport;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::model::image::image_input;
 use crate::model::{load_any, Classifier, HeadSpec, ModelFiles, ModelKind};
 use crate::prepare::{prepare, DataSource, Encoder, Prepared};
 use crate::train::checkpoint::{self, find_checkpoint, RunSpec};
@@ -48,8 +47,8 @@ pub fn with_encoder<T>(files: &ModelFiles, cfg: &TrainConfig, f: impl FnOnce(Enc
     match files.kind()? {
         ModelKind::Text => f(Encoder::Text(&files.tokenizer()?)),
         ModelKind::Image => {
-            let (size, fit) = image_input(files)?;
-            f(Encoder::Image { size, fit: cfg.image_fit.unwrap_or(fit) })
+            let input = files.image_input()?;
+            f(Encoder::Image { size: input.size, fit: cfg.image_fit.unwrap_or(input.fit()) })
         }
     }
 }

@@ -11,12 +11,11 @@
 use crate::archive;
 use crate::device::{self, Backend, Device};
 use crate::error::Error;
-use crate::model::load::header_has;
-use crate::model::{load_any, Classifier, HeadSpec, ModelFiles, ModelKind};
-use crate::model::image::image_input;
+use crate::model::{load_any, Body, Classifier, HeadSpec, ModelFiles, ModelKind};
 use crate::prepare::{augment_preview, image_preview, preview, DataSource, Prepared};
 use crate::run::{demo_config, head_spec, prepare_for, resume_from_files, TrainRequest};
 use crate::train::eval::{misclassified, split_logits};
+use crate::train::driver::{Saver, Saves};
 use crate::train::{Trainer, TrainConfig};
 use crate::vision::PreviewSpec;
 use js_sys::{Array, Promise, Uint8Array};
@@ -101,11 +100,15 @@ fn files_to_js(files: Vec<(String, Vec<u8>)>) -> JsValue {
 #[derive(Default)]
 struct State {
     model_files: Option<ModelFiles>,
+    /// The loaded model's body: what the memory check asks about the architecture.
+    body: Option<Box<dyn Body>>,
     data: Option<DataSource>,
     /// The data prepared for the settings it holds (reused when training starts with settings
     /// that give the same data).
     prepared: Option<(TrainConfig, Rc<Prepared>)>,
     trainer: Option<Trainer>,
+    /// When the run in progress last saved (the core's checkpoint rule, `train::driver`).
+    saver: Saver,
     /// The trained model (or a loaded fine-tuned one): what predict and export use.
     model: Option<Rc<Classifier>>,
     training: bool,
@@ -149,13 +152,8 @@ impl Session {
         let files = ModelFiles::from_files(&source, files).map_err(err)?;
         // A full load checks every tensor's name and shape now rather than at training time.
         let probe = HeadSpec { task: Default::default(), labels: vec!["a".into(), "b".into()], pooling: Default::default(), seed: 0 };
-        let fine_tuned = match files.kind().map_err(err)? {
-            ModelKind::Text if header_has(&files.weights, "classifier.weight") => Some(load_any(files.clone(), None, &self.device).map_err(err)?),
-            ModelKind::Image if files.config_json().map_err(err)?.is_some_and(|c| c.get("id2label").is_some()) => {
-                Some(load_any(files.clone(), None, &self.device).map_err(err)?)
-            }
-            _ => None,
-        };
+        // A fine-tuned model loads with its own head; a base model (no trained head) with a probe.
+        let fine_tuned = load_any(files.clone(), None, &self.device).ok();
         let model = match &fine_tuned {
             Some(m) => m,
             None => &load_any(files.clone(), Some(&probe), &self.device).map_err(err)?,
@@ -163,21 +161,13 @@ impl Session {
         let head = model.params().params.iter().filter(|p| p.group == crate::model::params::Group::Head).map(|p| p.numel()).sum::<usize>();
         let params = model.params().total_count() - if fine_tuned.is_some() { 0 } else { head };
         let fine_tuned_labels = fine_tuned.as_ref().map(|m| m.labels().to_vec()).unwrap_or_default();
-        let info = match model {
-            Classifier::Text(m) => {
-                let c = &m.config;
-                serde_json::json!({
-                    "source": source, "kind": "text", "hidden_size": c.hidden_size, "layers": c.num_hidden_layers,
-                    "heads": c.num_attention_heads, "vocab_size": c.vocab_size, "max_position": c.max_position_embeddings,
-                    "params": params, "fine_tuned_labels": fine_tuned_labels,
-                })
-            }
-            Classifier::Image(m) => serde_json::json!({
-                "source": source, "kind": "image", "architecture": crate::model::image::architecture_name(&m.config), "image_size": m.image_size(),
-                "params": params, "fine_tuned_labels": fine_tuned_labels,
-            }),
-        };
+        let mut info = model.describe();
+        info.insert("source".into(), source.into());
+        info.insert("params".into(), params.into());
+        info.insert("fine_tuned_labels".into(), fine_tuned_labels.into());
+        let body = model.body.clone();
         let mut st = self.state.borrow_mut();
+        st.body = Some(body);
         st.model_files = Some(files);
         st.replay = if fine_tuned.is_some() { replay } else { None };
         st.model = fine_tuned.map(Rc::new);
@@ -229,7 +219,8 @@ impl Session {
             return Err(msg("this is a text model: augmentation previews are for image models"));
         }
         let cfg = config_from(config, ModelKind::Image)?;
-        let (size, fit) = image_input(files).map_err(err)?;
+        let input = files.image_input().map_err(err)?;
+        let (size, fit) = (input.size, input.fit());
         let spec = PreviewSpec { seed: cfg.seed, ..Default::default() };
         let (png, _) = augment_preview(data, &cfg, size, fit, &spec).map_err(err)?;
         Ok(Uint8Array::from(png.as_slice()))
@@ -245,12 +236,11 @@ impl Session {
         };
         let cfg = config_from(config, files.kind().map_err(err)?)?;
         let prepared = prepare_for(files, &request(data, &cfg)).map_err(err)?;
-        let memory = match files.kind().map_err(err)? {
-            ModelKind::Text => {
-                let config = crate::model::BertConfig::from_json(files.config.as_deref().unwrap_or_default(), "config.json").map_err(err)?;
-                Some(memory_check(&config, files, &prepared, &cfg, data_len(data), max_buffer_mb, budget_mb))
-            }
-            ModelKind::Image => None,
+        // Text runs are checked against the page's memory before they start (image runs here
+        // are small next to it).
+        let memory = match (files.kind().map_err(err)?, &st.body) {
+            (ModelKind::Text, Some(body)) => Some(memory_check(body.as_ref(), files, &prepared, &cfg, data_len(data), max_buffer_mb, budget_mb)),
+            _ => None,
         };
         let out = serde_json::json!({
             "reports": prepared.reports, "labels": prepared.labels,
@@ -289,6 +279,7 @@ impl Session {
         let start = trainer.start_event(&prepared, None);
         let fast = crate::train::features::fast_path(&trainer.model, &trainer.cfg);
         st.trainer = Some(trainer);
+        st.saver = Saver::default();
         st.prepared = Some((cfg, prepared));
         st.training = true;
         st.fast.reset();
@@ -337,22 +328,28 @@ impl Session {
         st.model_files = Some(model_files);
         st.data = Some(data);
         st.trainer = Some(trainer);
+        st.saver = Saver::default();
         st.prepared = Some((cfg, Rc::new(prepared)));
         st.training = true;
         to_js(&start)
     }
 
-    /// One optimiser step: `{step, epoch, improved, finished, global_step}` (`step`/`epoch` are
-    /// events or null). With `budget_ms`, further steps while that time lasts, up to the
+    /// One optimiser step: `{step, epoch, improved, finished, global_step, save}` (`step`/`epoch`
+    /// are events or null; `save`: `{best, last}`, the checkpoints the core's rule says are due
+    /// now, see `train::driver`). With `budget_ms`, further steps while that time lasts, up to the
     /// epoch's end: a head on cached features takes hundreds of steps a second, and a call per
     /// step would spend more time crossing into JS than training (`step` is then the last one).
     pub fn step(&self, budget_ms: Option<f64>) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
             let (mut trainer, data) = take_trainer(&state)?;
+            let mut saver = std::mem::take(&mut state.borrow_mut().saver);
             let t0 = web_time::Instant::now();
+            let mut save = Saves::default();
             let mut result = trainer.step(&data).await;
             while let Ok(p) = &result {
+                let due = saver.due(&trainer, p);
+                save = Saves { best: save.best || due.best, last: save.last || due.last };
                 if p.epoch.is_some() || trainer.is_finished() || t0.elapsed().as_secs_f64() * 1e3 >= budget_ms.unwrap_or(0.0) {
                     break;
                 }
@@ -364,8 +361,10 @@ impl Session {
                     "improved": p.epoch.as_ref().is_some_and(|e| e.improved),
                     "epoch_end": p.epoch.is_some(),
                     "finished": trainer.is_finished(), "global_step": trainer.state.global_step,
+                    "save": save,
                 })
             });
+            state.borrow_mut().saver = saver;
             state.borrow_mut().trainer = Some(trainer);
             result.map_err(err)?;
             to_js(&out)
@@ -414,12 +413,12 @@ impl Session {
                 }
             };
             let wrong = misclassified(&outcome.model, split, rows, 50);
-            let kind = match outcome.model {
-                Classifier::Text(_) => "text",
-                Classifier::Image(_) => "image",
+            let kind = match outcome.model.kind() {
+                ModelKind::Text => "text",
+                ModelKind::Image => "image",
             };
             // A LoRA model exports as a PEFT adapter, or merged on request (`exportZip(true)`).
-            let lora = outcome.model.as_text().is_some_and(|m| m.lora.is_some());
+            let lora = outcome.model.lora.is_some();
             let out = serde_json::json!({ "done": outcome.done_event(None), "misclassified": wrong, "kind": kind, "lora": lora, "fast": fast });
             let mut st = state.borrow_mut();
             st.model = Some(Rc::new(outcome.model));

@@ -1,11 +1,14 @@
-//! config.json of a model (crate/src/model/config.rs and the kind detection in load.rs).
+//! config.json of a model (crate/src/model/text/bert/config.rs, and the family detection in
+//! crate/src/model/load.rs).
 #![no_main]
 extern crate edgetune_fuzz; // the capped allocator
-use edgetune::model::{BertConfig, ModelFiles};
+use edgetune::model::text::bert::{BertConfig, BERT_FIELDS};
+use edgetune::model::ModelFiles;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = BertConfig::from_json(data, "config.json");
+    let _ = BertConfig::from_json_as(data, "config.json", &["roberta"], &BERT_FIELDS);
     let files = ModelFiles {
         source: "fuzz".into(),
         config: Some(data.to_vec()),
@@ -13,5 +16,6 @@ fuzz_target!(|data: &[u8]| {
         ..Default::default()
     };
     let _ = files.kind();
+    let _ = files.family();
     let _ = files.config_json();
 });

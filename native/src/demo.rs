@@ -5,7 +5,6 @@
 use crate::args::{DemoArgs, PreviewAugmentArgs};
 use anyhow::{bail, Context, Result};
 use edgetune::fsutil::write_atomic;
-use edgetune::model::image::image_input;
 use edgetune::model::{ModelFiles, ModelKind};
 use edgetune::prepare::{augment_preview, DataSource};
 use edgetune::run::{demo_config, TrainRequest};
@@ -69,7 +68,8 @@ pub fn preview_augment(a: PreviewAugmentArgs) -> Result<()> {
             if files.kind()? != ModelKind::Image {
                 bail!("{} is a text model: augmentation previews are for image models", m.display());
             }
-            image_input(&files)?
+            let input = files.image_input()?;
+            (input.size, input.fit())
         }
         None => (32, Fit::Resize),
     };

@@ -188,11 +188,11 @@ fn predict(a: PredictArgs) -> Result<()> {
             }
         }
     }
-    let preds = match &model {
-        Classifier::Text(m) => block_on(edgetune::predict::predict(m, &texts, a.max_length, a.batch_size))?,
-        Classifier::Image(m) => {
+    let preds = match model.kind() {
+        ModelKind::Text => block_on(edgetune::predict::predict(&model, &texts, a.max_length, a.batch_size))?,
+        ModelKind::Image => {
             let files = demo::image_files(&texts)?;
-            block_on(edgetune::predict::predict_images(m, &files, None, a.batch_size))?
+            block_on(edgetune::predict::predict_images(&model, &files, None, a.batch_size))?
         }
     };
     let width = preds.iter().map(|p| p.label.chars().count()).max().unwrap_or(0);
@@ -223,24 +223,15 @@ fn export(a: ExportArgs) -> Result<()> {
         None => None,
     };
     block_on(edgetune::export::export_dir(&model, &a.out, a.merge, replay))?;
-    match &model {
-        Classifier::Text(m) if m.lora.is_some() && !a.merge => eprintln!(
+    if model.lora.is_some() && !a.merge {
+        eprintln!(
             "exported the LoRA adapter of {} to {} (base model: {}; in Python: PeftModel.from_pretrained(model, dir), or --merge for a full model)",
             a.model.display(),
             a.out.display(),
-            m.base_model
-        ),
-        Classifier::Text(m) => eprintln!(
-            "exported {} to {} (load it with transformers: AutoModelForSequenceClassification.from_pretrained(dir{}))",
-            a.model.display(),
-            a.out.display(),
-            if m.head.pooling == edgetune::model::Pooling::Mean { ", trust_remote_code=True" } else { "" }
-        ),
-        Classifier::Image(_) => eprintln!(
-            "exported {} to {} (load it in PyTorch: from modeling_resnet import load; model = load(dir))",
-            a.model.display(),
-            a.out.display()
-        ),
+            model.base_model
+        );
+    } else {
+        eprintln!("exported {} to {} (load it with {})", a.model.display(), a.out.display(), model.body.export_hint(&model.head));
     }
     Ok(())
 }

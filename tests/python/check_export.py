@@ -3,12 +3,12 @@
 usage: python check_export.py EXPORT_DIR PREDICTIONS.jsonl [--max-length 128] [--plain]
 PREDICTIONS.jsonl is `edgetune predict --json` output (text, label, logits per line). Prints one
 JSON line with the agreement and the largest logit difference; exits 1 if agreement < 99.5 % or
-a logit differs by more than 1e-3. --plain loads it as a plain BertForSequenceClassification
-(exports trained with [CLS] pooling need no custom code).
+a logit differs by more than 1e-3. --plain loads it without remote code, as the family's own
+`...ForSequenceClassification` (exports trained with first-token pooling need no custom code).
 """
 import argparse, json, sys
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 p = argparse.ArgumentParser()
 p.add_argument("export"); p.add_argument("predictions")
@@ -17,7 +17,7 @@ a = p.parse_args()
 rows = [json.loads(l) for l in open(a.predictions, encoding="utf-8") if l.strip()]
 tok = AutoTokenizer.from_pretrained(a.export)
 if a.plain:
-    model = BertForSequenceClassification.from_pretrained(a.export)
+    model = AutoModelForSequenceClassification.from_pretrained(a.export)
 else:
     model = AutoModelForSequenceClassification.from_pretrained(a.export, trust_remote_code=True)
 model.eval()

@@ -188,8 +188,7 @@ test('the demo trains ResNet-20 on digits on the CPU backend and shows image res
   });
 });
 
-// Opt-in (EDGETUNE_WEBGPU_E2E=1; unlike the text WebGPU run in e2e.test.mjs, which runs unless
-// EDGETUNE_WEBGPU_E2E=0): Chromium's CPU-backed WebGPU adapter (SwiftShader) trains ResNet-20 at about 2 samples/s on 2 cores, so this runs a quarter of an epoch (5 steps,
+// Opt-in (EDGETUNE_WEBGPU_E2E=1, as the text WebGPU run in e2e.test.mjs): Chromium's CPU-backed WebGPU adapter (SwiftShader) trains ResNet-20 at about 2 samples/s on 2 cores, so this runs a quarter of an epoch (5 steps,
 // about 5 minutes): the same page flow on the WebGPU backend, and its first loss (one forward
 // pass of the same first batch) is the CPU run's.
 const webgpuE2E = process.env.EDGETUNE_WEBGPU_E2E === '1';

@@ -1,25 +1,20 @@
-//! Loading a model from a Hugging Face-style directory or from the same files as bytes (the
-//! browser has no filesystem). A text model is `config.json`, `model.safetensors`,
-//! `tokenizer.json` and/or `vocab.txt` (+ `tokenizer_config.json`); encoder keys may carry a
-//! `bert.` prefix (as in `BertForSequenceClassification` checkpoints) or not (as in `BertModel`
-//! ones). An image model is `model.safetensors` with ResNet tensor names, plus the
-//! `config.json` an edgetune export writes (classes, preprocessing); a bare upstream file works.
+//! A model's files, read from a Hugging Face-style directory or given as bytes (the browser has
+//! no filesystem), and the table of families that says which loader reads them. A text model is
+//! `config.json`, `model.safetensors`, `tokenizer.json` and/or `vocab.txt` (+
+//! `tokenizer_config.json`); an image model is `model.safetensors`, plus the `config.json` an
+//! edgetune export writes (classes, preprocessing); a bare upstream ResNet file works.
 //! A text model may carry a PEFT LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`,
 //! see [`super::peft`]): beside the weights in a checkpoint, or alone in an adapter export, whose
 //! base model is then read from `base_model_name_or_path`.
 
-use super::bert::{encoder_tensors, Bert, Dense};
-use super::classifier::{init_dense, remap_head, saved_classes, saved_threshold, Head, HeadReuse, Pooling, Task, TextClassifier, DEFAULT_THRESHOLD};
-use super::config::BertConfig;
-use super::image::load_image;
-use super::kind::{Classifier, ModelKind};
-use super::params::{Group, ParamStore};
-use super::peft::{apply as apply_adapter, Adapter};
+use super::face::ModelKind;
+use super::head::HeadSpec;
+use super::input::ImageInput;
+use super::peft::Adapter;
+use super::{image, text, Classifier};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::rng::Rng;
 use crate::tokenize::Tokenizer;
-use crate::weights::SafeTensors;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -122,18 +117,56 @@ impl ModelFiles {
         out.check()
     }
 
-    /// Which kind of model these files hold: `config.json`'s `model_type` says, else (a bare
-    /// upstream weights file) the tensor names do.
+    /// Which family these files hold: `config.json`'s `model_type` (or `architectures`) says,
+    /// else (a bare upstream weights file) the tensor names do.
+    pub fn family(&self) -> Result<&'static Family> {
+        let file = "config.json";
+        let Some(config) = self.config_json()? else {
+            if header_has(&self.weights, "conv1.weight") {
+                // A bare torchvision or CIFAR ResNet state dict.
+                return family_of("resnet").ok_or_else(|| Error::model(&self.source, "no image family"));
+            }
+            return Err(Error::model(&self.source, "the model directory is missing config.json"));
+        };
+        let known = || {
+            let of = |kind| FAMILIES.iter().filter(|f| f.kind == kind).flat_map(|f| f.model_types.iter().copied()).collect::<Vec<_>>().join(", ");
+            format!("text: {}; images: {}", of(ModelKind::Text), of(ModelKind::Image))
+        };
+        if let Some(t) = config.get("model_type").and_then(Value::as_str) {
+            return family_of(t).ok_or_else(|| {
+                Error::model(file, format!("model_type is '{t}', a family edgetune does not fine-tune (it knows {})", known()))
+            });
+        }
+        let architectures: Vec<&str> = config.get("architectures").and_then(Value::as_array).map_or(Vec::new(), |a| a.iter().filter_map(Value::as_str).collect());
+        match architectures.first() {
+            // An old BERT config without model_type.
+            None => Ok(&FAMILIES[0]),
+            Some(a) => FAMILIES.iter().find(|f| f.architectures.iter().any(|p| a.starts_with(p))).ok_or_else(|| {
+                Error::model(file, format!("no model_type, and architectures names '{a}', a family edgetune does not fine-tune (it knows {})", known()))
+            }),
+        }
+    }
+
+    /// Which kind of model these files hold.
     pub fn kind(&self) -> Result<ModelKind> {
-        if let Some(c) = &self.config {
-            let v: Value = serde_json::from_slice(c).map_err(|e| Error::model(format!("{}/config.json", self.source), e.to_string()))?;
-            let image = v.get("model_type").and_then(Value::as_str).is_some_and(|t| t.starts_with("resnet"));
-            return Ok(if image { ModelKind::Image } else { ModelKind::Text });
+        Ok(self.family()?.kind)
+    }
+
+    /// The input an image model's files expect (without loading the model).
+    pub fn image_input(&self) -> Result<ImageInput> {
+        match self.family()?.preprocessing {
+            Some(f) => f(self),
+            None => Err(Error::model(&self.source, "this is a text model: it reads texts, not images")),
         }
-        if header_has(&self.weights, "conv1.weight") {
-            return Ok(ModelKind::Image);
+    }
+
+    /// The PEFT adapter among these files, parsed.
+    pub fn adapter(&self) -> Result<Option<Adapter>> {
+        match (&self.adapter_config, &self.adapter_weights) {
+            (Some(c), Some(w)) => Ok(Some(Adapter::parse(c, w.clone(), &self.source)?)),
+            (Some(_), None) => Err(Error::model(&self.source, "adapter_config.json without adapter_model.safetensors")),
+            _ => Ok(None),
         }
-        Err(Error::model(&self.source, "the model directory is missing config.json"))
     }
 
     /// `config.json` as JSON, if there is one.
@@ -157,146 +190,6 @@ impl ModelFiles {
     }
 }
 
-/// The head a training run wants: its task, class names and pooling.
-#[derive(Clone, Debug)]
-pub struct HeadSpec {
-    pub task: Task,
-    pub labels: Vec<String>,
-    pub pooling: Pooling,
-    pub seed: u64,
-}
-
-/// What a fine-tuned checkpoint says about its head (`config.json`: id2label, problem_type,
-/// classifier_pooling).
-fn saved_head(cfg: &BertConfig) -> (Task, Vec<String>, Pooling) {
-    let (task, labels) = saved_classes(&cfg.raw);
-    let pooling = match cfg.raw.get("classifier_pooling").and_then(Value::as_str) {
-        Some("mean") => Pooling::Mean,
-        // A plain BertForSequenceClassification checkpoint pools [CLS] through the pooler.
-        _ => Pooling::Cls,
-    };
-    (task, labels, pooling)
-}
-
-/// Loads a model. With `spec`, the head is the one the spec asks for (kept from the checkpoint
-/// when it matches, else freshly initialised); without, the checkpoint must hold a trained head.
-pub fn load(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Result<TextClassifier> {
-    let raw = files.config.as_deref().ok_or_else(|| Error::model(&files.source, "the model directory is missing config.json"))?;
-    let config = BertConfig::from_json(raw, "config.json")?;
-    let tokenizer = files.tokenizer()?;
-    if tokenizer.vocab_size() > config.vocab_size {
-        let file = if files.tokenizer_json.is_some() { "tokenizer.json" } else { "vocab.txt" };
-        return Err(Error::model(
-            file,
-            format!(
-                "the tokenizer has {} tokens but config.json's vocab_size is {} (rows of the embedding): \
-                 this tokenizer does not belong to this model",
-                tokenizer.vocab_size(),
-                config.vocab_size
-            ),
-        ));
-    }
-    let adapter = match (&files.adapter_config, &files.adapter_weights) {
-        (Some(c), Some(w)) => Some(Adapter::parse(c, w.clone(), &files.source)?),
-        (Some(_), None) => return Err(Error::model(&files.source, "adapter_config.json without adapter_model.safetensors")),
-        _ => None,
-    };
-    let st = SafeTensors::parse(files.weights, "model.safetensors")?;
-    let prefix = if st.info("bert.embeddings.word_embeddings.weight").is_some() { "bert." } else { "" };
-    let mut params = ParamStore::default();
-    for (name, shape, transposed) in encoder_tensors(&config) {
-        let mut key = format!("{prefix}{name}");
-        // Old checkpoints name LayerNorm parameters gamma/beta.
-        if st.info(&key).is_none() && name.contains("LayerNorm") {
-            let old = key.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta");
-            if st.info(&old).is_some() {
-                key = old;
-            }
-        }
-        params.insert(&name, &shape, st.f32(&key, &shape)?, transposed, Group::Body, device)?;
-    }
-    let bert = Bert::bind(&params, &config)?;
-
-    let (saved_task, saved_labels, saved_pooling) = saved_head(&config);
-    let saved_threshold = saved_threshold(config.raw.get("edgetune_threshold"));
-    // An adapter saves the head it was trained with (`modules_to_save`): that one wins.
-    let from_adapter = |name: &str| adapter.as_ref().and_then(|a| Some((&a.weights, a.key_of(&format!("{name}.weight"))?.strip_suffix(".weight")?.to_string())));
-    let has_classifier = st.info("classifier.weight").is_some() || from_adapter("classifier").is_some();
-    let (task, labels, pooling, reuse) = match spec {
-        Some(s) => {
-            // A head trained on other features (another pooling) is not reused.
-            let saved = (has_classifier && s.pooling == saved_pooling).then_some((saved_task, saved_labels.as_slice()));
-            (s.task, s.labels.clone(), s.pooling, HeadReuse::decide(saved, s.task, &s.labels))
-        }
-        None if has_classifier => (saved_task, saved_labels.clone(), saved_pooling, HeadReuse::Same),
-        None => {
-            return Err(Error::weights(
-                "model.safetensors",
-                format!("{} has no classifier head (tensor 'classifier.weight'): it is a base encoder; fine-tune it first with `edgetune train`", files.source),
-            ))
-        }
-    };
-    let outputs = if task == Task::Regression { 1 } else { labels.len() };
-    if outputs == 0 {
-        return Err(Error::model("config.json", "the classifier has no labels (id2label is empty)"));
-    }
-    let hidden = config.hidden_size;
-    let mut rng = Rng::derive(spec.map_or(0, |s| s.seed), "head-init");
-    // `file_key`: the file and key where the checkpoint keeps this layer, or None to initialise it afresh.
-    let mut dense = |params: &mut ParamStore, name: &str, out: usize, file_key: Option<(&SafeTensors, String)>| -> Result<Dense> {
-        match file_key {
-            Some((st, key)) => {
-                let w = st.f32(&format!("{key}.weight"), &[out, hidden])?;
-                let b = st.f32(&format!("{key}.bias"), &[out])?;
-                let weight = params.insert(&format!("{name}.weight"), &[out, hidden], w, true, Group::Head, device)?;
-                let bias = params.insert(&format!("{name}.bias"), &[out], b, false, Group::Head, device)?;
-                Ok(Dense::new(weight, bias))
-            }
-            None => init_dense(params, name, out, hidden, &mut rng, device),
-        }
-    };
-    let pooler = if pooling == Pooling::Cls {
-        let key = format!("{prefix}pooler.dense");
-        let in_file = st.info(&format!("{key}.weight")).is_some().then_some((&st, key));
-        Some(dense(&mut params, "pooler.dense", hidden, from_adapter("pooler.dense").or(in_file))?)
-    } else {
-        None
-    };
-    let (file, key) = from_adapter("classifier").unwrap_or((&st, "classifier".to_string()));
-    let classifier = match reuse {
-        HeadReuse::Same => dense(&mut params, "classifier", outputs, Some((file, key)))?,
-        HeadReuse::Fresh => dense(&mut params, "classifier", outputs, None)?,
-        HeadReuse::Remap => {
-            let n = saved_labels.len();
-            let w = file.f32(&format!("{key}.weight"), &[n, hidden])?;
-            let b = file.f32(&format!("{key}.bias"), &[n])?;
-            let (w, b) = remap_head(&w, &b, &saved_labels, &labels, hidden, &mut rng);
-            let weight = params.insert("classifier.weight", &[outputs, hidden], w, true, Group::Head, device)?;
-            let bias = params.insert("classifier.bias", &[outputs], b, false, Group::Head, device)?;
-            Dense::new(weight, bias)
-        }
-    };
-    // A kept head keeps the threshold chosen for it; a new one starts from the default.
-    let threshold = if reuse == HeadReuse::Same { saved_threshold } else { DEFAULT_THRESHOLD };
-    let mut model = TextClassifier {
-        config,
-        bert,
-        head: Head { pooling, pooler, classifier },
-        params,
-        tokenizer,
-        labels: if task == Task::Regression { Vec::new() } else { labels },
-        task,
-        threshold,
-        device: device.clone(),
-        lora: None,
-        base_model: adapter.as_ref().and_then(|a| a.base_model.clone()).unwrap_or(files.source),
-    };
-    if let Some(a) = &adapter {
-        apply_adapter(&mut model, a)?;
-    }
-    Ok(model)
-}
-
 /// The base model directory an adapter directory names (`base_model_name_or_path`: absolute,
 /// or relative to the adapter or to the working directory).
 fn adapter_base_dir(dir: &Path) -> Result<PathBuf> {
@@ -317,20 +210,49 @@ fn adapter_base_dir(dir: &Path) -> Result<PathBuf> {
     })
 }
 
-/// Loads a model of whichever kind the files hold.
-pub fn load_any(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Result<Classifier> {
-    match files.kind()? {
-        ModelKind::Text => Ok(Classifier::Text(load(files, spec, device)?)),
-        ModelKind::Image => {
-            let config = files.config_json()?;
-            Ok(Classifier::Image(load_image(&files.source, files.weights, config.as_ref(), spec, device)?))
-        }
-    }
+/// A family edgetune fine-tunes: how a `config.json` names it and how it loads. Adding a family
+/// is a folder under `text/` or `image/` and one entry in [`FAMILIES`] (see `README.md`).
+pub struct Family {
+    /// `model_type` values of its `config.json`.
+    pub model_types: &'static [&'static str],
+    /// Prefixes of its `architectures` entries, for configs without `model_type`.
+    pub architectures: &'static [&'static str],
+    pub kind: ModelKind,
+    pub load: fn(&ModelFiles, Option<&HeadSpec>, &Device) -> Result<Classifier>,
+    /// An image family's input settings, read without loading the model.
+    pub preprocessing: Option<fn(&ModelFiles) -> Result<ImageInput>>,
 }
 
-/// Loads a text model from a local directory.
-pub fn load_dir(dir: &Path, spec: Option<&HeadSpec>, device: &Device) -> Result<TextClassifier> {
-    load(ModelFiles::from_dir(dir)?, spec, device)
+
+/// Every family, the first text one being the default for a config without `model_type`.
+pub static FAMILIES: [Family; 4] = [
+    Family { model_types: &["bert"], architectures: &["Bert"], kind: ModelKind::Text, load: text::bert::load, preprocessing: None },
+    Family { model_types: &["roberta"], architectures: &["Roberta"], kind: ModelKind::Text, load: text::roberta::load, preprocessing: None },
+    Family { model_types: &["xlm-roberta"], architectures: &["XLMRoberta"], kind: ModelKind::Text, load: text::roberta::load_xlmr, preprocessing: None },
+    Family {
+        model_types: &["resnet", "resnet-cifar"],
+        architectures: &["ResNet"],
+        kind: ModelKind::Image,
+        load: image::resnet::load,
+        preprocessing: Some(image::resnet::preprocessing),
+    },
+];
+
+/// The family whose `config.json` says `model_type`.
+fn family_of(model_type: &str) -> Option<&'static Family> {
+    FAMILIES.iter().find(|f| f.model_types.contains(&model_type))
+}
+
+/// Loads a model of whichever family the files hold. With `spec`, the head is the one the spec
+/// asks for (kept from the checkpoint when it matches, else freshly initialised); without, the
+/// checkpoint must hold a trained head.
+pub fn load_any(files: ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Result<Classifier> {
+    (files.family()?.load)(&files, spec, device)
+}
+
+/// Loads a model from a local directory.
+pub fn load_dir(dir: &Path, spec: Option<&HeadSpec>, device: &Device) -> Result<Classifier> {
+    load_any(ModelFiles::from_dir(dir)?, spec, device)
 }
 
 /// Whether a safetensors file's header names tensor `name` (without decoding anything).

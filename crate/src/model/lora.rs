@@ -10,12 +10,14 @@
 //! so the frozen base weights get no gradients and no optimiser state (that is where the memory
 //! goes down). A and B live in the [`ParamStore`] beside the base weights as
 //! `{module}.lora_A.weight` / `{module}.lora_B.weight`, stored transposed like every linear
-//! weight, in [`Group::Adapter`]. This file: the settings, which layers they target, attaching
+//! weight, in [`Group::Adapter`]. Which layers can take adapters is the body's answer
+//! ([`super::Body::adaptable`]). This file: the settings, which layers they target, attaching
 //! fresh adapters, and folding them into the base weights (`--merge`). The PEFT files
 //! (`adapter_config.json`, `adapter_model.safetensors`) are in [`super::peft`].
 
-use super::bert::{apply_dropout, linear_shapes, Bert, Dense};
-use super::classifier::TextClassifier;
+use super::classifier::Classifier;
+use super::face::Body;
+use super::layers::dropout as apply_dropout;
 use super::params::{Group, ParamId, ParamStore};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -110,19 +112,30 @@ impl Lora {
     }
 }
 
-/// The encoder's linear sub-modules a LoRA target list names (`attention.self.query`, ...), in
-/// layer order. `what` names the setting or file in the error for a target that matches nothing.
-pub fn target_kinds(targets: &[String], what: &str) -> Result<Vec<&'static str>> {
-    let all: Vec<&'static str> = linear_shapes(1, 1).iter().map(|(n, _, _)| *n).collect();
+/// The kinds of linear layer a LoRA target list names, in the body's order. `all`: the kinds
+/// the body has (`attention.self.query`, ...). `what` names the setting or file in the error for
+/// a target that matches nothing.
+pub fn target_kinds(all: &[&'static str], targets: &[String], what: &str) -> Result<Vec<&'static str>> {
+    if all.is_empty() {
+        return Err(Error::config(format!("{what}: LoRA adapts attention and feed-forward layers, and this model has none: train it fully, or the head only")));
+    }
     let mut kinds = Vec::new();
     for t in targets {
-        let matched: Vec<&'static str> = if t == "all-linear" {
-            all.clone()
-        } else {
-            // PEFT's list semantics: the full module name (`encoder.layer.0.{kind}`) equals the
-            // target or ends with `.target`.
-            all.iter().copied().filter(|k| *k == t || k.ends_with(&format!(".{t}"))).collect()
-        };
+        // PEFT's list semantics: the full module name (`encoder.layer.0.{kind}`) equals the
+        // target or ends with `.target`.
+        let named = |t: &str| -> Vec<&'static str> { all.iter().copied().filter(|k| *k == t || k.ends_with(&format!(".{t}"))).collect() };
+        let mut matched: Vec<&'static str> = if t == "all-linear" { all.to_vec() } else { named(t) };
+        if matched.is_empty() {
+            // The default targets (query, value) name the projections of any attention, as
+            // other families call them (DistilBERT's q_lin, v_lin; q_proj, v_proj).
+            let aliases: &[&str] = match t.as_str() {
+                "query" => &["q_lin", "q_proj"],
+                "key" => &["k_lin", "k_proj"],
+                "value" => &["v_lin", "v_proj"],
+                _ => &[],
+            };
+            matched = aliases.iter().flat_map(|a| named(a)).collect();
+        }
         if matched.is_empty() {
             return Err(Error::config(format!(
                 "{what}: target module '{t}' matches no linear layer of the encoder (they are {}, or all-linear)",
@@ -131,34 +144,46 @@ pub fn target_kinds(targets: &[String], what: &str) -> Result<Vec<&'static str>>
         }
         kinds.extend(matched);
     }
-    Ok(all.into_iter().filter(|k| kinds.contains(k)).collect())
+    Ok(all.iter().copied().filter(|k| kinds.contains(k)).collect())
+}
+
+/// The kinds of linear layer a body lets LoRA adapt, in order, each once.
+pub fn body_kinds(body: &mut dyn Body) -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    for a in body.adaptable() {
+        if !kinds.contains(&a.kind) {
+            kinds.push(a.kind);
+        }
+    }
+    kinds
 }
 
 /// The target list written to `adapter_config.json`: the full sub-module names, so PEFT's
 /// suffix matching wraps exactly the layers edgetune adapted (no pooler or classifier).
-pub fn peft_targets(spec: &LoraSpec) -> Result<Vec<String>> {
-    Ok(target_kinds(&spec.target_modules, "lora.target_modules")?.into_iter().map(String::from).collect())
+pub fn peft_targets(model: &Classifier, spec: &LoraSpec) -> Result<Vec<String>> {
+    let mut body = model.body.clone();
+    Ok(target_kinds(&body_kinds(body.as_mut()), &spec.target_modules, "lora.target_modules")?.into_iter().map(String::from).collect())
 }
 
 /// Adds fresh adapters (A kaiming-uniform as PEFT, B zero: the model starts as the base) to the
 /// targeted layers. `what` names the source of `spec` in errors.
-pub fn attach(model: &mut TextClassifier, spec: &LoraSpec, seed: u64, what: &str) -> Result<()> {
+pub fn attach(model: &mut Classifier, spec: &LoraSpec, seed: u64, what: &str) -> Result<()> {
     spec.validate()?;
-    let kinds = target_kinds(&spec.target_modules, what)?;
-    let shapes = linear_shapes(model.config.hidden_size, model.config.intermediate_size);
+    let kinds = target_kinds(&body_kinds(model.body.as_mut()), &spec.target_modules, what)?;
     let mut rng = Rng::derive(seed, "lora-init");
     let (r, device) = (spec.r, model.device.clone());
-    for (name, kind, dense) in model.bert.linears_mut() {
-        if !kinds.contains(&kind) {
+    let params = &mut model.params;
+    for layer in model.body.adaptable() {
+        if !kinds.contains(&layer.kind) {
             continue;
         }
-        let &(_, out, inp) = shapes.iter().find(|(k, _, _)| *k == kind).expect("every kind has a shape");
+        let (name, out, inp) = (&layer.module, layer.out, layer.inp);
         // kaiming_uniform_(a=√5) on a [r, in] weight: bound = 1/√in.
         let bound = 1.0 / (inp as f64).sqrt();
         let a_init: Vec<f32> = (0..r * inp).map(|_| ((rng.unit_f64() * 2.0 - 1.0) * bound) as f32).collect();
-        let a = model.params.insert(&format!("{name}.lora_A.weight"), &[r, inp], a_init, true, Group::Adapter, &device)?;
-        let b = model.params.insert(&format!("{name}.lora_B.weight"), &[out, r], vec![0.0; out * r], true, Group::Adapter, &device)?;
-        dense.lora = Some(Lora { a, b, scale: spec.scale(), dropout: spec.dropout });
+        let a = params.insert(&format!("{name}.lora_A.weight"), &[r, inp], a_init, true, Group::Adapter, &device)?;
+        let b = params.insert(&format!("{name}.lora_B.weight"), &[out, r], vec![0.0; out * r], true, Group::Adapter, &device)?;
+        layer.dense.lora = Some(Lora { a, b, scale: spec.scale(), dropout: spec.dropout });
     }
     model.lora = Some(spec.clone());
     Ok(())
@@ -166,26 +191,23 @@ pub fn attach(model: &mut TextClassifier, spec: &LoraSpec, seed: u64, what: &str
 
 /// A copy of `model` with every adapter folded into its base weight (`W + scale·B·A`) and the
 /// adapter parameters dropped: a plain classifier, as PEFT's `merge_and_unload()` gives.
-pub fn merged(model: &TextClassifier) -> Result<TextClassifier> {
+pub fn merged(model: &Classifier) -> Result<Classifier> {
     let mut m = model.clone();
     if m.lora.is_none() {
         return Ok(m);
     }
-    for (_, _, dense) in m.bert.linears_mut() {
-        let Some(l) = dense.lora.take() else { continue };
-        let p = &mut m.params;
-        let w = p.t2(dense.weight); // [in, out]
+    let p = &mut m.params;
+    for layer in m.body.adaptable() {
+        let Some(l) = layer.dense.lora.take() else { continue };
+        let w = p.t2(layer.dense.weight); // [in, out]
         let [inp, out] = w.dims();
         let delta = p.t2(l.a).matmul(p.t2(l.b)).mul_scalar(l.scale); // [in, r] @ [r, out] = (B·A)ᵀ
-        p.params[dense.weight].value = (w + delta).reshape([inp * out]);
+        p.params[layer.dense.weight].value = (w + delta).reshape([inp * out]);
     }
     m.params.retain(|p| p.group != Group::Adapter);
     // Ids shifted: bind to the remaining parameters by name again.
-    m.bert = Bert::bind(&m.params, &m.config)?;
-    m.head.classifier = Dense::lookup(&m.params, "classifier")?;
-    if m.head.pooler.is_some() {
-        m.head.pooler = Some(Dense::lookup(&m.params, "pooler.dense")?);
-    }
+    m.body.rebind(&m.params)?;
+    m.head.rebind(&m.params)?;
     m.lora = None;
     Ok(m)
 }
@@ -193,10 +215,12 @@ pub fn merged(model: &TextClassifier) -> Result<TextClassifier> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::layers::Dense;
 
     #[test]
     fn targets_match_like_peft() {
-        let t = |v: &[&str]| target_kinds(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "lora.target_modules");
+        let all = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"];
+        let t = |v: &[&str]| target_kinds(&all, &v.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "lora.target_modules");
         assert_eq!(t(&["value", "query"]).unwrap(), vec!["attention.self.query", "attention.self.value"]);
         // `dense` ends three module names; `output.dense` two (as in PEFT).
         assert_eq!(t(&["dense"]).unwrap(), vec!["attention.output.dense", "intermediate.dense", "output.dense"]);

@@ -10,7 +10,7 @@
 //! `base_model.model.classifier.weight` (and `base_model.model.bert.pooler.dense.*` with [CLS]
 //! pooling). An adapter made on a bare `BertModel` has no `bert.` and no head. Both are read.
 
-use super::classifier::TextClassifier;
+use super::classifier::Classifier;
 use super::lora::{attach, peft_targets, LoraSpec};
 use super::params::Group;
 use crate::error::{Error, Result};
@@ -80,16 +80,15 @@ impl Adapter {
             ..LoraSpec::default()
         };
         spec.validate().map_err(|e| err(e.to_string()))?;
-        // Unknown targets are refused here, by name, rather than when the adapter is applied.
-        crate::model::lora::target_kinds(&spec.target_modules, &config_file)?;
         let weights = SafeTensors::parse(weights, &format!("{dir}/adapter_model.safetensors"))?;
         let base_model = get("base_model_name_or_path").and_then(Value::as_str).map(String::from);
         Ok(Adapter { spec, base_model, weights, config_file })
     }
 
-    /// The key under which the adapter holds store parameter `name` (a head tensor), if it does.
-    pub fn key_of(&self, name: &str) -> Option<String> {
-        [format!("{WRAP}{name}"), format!("{WRAP}bert.{name}")].into_iter().find(|k| self.weights.info(k).is_some())
+    /// The key under which the adapter holds head layer `name` (its `.weight` and `.bias`), if
+    /// it does: as the bare name or as `exported`, the name in the family's checkpoint.
+    pub fn key_of(&self, name: &str, exported: &str) -> Option<String> {
+        [format!("{WRAP}{name}"), format!("{WRAP}{exported}")].into_iter().find(|k| self.weights.info(&format!("{k}.weight")).is_some())
     }
 }
 
@@ -97,19 +96,24 @@ fn show(s: Option<&str>) -> String {
     s.map_or("missing".into(), |s| format!("\"{s}\""))
 }
 
-/// Store name → PEFT key, with the `bert.` of a `BertForSequenceClassification` for encoder parts.
-fn peft_key(name: &str) -> String {
-    let encoder = ["embeddings.", "encoder.", "pooler."].iter().any(|p| name.starts_with(p));
-    format!("{WRAP}{}{name}", if encoder { "bert." } else { "" })
-}
-
 /// Adds the adapter's layers to `model` (whose head `load` already took from the adapter where
 /// it matched). Every adapter tensor must be a LoRA weight of a targeted layer, with the shape
 /// this base model gives it, or a head tensor; every targeted layer must have both of its own.
-pub fn apply(model: &mut TextClassifier, adapter: &Adapter) -> Result<()> {
+pub fn apply(model: &mut Classifier, adapter: &Adapter) -> Result<()> {
     attach(model, &adapter.spec, 0, &adapter.config_file)?;
     let file = adapter.weights.source().to_string();
-    let bert_prefix = adapter.weights.names().any(|k| k.starts_with(&format!("{WRAP}bert.")));
+    // An adapter on a sequence-classification model names the body as its checkpoint does
+    // (`bert.encoder...`); one on a bare base model without that prefix. Both map to store names.
+    let mut store_names: HashMap<String, String> = HashMap::new();
+    let mut exported = false;
+    for p in &model.params.params {
+        let key = model.body.export_key(&p.name);
+        if p.group == Group::Adapter && key != p.name && adapter.weights.info(&format!("{WRAP}{key}")).is_some() {
+            exported = true;
+        }
+        store_names.insert(format!("{WRAP}{key}"), p.name.clone());
+        store_names.insert(format!("{WRAP}{}", p.name), p.name.clone());
+    }
     // The adapter parameters just attached, by name: (id, upstream shape).
     let mut wanted: HashMap<String, (usize, Vec<usize>)> = model
         .params
@@ -120,8 +124,9 @@ pub fn apply(model: &mut TextClassifier, adapter: &Adapter) -> Result<()> {
         .map(|(i, p)| (p.name.clone(), (i, p.upstream_shape())))
         .collect();
     let names: Vec<String> = adapter.weights.names().map(String::from).collect();
+    let heads: Vec<String> = model.params.params.iter().filter(|p| p.group == Group::Head).map(|p| p.name.clone()).collect();
     for key in names {
-        let name = key.strip_prefix(WRAP).map(|k| k.strip_prefix("bert.").unwrap_or(k)).unwrap_or(&key);
+        let name = store_names.get(&key).map_or(key.as_str(), String::as_str);
         if let Some((_, shape)) = wanted.remove(name) {
             let info = adapter.weights.info(&key).expect("listed");
             if info.shape != shape {
@@ -134,33 +139,37 @@ pub fn apply(model: &mut TextClassifier, adapter: &Adapter) -> Result<()> {
                 ));
             }
             let values = adapter.weights.f32(&key, &shape)?;
-            model.params.insert(name, &shape, values, true, Group::Adapter, &model.device)?;
+            let device = model.device.clone();
+            model.params.insert(name, &shape, values, true, Group::Adapter, &device)?;
             continue;
         }
-        let head = name.starts_with("classifier.") || name.starts_with("pooler.dense.");
-        if head {
+        if heads.iter().any(|h| h == name) {
             continue;
         }
-        let why = if name.contains(".lora_") {
-            "is not a LoRA weight of a layer that this BERT encoder has and adapter_config.json targets"
+        let why = if key.contains(".lora_") {
+            "is not a LoRA weight of a layer that this model has and adapter_config.json targets"
         } else {
             "is neither a LoRA weight nor the classifier head"
         };
         return Err(Error::weights(&file, format!("tensor '{key}' {why}: the adapter was made for another base model")));
     }
     if let Some(name) = wanted.keys().min() {
-        let key = format!("{WRAP}{}{name}", if bert_prefix { "bert." } else { "" });
+        let key = format!("{WRAP}{}", if exported { model.body.export_key(name) } else { name.clone() });
         return Err(Error::weights(&file, format!("no tensor '{key}', which the target modules of {} call for", adapter.config_file)));
     }
     Ok(())
 }
 
 /// `adapter_config.json` for `model`'s adapters, as `peft.LoraConfig.save_pretrained` writes it.
-pub fn config_json(model: &TextClassifier, spec: &LoraSpec) -> Result<Value> {
+pub fn config_json(model: &Classifier, spec: &LoraSpec) -> Result<Value> {
     let base = std::fs::canonicalize(&model.base_model).map_or(model.base_model.clone(), |p| p.display().to_string());
-    let mut modules_to_save = vec!["classifier"];
-    if model.head.pooler.is_some() {
-        modules_to_save.push("pooler");
+    // The head's top-level modules (`classifier`, `pooler`), which PEFT saves whole.
+    let mut modules_to_save: Vec<String> = Vec::new();
+    for name in std::iter::once(&model.head.name).chain(model.head.pooler_name.as_ref()) {
+        let module = name.split('.').next().unwrap_or(name).to_string();
+        if !modules_to_save.contains(&module) {
+            modules_to_save.push(module);
+        }
     }
     Ok(json!({
         "peft_type": "LORA",
@@ -169,7 +178,7 @@ pub fn config_json(model: &TextClassifier, spec: &LoraSpec) -> Result<Value> {
         "r": spec.r,
         "lora_alpha": spec.alpha,
         "lora_dropout": spec.dropout,
-        "target_modules": peft_targets(spec)?,
+        "target_modules": peft_targets(model, spec)?,
         "use_rslora": spec.use_rslora,
         "bias": "none",
         "fan_in_fan_out": false,
@@ -187,10 +196,10 @@ pub fn config_json(model: &TextClassifier, spec: &LoraSpec) -> Result<Value> {
 
 /// The adapter's two files: `adapter_config.json` and `adapter_model.safetensors` (the LoRA
 /// weights and the head, in PEFT's keys and PyTorch's `[out, in]` layout).
-pub async fn adapter_files(model: &TextClassifier, spec: &LoraSpec) -> Result<Vec<(String, Vec<u8>)>> {
+pub async fn adapter_files(model: &Classifier, spec: &LoraSpec) -> Result<Vec<(String, Vec<u8>)>> {
     let mut tensors = Vec::new();
     for (name, shape, values) in model.params.to_upstream_where(|p| p.group != Group::Body).await? {
-        let key = peft_key(&name);
+        let key = format!("{WRAP}{}", model.body.export_key(&name));
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite(key));
         }

@@ -66,13 +66,12 @@ impl Hasher {
 /// The cache key of `model`'s features for `data`.
 pub async fn key(model: &Classifier, data: &Prepared) -> Result<String> {
     let mut h = Hasher::default();
-    match model {
-        Classifier::Text(m) => h.words([m.config.hidden_size as u32, (m.head.pooling == Pooling::Cls) as u32]),
-        Classifier::Image(m) => {
-            // A tag no hidden size takes, then the normalisation the input goes through.
-            h.words([u32::MAX - 2, m.image_size() as u32]);
-            h.words(m.config.image_mean.iter().chain(&m.config.image_std).map(|v| v.to_bits()));
-        }
+    h.words(model.body.cache_key());
+    h.words([(model.head.pooling == Pooling::Cls) as u32]);
+    if let Some(i) = model.image_input() {
+        // The input size and the normalisation the pixels go through.
+        h.words([i.size as u32]);
+        h.words(i.mean.iter().chain(&i.std).map(|v| v.to_bits()));
     }
     for (name, shape, values) in model.params().to_upstream_where(|p| p.group == Group::Body).await? {
         h.words(name.bytes().map(u32::from));

@@ -1,15 +1,13 @@
 //! Evaluation: logits for a split (batched by length, mapped back to the split's order), then the
 //! classification, regression or multi-label report.
 
-use super::batch::pad_batch;
-use super::fit::image_batch;
+use super::fit::input_batch;
 use super::multilabel;
 use crate::data::sequential_batches;
 use crate::device::read_f32;
 use crate::error::Result;
 use crate::metrics::{classification_report, regression_report, ClassificationReport, MultiLabelReport, RegressionReport};
-use crate::model::resnet::BnMode;
-use crate::model::{Classifier, ImageClassifier, Task, TextClassifier};
+use crate::model::{Classifier, Mode, Task};
 use crate::prepare::{Split, Target};
 use serde::{Deserialize, Serialize};
 
@@ -75,41 +73,21 @@ impl std::fmt::Display for EvalReport {
     }
 }
 
-/// Logits `[n][outputs]` for every example of `split`, in order.
+/// Logits `[n][outputs]` for every example of `split`, in order (evaluation mode). Texts are
+/// batched longest first, so each batch pads little; results are put back in order.
 pub async fn split_logits(model: &Classifier, split: &Split, batch_size: usize) -> Result<Vec<Vec<f32>>> {
-    match model {
-        Classifier::Text(m) => logits(m, &split.ids, batch_size).await,
-        Classifier::Image(m) => image_logits(m, split, batch_size).await,
+    let mut order: Vec<usize> = (0..split.len()).collect();
+    if !split.ids.is_empty() {
+        order.sort_by_key(|&i| std::cmp::Reverse(split.ids[i].len()));
     }
-}
-
-/// Logits `[n][outputs]` for the images of `split` (batch norm on running statistics).
-pub async fn image_logits(model: &ImageClassifier, split: &Split, batch_size: usize) -> Result<Vec<Vec<f32>>> {
-    let outputs = model.labels.len().max(1);
-    let mut out = Vec::with_capacity(split.len());
-    for batch in sequential_batches(split.len(), batch_size) {
-        let x = model.input(&image_batch(model, split, &batch, None));
-        let (logits, _) = model.logits(&model.params, x, BnMode::Eval);
-        let values = read_f32(logits, "logits").await?;
-        out.extend(values.chunks(outputs).map(<[f32]>::to_vec));
-    }
-    Ok(out)
-}
-
-/// Logits `[n][outputs]` for token id lists, in their given order.
-pub async fn logits(model: &TextClassifier, ids: &[Vec<u32>], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-    // Sort by length so each batch pads little; results are put back in order.
-    let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
     let outputs = model.num_outputs();
-    let mut out = vec![Vec::new(); ids.len()];
+    let mut out = vec![Vec::new(); split.len()];
     for batch in sequential_batches(order.len(), batch_size) {
-        let rows: Vec<&[u32]> = batch.iter().map(|&b| ids[order[b]].as_slice()).collect();
-        let (t_ids, mask) = pad_batch(&rows, model.tokenizer.pad_id(), &model.device);
-        let logits = model.logits(&model.params, t_ids, mask, None); // [batch, outputs]
+        let rows: Vec<usize> = batch.iter().map(|&b| order[b]).collect();
+        let (logits, _) = model.logits(&model.params, input_batch(model, split, &rows, None), Mode::EVAL); // [batch, outputs]
         let values = read_f32(logits, "logits").await?;
-        for (k, &b) in batch.iter().enumerate() {
-            out[order[b]] = values[k * outputs..(k + 1) * outputs].to_vec();
+        for (k, &i) in rows.iter().enumerate() {
+            out[i] = values[k * outputs..(k + 1) * outputs].to_vec();
         }
     }
     Ok(out)

@@ -6,15 +6,13 @@
 //! place of token ids or pixels; the cache (a file natively, OPFS in the page) is
 //! [`super::embed_cache`].
 
-use super::batch::pad_batch;
 use super::config::TrainConfig;
-use super::fit::image_batch;
+use super::fit::input_batch;
 use crate::data::sequential_batches;
 use crate::device::{read_f32, Device};
 use crate::error::Result;
-use crate::model::bert::Dropout;
 use crate::model::params::ParamStore;
-use crate::model::Classifier;
+use crate::model::{Classifier, Dropout, Mode};
 use crate::prepare::{Prepared, Split};
 use burn::tensor::{Tensor, TensorData};
 
@@ -79,7 +77,7 @@ fn split_of(data: &Prepared, which: Which) -> Option<&Split> {
 /// Whether a run takes the fast path: head-only training without LoRA, of a text or an image
 /// model (for images, augmentation must be off: [`super::setup::check_kind`] says so).
 pub fn fast_path(model: &Classifier, cfg: &TrainConfig) -> bool {
-    cfg.head_only && cfg.lora.is_none() && model.as_text().is_none_or(|m| m.lora.is_none())
+    cfg.head_only && cfg.lora.is_none() && model.lora.is_none()
 }
 
 /// Embeds every split one batch at a time, so a caller can report progress (and the page can
@@ -150,17 +148,10 @@ impl Embedder {
     }
 }
 
-/// The frozen body's features `[rows, dim]` of the examples `rows` of `split`.
+/// The frozen body's features `[rows, dim]` of the examples `rows` of `split` (evaluation
+/// mode; images as they are, without augmentation).
 pub fn batch_features(model: &Classifier, split: &Split, rows: &[usize]) -> Tensor<2> {
-    match model {
-        Classifier::Text(m) => {
-            let ids: Vec<&[u32]> = rows.iter().map(|&i| split.ids[i].as_slice()).collect();
-            let (t_ids, mask) = pad_batch(&ids, m.tokenizer.pad_id(), &m.device);
-            m.features(&m.params, t_ids, mask, None) // [batch, hidden]
-        }
-        // No augmentation: the images as they are (`image_batch` without a training context).
-        Classifier::Image(m) => m.features(&m.params, m.input(&image_batch(m, split, rows, None))), // [batch, channels]
-    }
+    model.features(&model.params, input_batch(model, split, rows, None), Mode::EVAL).0 // [batch, dim]
 }
 
 /// Embeds every split of `data` with `model`'s frozen body.
@@ -174,10 +165,7 @@ pub async fn embed_all(model: &Classifier, data: &Prepared, batch_size: usize) -
 
 /// The head's logits `[batch, outputs]` on features `[batch, dim]`, with parameters `p`.
 fn head(model: &Classifier, p: &ParamStore, x: Tensor<2>, drop: Option<Dropout>) -> Tensor<2> {
-    match model {
-        Classifier::Text(m) => m.head_logits(p, x, drop),
-        Classifier::Image(m) => m.head_logits(p, x),
-    }
+    model.head_logits(p, x, Mode { dropout: drop, batch_stats: false })
 }
 
 /// Logits `[n][outputs]` of the head on a split's features, in order.
@@ -203,11 +191,11 @@ mod tests {
     use super::*;
     use crate::data::Example;
     use crate::device::block_on;
-    use crate::model::load::HeadSpec;
+    use crate::model::HeadSpec;
     use crate::model::{load_any, ModelFiles};
     use crate::prepare::Target;
     use crate::train::embed_cache;
-    use crate::train::eval::image_logits;
+    use crate::train::eval::split_logits;
     use std::sync::Arc;
 
     /// The demo's ResNet-20 with a fresh 3-class head, and 5 train / 2 valid / 2 test images of
@@ -243,7 +231,7 @@ mod tests {
         assert_eq!((f.dim, f.rows(), f.test.is_some()), (64, [5, 2, 2], true));
         for (which, split) in [(Which::Train, &data.train), (Which::Valid, &data.valid), (Which::Test, data.test.as_ref().unwrap())] {
             let fast = block_on(head_logits(&model, &f, which, 3)).unwrap();
-            let full = block_on(image_logits(model.as_image().unwrap(), split, 4)).unwrap();
+            let full = block_on(split_logits(&model, split, 4)).unwrap();
             for (a, b) in fast.iter().flatten().zip(full.iter().flatten()) {
                 assert!((a - b).abs() < 1e-4, "{which:?}: {a} vs {b}");
             }
@@ -264,8 +252,8 @@ mod tests {
         other.valid.examples[1].image = Some(Arc::new(pixels));
         assert_ne!(k, key(&model, &other));
         let mut m = model.clone();
-        if let Classifier::Image(i) = &mut m {
-            i.config.image_mean[0] += 0.01;
+        if let crate::model::Input::Image(i) = &mut m.input {
+            i.mean[0] += 0.01;
         }
         assert_ne!(k, key(&m, &data));
     }

@@ -3,9 +3,9 @@
 //! One loop for every platform (burn's `Learner` does not build for wasm); in the shape of burn's
 //! `custom-training-loop` example and nanoGPT's train.py.
 
-use super::batch::pad_batch;
 use super::checkpoint::{self, RunState};
 use super::config::TrainConfig;
+use super::driver::Saver;
 use super::embed_cache;
 use super::features;
 use super::trainer::Trainer;
@@ -13,10 +13,8 @@ use super::eval::EvalReport;
 use super::events::Event;
 use crate::data::{length_grouped_batches, sequential_batches};
 use crate::error::Result;
-use crate::model::bert::Dropout;
-use crate::model::params::{Group, ParamStore};
-use crate::model::resnet::{BnMode, BnUpdate};
-use crate::model::{Classifier, ImageClassifier, Task, TextClassifier};
+use crate::model::params::ParamStore;
+use crate::model::{Batch, BufferUpdate, Classifier, Dropout, Mode, Task};
 use crate::prepare::{Prepared, Split, Target};
 use crate::rng::Rng;
 use crate::vision::{augment, to_unit, Augment};
@@ -62,48 +60,9 @@ pub struct Resume {
     pub best: Option<ParamStore>,
 }
 
-/// Marks parameters frozen as the configuration asks. For a ResNet the stem (`conv1`, `bn1`)
-/// plays the embeddings' part and `layer1..` the encoder layers'. With LoRA adapters the whole
-/// encoder is frozen: only the adapters and the head train, so the base weights get neither
-/// gradients nor optimiser state.
+/// Marks parameters frozen as the configuration asks (see [`Classifier::freeze`]).
 pub fn apply_freezing(model: &mut Classifier, cfg: &TrainConfig) {
-    let layers = cfg.freeze_layers;
-    if let Classifier::Text(m) = model {
-        if m.lora.is_some() {
-            for p in &mut m.params.params {
-                p.trainable = p.group != Group::Body;
-            }
-            return;
-        }
-    }
-    if let Classifier::Image(m) = model {
-        let head = format!("{}.", m.config.head);
-        m.params.freeze_where(|name| {
-            if cfg.head_only {
-                return !name.starts_with(&head);
-            }
-            let stem = (cfg.freeze_embeddings || layers > 0) && (name.starts_with("conv1.") || name.starts_with("bn1."));
-            let layer = name
-                .strip_prefix("layer")
-                .and_then(|r| r.split('.').next())
-                .and_then(|i| i.parse::<usize>().ok())
-                .is_some_and(|i| i <= layers);
-            stem || layer
-        });
-        return;
-    }
-    model.params_mut().freeze_where(|name| {
-        if cfg.head_only {
-            return name.starts_with("embeddings.") || name.starts_with("encoder.");
-        }
-        let emb = (cfg.freeze_embeddings || layers > 0) && name.starts_with("embeddings.");
-        let layer = name
-            .strip_prefix("encoder.layer.")
-            .and_then(|r| r.split('.').next())
-            .and_then(|i| i.parse::<usize>().ok())
-            .is_some_and(|i| i < layers);
-        emb || layer
-    });
+    model.freeze(cfg.head_only, cfg.freeze_embeddings, cfg.freeze_layers);
 }
 
 /// Optimiser steps per epoch and in all.
@@ -114,18 +73,19 @@ pub fn step_counts(train_len: usize, cfg: &TrainConfig) -> (usize, usize) {
     (per_epoch, total)
 }
 
-/// What changes while training: dropout (text); augmentation and batch-norm mode (images), and
-/// the seed and step the random augmentations derive from (so a resumed run draws the same).
+/// What changes while training: dropout; augmentation and whether batch norm trains (images),
+/// and the seed and step the random augmentations derive from (so a resumed run draws the same).
 pub struct TrainCtx<'a> {
     pub drop: Dropout,
     pub augment: &'a Augment,
-    pub bn: BnMode,
+    /// Batch norm normalises with (and updates from) the batch's statistics.
+    pub batch_stats: bool,
     pub seed: u64,
     pub step: usize,
 }
 
 /// The loss of the examples `batch` of `split` (a scalar `[1]` tensor, differentiable through
-/// `p`) and, for images in training, the batch-norm statistics to fold into the running ones.
+/// `p`) and, in training, the buffer updates (batch norm's statistics) to fold in after the step.
 pub fn split_batch_loss(
     model: &Classifier,
     p: &ParamStore,
@@ -133,25 +93,28 @@ pub fn split_batch_loss(
     batch: &[usize],
     class_weights: Option<&Tensor<1>>,
     ctx: Option<&TrainCtx>,
-) -> (Tensor<1>, Vec<BnUpdate>) {
+) -> (Tensor<1>, Vec<BufferUpdate>) {
     let targets: Vec<Target> = batch.iter().map(|&i| split.targets[i].clone()).collect();
-    match model {
-        Classifier::Text(m) => {
-            let rows: Vec<&[u32]> = batch.iter().map(|&i| split.ids[i].as_slice()).collect();
-            (batch_loss(m, p, &rows, &targets, class_weights, ctx.map(|c| c.drop)), Vec::new())
-        }
-        Classifier::Image(m) => {
-            let x = m.input(&image_batch(m, split, batch, ctx));
-            let (logits, bn) = m.logits(p, x, ctx.map_or(BnMode::Eval, |c| c.bn));
-            (loss_from_logits(logits, &targets, m.task, class_weights), bn)
-        }
+    let mode = ctx.map_or(Mode::EVAL, |c| Mode { dropout: Some(c.drop), batch_stats: c.batch_stats });
+    let (logits, updates) = model.logits(p, input_batch(model, split, batch, ctx), mode); // [batch, outputs]
+    (loss_from_logits(logits, &targets, model.task, class_weights), updates)
+}
+
+/// The examples `batch` of `split` as the model's input: token ids, or pixels (augmented while
+/// training).
+pub fn input_batch(model: &Classifier, split: &Split, batch: &[usize], ctx: Option<&TrainCtx>) -> Batch {
+    if model.tokenizer().is_some() {
+        let rows: Vec<&[u32]> = batch.iter().map(|&i| split.ids[i].as_slice()).collect();
+        model.token_batch(&rows)
+    } else {
+        model.pixel_batch(&image_batch(model, split, batch, ctx))
     }
 }
 
 /// The images `batch` of `split` as CHW values in 0..1, augmented while training. Each image's
 /// augmentation is drawn from (seed, step, example): the same on every platform and on resume.
-pub fn image_batch(model: &ImageClassifier, split: &Split, batch: &[usize], ctx: Option<&TrainCtx>) -> Vec<Vec<f32>> {
-    let size = model.image_size();
+pub fn image_batch(model: &Classifier, split: &Split, batch: &[usize], ctx: Option<&TrainCtx>) -> Vec<Vec<f32>> {
+    let size = model.image_input().map_or(0, |i| i.size);
     batch
         .iter()
         .map(|&i| {
@@ -165,20 +128,6 @@ pub fn image_batch(model: &ImageClassifier, split: &Split, batch: &[usize], ctx:
             }
         })
         .collect()
-}
-
-/// The loss of one batch of texts (a scalar `[1]` tensor, differentiable through `p`).
-pub fn batch_loss(
-    model: &TextClassifier,
-    p: &ParamStore,
-    rows: &[&[u32]],
-    targets: &[Target],
-    class_weights: Option<&Tensor<1>>,
-    drop: Option<Dropout>,
-) -> Tensor<1> {
-    let (ids, mask) = pad_batch(rows, model.tokenizer.pad_id(), &model.device);
-    let logits = model.logits(p, ids, mask, drop); // [batch, outputs]
-    loss_from_logits(logits, targets, model.task, class_weights)
 }
 
 /// Cross-entropy (optionally class-weighted), mean squared error, or for multi-label binary
@@ -240,7 +189,6 @@ pub async fn fit(
 /// [`fit`] with the trainer already made (what can refuse a run — its configuration, its
 /// memory estimate — has been checked).
 pub async fn fit_trainer(mut t: Trainer, data: &Prepared, run_dir: Option<PathBuf>, on_event: &mut dyn FnMut(&Event)) -> Result<FitOutcome> {
-    let cfg = &t.cfg.clone();
     if let Some(dir) = &run_dir {
         t.keep_hint = format!("; the last good checkpoint is kept in {}", checkpoint::checkpoint_dir(dir, "last").display());
     }
@@ -252,27 +200,25 @@ pub async fn fit_trainer(mut t: Trainer, data: &Prepared, run_dir: Option<PathBu
         t.use_features(data, f)?;
     }
     on_event(&t.start_event(data, run_dir.clone()));
+    let mut saver = Saver::default();
     while !t.is_finished() {
         let progress = t.step(data).await?;
         if let Some(step) = &progress.step {
             on_event(step);
         }
-        let Some(end) = progress.epoch else {
-            if let (Some(dir), true) = (&run_dir, !fast && cfg.checkpoint_every > 0 && t.state.global_step % cfg.checkpoint_every == 0) {
-                save(dir, "last", &t, true).await?;
-            }
-            continue;
-        };
+        let saves = saver.due(&t, &progress);
         if let Some(dir) = &run_dir {
-            if end.improved && !fast {
+            if saves.best {
                 save(dir, "best", &t, false).await?;
             }
-            if !fast || t.is_finished() {
+            if saves.last {
                 save(dir, "last", &t, true).await?;
             }
-            checkpoint::append_history(dir, &end.record(&t.state))?;
+            if let Some(end) = &progress.epoch {
+                checkpoint::append_history(dir, &end.record(&t.state))?;
+            }
         }
-        if let Some(e) = end.event() {
+        if let Some(e) = progress.epoch.as_ref().and_then(|end| end.event()) {
             on_event(&e);
         }
     }

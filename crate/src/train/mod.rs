@@ -1,8 +1,8 @@
 //! Training: configuration, optimiser and schedules, the loop, evaluation and checkpoints.
 
-pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod driver;
 pub mod embed_cache;
 pub mod eval;
 pub mod events;

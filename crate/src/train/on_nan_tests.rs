@@ -8,7 +8,7 @@ use super::features::{embed_all, Features};
 use super::{Event, TrainConfig, Trainer};
 use crate::data::Example;
 use crate::device::{block_on, read_f32, Device};
-use crate::model::load::HeadSpec;
+use crate::model::HeadSpec;
 use crate::model::{load_any, Classifier, ModelFiles, ModelKind};
 use crate::prepare::{Prepared, Split, Target};
 use std::sync::Arc;
@@ -58,9 +58,8 @@ fn run(model: Classifier, data: &Prepared, f: Features, cfg: &TrainConfig) -> (c
 }
 
 fn head(model: &Classifier) -> Vec<f32> {
-    let m = model.as_image().unwrap();
     let p = model.params();
-    [m.head.weight, m.head.bias].iter().flat_map(|&id| block_on(read_f32(p.t1(id), "head")).unwrap()).collect()
+    [model.head.classifier.weight, model.head.classifier.bias].iter().flat_map(|&id| block_on(read_f32(p.t1(id), "head")).unwrap()).collect()
 }
 
 fn poison(f: &mut Features, row: usize) {

@@ -13,9 +13,6 @@ use burn::tensor::{Tensor, TensorData};
 /// (natively before the data is read).
 pub fn check_kind(kind: ModelKind, cfg: &TrainConfig) -> Result<()> {
     if kind == ModelKind::Image {
-        if cfg.lora.is_some() {
-            return Err(Error::config("lora applies to text (BERT) models, not to image models"));
-        }
         // Each image is embedded once, as it is: a random variation per epoch cannot happen.
         if cfg.head_only && cfg.augment != Augment::none() {
             return Err(Error::config(
@@ -30,16 +27,13 @@ pub fn check_kind(kind: ModelKind, cfg: &TrainConfig) -> Result<()> {
 /// has none yet (a resumed run or a loaded adapter brings its own). A model that already carries
 /// adapters trains them, so `cfg.lora` then describes them.
 pub fn attach_lora(model: &mut Classifier, cfg: &mut TrainConfig) -> Result<()> {
-    match model {
-        Classifier::Text(m) => match (&m.lora, &cfg.lora) {
-            (None, Some(spec)) => lora::attach(m, spec, cfg.seed, "lora.target_modules")?,
-            (Some(have), Some(spec)) => {
-                cfg.lora = Some(LoraSpec { lr: spec.lr, adapter: spec.adapter.clone(), ..have.clone() });
-            }
-            (Some(have), None) => cfg.lora = Some(have.clone()),
-            (None, None) => {}
-        },
-        Classifier::Image(_) => {}
+    match (&model.lora, &cfg.lora) {
+        (None, Some(spec)) => lora::attach(model, spec, cfg.seed, "lora.target_modules")?,
+        (Some(have), Some(spec)) => {
+            cfg.lora = Some(LoraSpec { lr: spec.lr, adapter: spec.adapter.clone(), ..have.clone() });
+        }
+        (Some(have), None) => cfg.lora = Some(have.clone()),
+        (None, None) => {}
     }
     Ok(())
 }

@@ -15,9 +15,8 @@ use super::multilabel;
 use super::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
 use crate::device;
 use crate::error::{Error, Result};
-use crate::model::bert::Dropout;
 use crate::model::params::ParamStore;
-use crate::model::resnet::{apply_bn_updates, BnMode};
+use crate::model::{apply_buffer_updates, Dropout};
 use super::setup::{attach_lora, check_kind, class_weight_tensor};
 use crate::model::{Classifier, Task};
 use crate::prepare::{Prepared, Split, Target};
@@ -79,17 +78,11 @@ impl Trainer {
         let memory = super::memory::check(&model, data, cfg)?;
         let (per_epoch, total) = step_counts(data.train.len(), cfg);
         let warmup = ((total as f64) * cfg.warmup_ratio).ceil() as usize;
-        let drop = match &model {
-            Classifier::Text(m) => Dropout {
-                hidden: cfg.dropout.unwrap_or(m.config.hidden_dropout_prob),
-                attention: cfg.dropout.unwrap_or(m.config.attention_probs_dropout_prob),
-            },
-            Classifier::Image(_) => Dropout { hidden: cfg.dropout.unwrap_or(0.0), attention: 0.0 },
-        };
+        let drop = model.dropout(cfg.dropout);
         let class_weights = class_weight_tensor(&model, &data.train, cfg);
         if data.valid.is_empty() && model.task() == Task::MultiLabel {
             // No validation split to choose a threshold on.
-            model.set_threshold(crate::model::classifier::DEFAULT_THRESHOLD);
+            model.set_threshold(crate::model::DEFAULT_THRESHOLD);
         }
         let mut opt = Optimizer::new(cfg, model.params()).on_host(device::is_host(model.device()));
         let (mut state, mut best) = (RunState::default(), None);
@@ -136,6 +129,11 @@ impl Trainer {
 
     pub fn epochs(&self) -> usize {
         self.total.div_ceil(self.per_epoch)
+    }
+
+    /// Whether the run trains the head on precomputed features (the head-only fast path).
+    pub fn uses_features(&self) -> bool {
+        self.features.is_some()
     }
 
     pub fn is_finished(&self) -> bool {
@@ -221,7 +219,7 @@ impl Trainer {
             drop: self.drop,
             augment: &self.cfg.augment,
             // A head-only run leaves the whole body as it was, running statistics included.
-            bn: if self.cfg.freeze_bn || self.cfg.head_only { BnMode::Eval } else { BnMode::Train },
+            batch_stats: !(self.cfg.freeze_bn || self.cfg.head_only),
             seed: self.cfg.seed,
             step: self.state.global_step,
         };
@@ -288,7 +286,7 @@ impl Trainer {
         };
         let factor = lr_factor(self.cfg.schedule, self.state.global_step, self.warmup, self.total);
         self.opt.apply(self.model.params_mut(), grads, factor).await?;
-        apply_bn_updates(self.model.params_mut(), bn_updates);
+        apply_buffer_updates(self.model.params_mut(), bn_updates);
         self.state.global_step += 1;
         self.state.step_in_epoch += 1;
         self.samples += chunk_len;

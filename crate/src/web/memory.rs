@@ -2,7 +2,9 @@
 
 use crate::model::ModelFiles;
 use crate::prepare::{DataSource, Prepared};
-use crate::train::memory::{for_shape, Arch, MemoryEstimate, Shape};
+use crate::model::face::Adaptable;
+use crate::model::Body;
+use crate::train::memory::{for_shape, MemoryEstimate, Shape};
 use crate::train::TrainConfig;
 use serde::Serialize;
 
@@ -27,16 +29,21 @@ pub(super) struct MemoryCheck {
 }
 
 /// Whether the run fits the device, and if not, what to change.
-pub(super) fn memory_check(config: &crate::model::BertConfig, files: &ModelFiles, data: &Prepared, cfg: &TrainConfig, data_bytes: usize, max_buffer_mb: Option<f64>, budget_mb: Option<f64>) -> MemoryCheck {
+pub(super) fn memory_check(body: &dyn Body, files: &ModelFiles, data: &Prepared, cfg: &TrainConfig, data_bytes: usize, max_buffer_mb: Option<f64>, budget_mb: Option<f64>) -> MemoryCheck {
     let params = files.weights.len() / 4;
-    let head = config.hidden_size * (data.labels.len().max(1) + 1);
+    let head = body.width() * (data.labels.len().max(1) + 1);
     let trainable = match &cfg.lora {
         _ if cfg.head_only => head,
-        // Two rank-r matrices per adapted layer (about hidden wide), one or more layers per block.
-        Some(l) => head + config.num_hidden_layers * l.target_modules.len().max(1) * 2 * l.r * config.hidden_size,
+        // Two rank-r matrices per adapted layer (A: r × in, B: out × r).
+        Some(l) => {
+            let mut b = body.clone_box();
+            let targets = crate::model::lora::target_kinds(&crate::model::lora::body_kinds(b.as_mut()), &l.target_modules, "lora.target_modules").unwrap_or_default();
+            let adapters: usize = b.adaptable().iter().filter(|a: &&Adaptable| targets.contains(&a.kind)).map(|a| l.r * (a.inp + a.out)).sum();
+            head + adapters
+        }
         None => params,
     };
-    let shape = Shape { arch: Arch::Text(config), params, trainable, feature_dim: config.hidden_size };
+    let shape = Shape { body, params, trainable };
     let est = |c: &TrainConfig| for_shape(&shape, data, c);
     let e = est(cfg);
     // The run's own limit (the settings' memory limit), when lower than the device's.

@@ -15,8 +15,7 @@ impl Session {
         let model = self.state.borrow().model.clone();
         future_to_promise(async move {
             let model = model.ok_or_else(|| msg("no trained model yet: train one or load a fine-tuned model"))?;
-            let model = model.as_text().ok_or_else(|| msg("this is an image model: give it images, not texts"))?;
-            let preds = predict(model, &texts, max_length.unwrap_or(128), 64).await.map_err(err)?;
+            let preds = predict(&model, &texts, max_length.unwrap_or(128), 64).await.map_err(err)?;
             to_js(&preds)
         })
     }
@@ -33,8 +32,7 @@ impl Session {
         let files = files_from(names, files);
         future_to_promise(async move {
             let model = model.ok_or_else(|| msg("no trained model yet: train one or load a fine-tuned model"))?;
-            let model = model.as_image().ok_or_else(|| msg("this is a text model: give it texts, not images"))?;
-            let preds = predict_images(model, &files, fit, 64).await.map_err(err)?;
+            let preds = predict_images(&model, &files, fit, 64).await.map_err(err)?;
             to_js(&preds)
         })
     }

@@ -108,10 +108,10 @@ impl Predictor {
 }
 
 fn run(model: &Classifier, input: Input, max_length: usize, batch_size: usize) -> Result<Vec<Prediction>> {
-    Ok(match (model, input) {
-        (Classifier::Text(m), Input::Texts(texts)) => block_on(edgetune::predict::predict(m, &texts, max_length, batch_size))?,
-        (Classifier::Image(m), Input::Images(files)) => block_on(edgetune::predict::predict_images(m, &files, None, batch_size))?,
-        (Classifier::Text(_), Input::Images(_)) => anyhow::bail!("the served model classifies texts: send {{\"texts\": [...]}}, not images"),
-        (Classifier::Image(_), Input::Texts(_)) => anyhow::bail!("the served model classifies images: send {{\"images\": [base64 PNG/JPEG, ...]}}, not texts"),
+    Ok(match (model.kind(), input) {
+        (ModelKind::Text, Input::Texts(texts)) => block_on(edgetune::predict::predict(model, &texts, max_length, batch_size))?,
+        (ModelKind::Image, Input::Images(files)) => block_on(edgetune::predict::predict_images(model, &files, None, batch_size))?,
+        (ModelKind::Text, Input::Images(_)) => anyhow::bail!("the served model classifies texts: send {{\"texts\": [...]}}, not images"),
+        (ModelKind::Image, Input::Texts(_)) => anyhow::bail!("the served model classifies images: send {{\"images\": [base64 PNG/JPEG, ...]}}, not texts"),
     })
 }

@@ -6,16 +6,7 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-/// Hidden activation of the feed-forward blocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Activation {
-    /// Exact GELU (erf), Hugging Face's `gelu`.
-    Gelu,
-    /// tanh approximation: `gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`.
-    GeluTanh,
-    Relu,
-}
+use crate::model::layers::Activation;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BertConfig {
@@ -36,20 +27,50 @@ pub struct BertConfig {
     pub raw: Map<String, Value>,
 }
 
+/// What a family's `config.json` calls the sizes of a BERT-architecture encoder.
+#[derive(Debug)]
+pub struct FieldNames {
+    pub hidden_size: &'static str,
+    pub num_hidden_layers: &'static str,
+    pub num_attention_heads: &'static str,
+    pub intermediate_size: &'static str,
+    pub hidden_act: &'static str,
+    pub hidden_dropout_prob: &'static str,
+    pub attention_probs_dropout_prob: &'static str,
+    /// None: the family has no token types.
+    pub type_vocab_size: Option<&'static str>,
+}
+
+/// `BertConfig`'s names (RoBERTa's and XLM-RoBERTa's too).
+pub static BERT_FIELDS: FieldNames = FieldNames {
+    hidden_size: "hidden_size",
+    num_hidden_layers: "num_hidden_layers",
+    num_attention_heads: "num_attention_heads",
+    intermediate_size: "intermediate_size",
+    hidden_act: "hidden_act",
+    hidden_dropout_prob: "hidden_dropout_prob",
+    attention_probs_dropout_prob: "attention_probs_dropout_prob",
+    type_vocab_size: Some("type_vocab_size"),
+};
+
 impl BertConfig {
-    /// Parses `config.json` bytes; `file` names the file in errors.
+    /// Parses a BERT `config.json`; `file` names the file in errors.
     pub fn from_json(bytes: &[u8], file: &str) -> Result<Self> {
+        Self::from_json_as(bytes, file, &["bert"], &BERT_FIELDS)
+    }
+
+    /// Parses `config.json` of an encoder with BERT's architecture whose `model_type` is one of
+    /// `model_types` (the first is assumed when it has none), its sizes under the names `f`.
+    pub fn from_json_as(bytes: &[u8], file: &str, model_types: &[&str], f: &FieldNames) -> Result<Self> {
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| Error::model(file, format!("not valid JSON: {e}")))?;
         let Value::Object(raw) = value else {
             return Err(Error::model(file, "expected a JSON object"));
         };
-        let model_type = raw.get("model_type").and_then(Value::as_str).unwrap_or("bert");
-        if model_type != "bert" {
-            return Err(Error::model(
-                file,
-                format!("model_type is '{model_type}', expected a BERT-family encoder ('bert')"),
-            ));
+        let model_type = raw.get("model_type").and_then(Value::as_str).unwrap_or(model_types[0]);
+        if !model_types.contains(&model_type) {
+            let expected = model_types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(" or ");
+            return Err(Error::model(file, format!("model_type is '{model_type}', expected {expected}")));
         }
         let usize_field = |name: &str| -> Result<usize> {
             match raw.get(name) {
@@ -65,14 +86,9 @@ impl BertConfig {
                 Some(v) => v.as_f64().ok_or_else(|| Error::model(file, format!("field '{name}' is {v}, expected a number"))),
             }
         };
-        let act = raw.get("hidden_act").and_then(Value::as_str).unwrap_or("gelu");
-        let hidden_act = match act {
-            "gelu" => Activation::Gelu,
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
-            "relu" => Activation::Relu,
-            other => {
-                return Err(Error::model(file, format!("hidden_act '{other}' is not supported (gelu, gelu_new, relu)")))
-            }
+        let act = raw.get(f.hidden_act).and_then(Value::as_str).unwrap_or("gelu");
+        let Some(hidden_act) = Activation::from_name(act) else {
+            return Err(Error::model(file, format!("hidden_act '{act}' is not supported (gelu, gelu_new, relu)")));
         };
         if let Some(p) = raw.get("position_embedding_type").and_then(Value::as_str) {
             if p != "absolute" {
@@ -81,16 +97,16 @@ impl BertConfig {
         }
         let cfg = BertConfig {
             vocab_size: usize_field("vocab_size")?,
-            hidden_size: usize_field("hidden_size")?,
-            num_hidden_layers: usize_field("num_hidden_layers")?,
-            num_attention_heads: usize_field("num_attention_heads")?,
-            intermediate_size: usize_field("intermediate_size")?,
+            hidden_size: usize_field(f.hidden_size)?,
+            num_hidden_layers: usize_field(f.num_hidden_layers)?,
+            num_attention_heads: usize_field(f.num_attention_heads)?,
+            intermediate_size: usize_field(f.intermediate_size)?,
             max_position_embeddings: usize_field("max_position_embeddings")?,
-            type_vocab_size: raw.get("type_vocab_size").and_then(Value::as_u64).unwrap_or(2) as usize,
+            type_vocab_size: f.type_vocab_size.map_or(0, |name| raw.get(name).and_then(Value::as_u64).unwrap_or(2) as usize),
             layer_norm_eps: float_or("layer_norm_eps", 1e-12)?,
             hidden_act,
-            hidden_dropout_prob: float_or("hidden_dropout_prob", 0.1)?,
-            attention_probs_dropout_prob: float_or("attention_probs_dropout_prob", 0.1)?,
+            hidden_dropout_prob: float_or(f.hidden_dropout_prob, 0.1)?,
+            attention_probs_dropout_prob: float_or(f.attention_probs_dropout_prob, 0.1)?,
             pad_token_id: raw.get("pad_token_id").and_then(Value::as_u64).unwrap_or(0) as usize,
             raw: raw.clone(),
         };
@@ -109,7 +125,8 @@ impl BertConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if self.vocab_size == 0 || self.max_position_embeddings < 2 || self.type_vocab_size == 0 {
+        // type_vocab_size 0: a family without token types (DistilBERT); its config has no such field.
+        if self.vocab_size == 0 || self.max_position_embeddings < 2 || (self.type_vocab_size == 0 && self.raw.contains_key("type_vocab_size")) {
             return bad("vocab_size, max_position_embeddings and type_vocab_size must be positive".into());
         }
         // Guard absurd sizes before anything is allocated from them (a hostile config).

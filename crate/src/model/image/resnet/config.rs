@@ -2,12 +2,10 @@
 //! shapes or from an exported `config.json`, and the list of body tensors it implies.
 
 use crate::error::{Error, Result};
+use crate::model::input::{ImageInput, IMAGENET_MEAN, IMAGENET_STD};
 use crate::weights::SafeTensors;
 use serde::{Deserialize, Serialize};
 
-/// ImageNet statistics, which both families normalise with.
-pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// Which ResNet layout: decides the stem and the input size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +162,11 @@ impl ResNetConfig {
             Ok(serde_json::Value::Object(m)) => m,
             _ => serde_json::Map::new(),
         }
+    }
+
+    /// The input this architecture (or its export) says the model expects.
+    pub fn input(&self) -> ImageInput {
+        ImageInput { size: self.image_size, center_crop: self.center_crop, mean: self.image_mean, std: self.image_std }
     }
 
     /// Channels of the pooled features (the head's input).

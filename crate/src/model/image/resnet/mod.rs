@@ -9,14 +9,19 @@
 //!
 //! Parameter names are the checkpoint's (`layer2.0.conv1.weight`, `layer2.0.downsample.1.running_var`),
 //! so loading is a walk over [`body_tensors`]. Batch-norm running statistics are store *buffers*:
-//! never trained, updated outside autodiff by [`apply_bn_updates`] from what a training forward
+//! never trained, updated outside autodiff (`apply_buffer_updates`) from what a training forward
 //! reports, as PyTorch's `BatchNorm2d` does (momentum 0.1, unbiased batch variance).
 
+mod body;
 mod config;
+mod load;
 
-pub use config::{body_tensors, BlockKind, Family, ResNetConfig, Role, Shortcut, IMAGENET_MEAN, IMAGENET_STD};
+pub use config::{body_tensors, BlockKind, Family, ResNetConfig, Role, Shortcut};
+pub use load::{load, preprocessing};
 
-use super::params::{Group, ParamId, ParamStore};
+use crate::model::face::BufferUpdate;
+use crate::model::layers::need;
+use crate::model::params::{Group, ParamId, ParamStore};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::weights::SafeTensors;
@@ -54,34 +59,6 @@ pub fn load_body(st: &SafeTensors, cfg: &ResNetConfig, params: &mut ParamStore, 
     ResNet::bind(params, cfg)
 }
 
-/// Whether batch norm uses the batch's statistics (training) or the running ones (evaluation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BnMode {
-    Train,
-    Eval,
-}
-
-/// Statistics of one batch-norm layer over one training batch, detached from autodiff.
-#[derive(Clone, Debug)]
-pub struct BnUpdate {
-    pub mean: ParamId,
-    pub var: ParamId,
-    pub batch_mean: Tensor<1>,
-    /// Unbiased (n - 1), as PyTorch feeds `running_var`.
-    pub batch_var: Tensor<1>,
-}
-
-/// Moves the running statistics towards a training forward's batch statistics, as PyTorch does:
-/// `running = (1 - m) * running + m * batch`, m = 0.1. Outside autodiff.
-pub fn apply_bn_updates(p: &mut ParamStore, updates: Vec<BnUpdate>) {
-    for u in updates {
-        for (id, batch) in [(u.mean, u.batch_mean), (u.var, u.batch_var)] {
-            let slot = &mut p.params[id].value;
-            *slot = slot.clone().mul_scalar(1.0 - BN_MOMENTUM) + batch.without_autodiff().mul_scalar(BN_MOMENTUM);
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug)]
 struct ConvBn {
     conv: ParamId,
@@ -107,10 +84,10 @@ impl ConvBn {
     }
 
     /// `relu?(bn(conv(x)) + skip?)`: `[batch, out, h', w']`.
-    fn forward(&self, p: &ParamStore, x: Tensor<4>, mode: BnMode, updates: &mut Vec<BnUpdate>, skip: Option<Tensor<4>>, relu_after: bool) -> Tensor<4> {
+    fn forward(&self, p: &ParamStore, x: Tensor<4>, train: bool, updates: &mut Vec<BufferUpdate>, skip: Option<Tensor<4>>, relu_after: bool) -> Tensor<4> {
         let (gamma, beta) = (p.t1(self.weight), p.t1(self.bias));
-        match mode {
-            BnMode::Eval => {
+        match train {
+            false => {
                 // Folded into the convolution: w * a, bias beta - mean * a, a = gamma / sqrt(var + eps).
                 // No pass over the activations beyond the convolution itself.
                 let a = gamma / p.t1(self.var).add_scalar(BN_EPS).sqrt(); // [out]
@@ -127,13 +104,14 @@ impl ConvBn {
                     y
                 }
             }
-            BnMode::Train => {
+            true => {
                 let y = conv2d(x, p.t4(self.conv), self.stride, self.pad); // [batch, out, h', w']
                 let [batch, _, h, w] = y.dims();
                 let n = (batch * h * w) as f64;
                 let unbias = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
                 let (out, mean, var) = batch_norm_train(y, gamma, beta, skip, relu_after, BN_EPS); // [batch, out, h', w']
-                updates.push(BnUpdate { mean: self.mean, var: self.var, batch_mean: mean, batch_var: var.mul_scalar(unbias) });
+                updates.push(BufferUpdate { id: self.mean, batch: mean, momentum: BN_MOMENTUM });
+                updates.push(BufferUpdate { id: self.var, batch: var.mul_scalar(unbias), momentum: BN_MOMENTUM });
                 out
             }
         }
@@ -156,7 +134,7 @@ struct Block {
 }
 
 impl Block {
-    fn forward(&self, p: &ParamStore, x: Tensor<4>, mode: BnMode, updates: &mut Vec<BnUpdate>) -> Tensor<4> {
+    fn forward(&self, p: &ParamStore, x: Tensor<4>, train: bool, updates: &mut Vec<BufferUpdate>) -> Tensor<4> {
         let skip = match &self.skip {
             Skip::Identity => x.clone(),
             // x[:, :, ::s, ::s] zero-padded on channels: [batch, out, h', w'].
@@ -164,12 +142,12 @@ impl Block {
                 .clone()
                 .slice(s![.., .., ..;stride as isize, ..;stride as isize])
                 .pad([(channels, channels), (0, 0), (0, 0)], PadMode::Constant(0.0)),
-            Skip::Conv(c) => c.forward(p, x.clone(), mode, updates, None, false),
+            Skip::Conv(c) => c.forward(p, x.clone(), train, updates, None, false),
         };
         // relu(bn1(conv1(x))) → … → relu(bn_last(conv_last(h)) + skip)
         let (last, first) = self.convs.split_last().expect("a block has convolutions");
-        let h = first.iter().fold(x, |h, c| c.forward(p, h, mode, updates, None, true));
-        last.forward(p, h, mode, updates, Some(skip), true)
+        let h = first.iter().fold(x, |h, c| c.forward(p, h, train, updates, None, true));
+        last.forward(p, h, train, updates, Some(skip), true)
     }
 }
 
@@ -179,10 +157,6 @@ pub struct ResNet {
     pub config: ResNetConfig,
     stem: ConvBn,
     blocks: Vec<Block>,
-}
-
-fn need(p: &ParamStore, name: &str) -> Result<ParamId> {
-    p.id(name).ok_or_else(|| Error::weights("model", format!("no parameter '{name}'")))
 }
 
 impl ResNet {
@@ -216,18 +190,16 @@ impl ResNet {
     }
 
     /// Pooled features `[batch, channels]` of normalised input `x` `[batch, 3, H, W]`, and in
-    /// [`BnMode::Train`] the batch statistics of every batch-norm layer (for [`apply_bn_updates`]).
-    pub fn features(&self, p: &ParamStore, x: Tensor<4>, bn: BnMode) -> (Tensor<2>, Vec<BnUpdate>) {
-        let mut updates = Vec::new();
-        let mut x = self.stem.forward(p, x, bn, &mut updates, None, true); // [batch, stem, h, w]
+    /// training (`train`) the batch statistics of every batch-norm layer go to `updates`.
+    pub fn forward(&self, p: &ParamStore, x: Tensor<4>, train: bool, updates: &mut Vec<BufferUpdate>) -> Tensor<2> {
+        let mut x = self.stem.forward(p, x, train, updates, None, true); // [batch, stem, h, w]
         if self.config.model_type == Family::Torchvision {
             x = max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1]));
         }
         for block in &self.blocks {
-            x = block.forward(p, x, bn, &mut updates);
+            x = block.forward(p, x, train, updates);
         }
         let [batch, channels, h, w] = x.dims();
-        let pooled = x.reshape([batch, channels, h * w]).mean_dim(2).reshape([batch, channels]); // [batch, channels]
-        (pooled, updates)
+        x.reshape([batch, channels, h * w]).mean_dim(2).reshape([batch, channels]) // [batch, channels]
     }
 }

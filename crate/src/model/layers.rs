@@ -1,0 +1,127 @@
+//! Building blocks every family shares: a dense layer (with an optional LoRA adapter), layer
+//! norm, dropout and GELU. Layers hold parameter ids; the values live in a [`ParamStore`]
+//! passed to `forward`, so the same network runs on frozen weights, on autodiff leaves while
+//! training, or with adapters.
+
+use super::lora::Lora;
+use super::params::{ParamId, ParamStore};
+use crate::device;
+use crate::error::{Error, Result};
+use burn::tensor::activation::{gelu, gelu_approximate, relu};
+use burn::tensor::module::{layer_norm, linear};
+use burn::tensor::{Distribution, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Dropout rates while training (a forward at evaluation has none).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Dropout {
+    pub hidden: f64,
+    pub attention: f64,
+}
+
+/// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)`.
+pub fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
+    if p <= 0.0 {
+        return x;
+    }
+    let keep = 1.0 - p;
+    // The mask is kept as booleans (dropped = true): autodiff then holds one byte per element
+    // for the backward pass instead of a float, a quarter of the memory of `x * mask`.
+    let dropped = Tensor::<D>::random(x.shape(), Distribution::Bernoulli(keep), &x.device()).lower_elem(0.5);
+    x.mask_fill(dropped, 0.0).div_scalar(keep)
+}
+
+/// A parameter the family's loader put in the store, by name.
+pub fn need(p: &ParamStore, name: &str) -> Result<ParamId> {
+    p.id(name).ok_or_else(|| Error::weights("model", format!("no parameter '{name}'")))
+}
+
+/// A dense layer: `x @ W + b` with `W` stored `[in, out]`, optionally with a LoRA adapter.
+#[derive(Clone, Copy, Debug)]
+pub struct Dense {
+    pub weight: ParamId,
+    pub bias: ParamId,
+    pub lora: Option<Lora>,
+}
+
+impl Dense {
+    pub fn new(weight: ParamId, bias: ParamId) -> Self {
+        Dense { weight, bias, lora: None }
+    }
+
+    pub fn lookup(p: &ParamStore, prefix: &str) -> Result<Self> {
+        Ok(Dense::new(need(p, &format!("{prefix}.weight"))?, need(p, &format!("{prefix}.bias"))?))
+    }
+
+    /// The layer at evaluation (no adapter dropout).
+    pub fn forward<const D: usize>(&self, p: &ParamStore, x: Tensor<D>) -> Tensor<D> {
+        self.forward_with(p, x, false)
+    }
+
+    /// `x·W + b`, plus the adapter's `scale·dropout(x)·Aᵀ·Bᵀ` (dropout only while `training`).
+    pub fn forward_with<const D: usize>(&self, p: &ParamStore, x: Tensor<D>, training: bool) -> Tensor<D> {
+        match &self.lora {
+            None => linear(x, p.t2(self.weight), Some(p.t1(self.bias))),
+            Some(l) => linear(x.clone(), p.t2(self.weight), Some(p.t1(self.bias))) + l.delta(p, x, training),
+        }
+    }
+}
+
+/// Layer normalisation over the last dimension.
+#[derive(Clone, Copy, Debug)]
+pub struct Norm {
+    pub weight: ParamId,
+    pub bias: ParamId,
+    pub eps: f64,
+}
+
+impl Norm {
+    pub fn lookup(p: &ParamStore, prefix: &str, eps: f64) -> Result<Self> {
+        Ok(Norm { weight: need(p, &format!("{prefix}.weight"))?, bias: need(p, &format!("{prefix}.bias"))?, eps })
+    }
+
+    pub fn forward<const D: usize>(&self, p: &ParamStore, x: Tensor<D>) -> Tensor<D> {
+        layer_norm(x, p.t1(self.weight), Some(p.t1(self.bias)), self.eps)
+    }
+}
+
+/// Hidden activation of a transformer's feed-forward block (`hidden_act` in `config.json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// Exact GELU (erf), Hugging Face's `gelu`.
+    Gelu,
+    /// tanh approximation: `gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`.
+    GeluTanh,
+    Relu,
+}
+
+impl Activation {
+    /// The activation `config.json`'s `hidden_act` names, if edgetune has it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "gelu" => Some(Activation::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Activation::GeluTanh),
+            "relu" => Some(Activation::Relu),
+            _ => None,
+        }
+    }
+
+    pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Activation::Gelu => gelu_exact(x),
+            Activation::GeluTanh => gelu_approximate(x),
+            Activation::Relu => relu(x),
+        }
+    }
+}
+
+/// Exact (erf) GELU. burn's fused `gelu` is one pass on the CPU, but its derivative is a tanh
+/// approximation built on `x³` and `tanh`, which on WGSL (WebGPU) turns into NaN for large
+/// activations. On GPU devices GELU is composed from `erf`, whose derivative autodiff takes
+/// exactly and finitely (and fusion merges the pieces back into one kernel).
+fn gelu_exact<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if device::is_host(&x.device()) {
+        return gelu(x);
+    }
+    x.clone() * x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5)
+}

@@ -1,0 +1,243 @@
+//! BERT (Hugging Face `BertModel`, `modeling_bert.py`): embeddings, post-LayerNorm transformer
+//! layers, and the pooler `BertForSequenceClassification` puts before its classifier. Parameter
+//! names are the checkpoint's without the `bert.` of a sequence-classification checkpoint
+//! (`encoder.layer.{i}.attention.self.query.weight`), which this family adds and strips itself
+//! ([`load`], `Body::export_key`). The encoder is shared by the families with BERT's
+//! architecture under other names (RoBERTa, XLM-RoBERTa, DistilBERT: their folders give a
+//! [`Variant`]). Golden values: `tests/golden/make_model_golden.py` (`tests/golden.rs`).
+
+mod body;
+pub mod config;
+mod load;
+
+pub use config::{BertConfig, FieldNames, BERT_FIELDS};
+pub use load::{load, load_variant};
+
+use crate::model::head::PoolerAct;
+use crate::model::layers::{dropout, need, Dense, Dropout, Norm};
+use crate::model::params::{ParamId, ParamStore};
+use crate::error::Result;
+use burn::tensor::activation::softmax;
+use burn::tensor::module::embedding;
+use burn::tensor::{Int, Tensor};
+
+#[derive(Clone, Debug)]
+struct Layer {
+    query: Dense,
+    key: Dense,
+    value: Dense,
+    attn_out: Dense,
+    attn_norm: Norm,
+    intermediate: Dense,
+    output: Dense,
+    out_norm: Norm,
+}
+
+/// What sets a BERT-architecture family apart (BERT itself; RoBERTa and XLM-RoBERTa in
+/// `text/roberta` reuse this encoder): names, position offset, where its head lives, and how
+/// its export loads in transformers.
+#[derive(Debug)]
+pub struct Variant {
+    /// `model_type` of an export.
+    pub family: &'static str,
+    /// What people call it.
+    pub name: &'static str,
+    /// The sequence-classification checkpoint's prefix before the encoder's keys.
+    pub prefix: &'static str,
+    /// Whether position ids start after the padding id (RoBERTa: `padding_idx + 1`).
+    pub positions_after_pad: bool,
+    /// Store (and checkpoint) names of the head: the classifier and the pooler before it.
+    pub classifier: &'static str,
+    pub pooler: &'static str,
+    /// How the pooler's output is activated (BERT, RoBERTa: tanh; DistilBERT: ReLU).
+    pub pooler_act: PoolerAct,
+    /// `model_type` values of its `config.json`, and what it calls the sizes.
+    pub model_types: &'static [&'static str],
+    pub fields: &'static FieldNames,
+    /// Where the layers are (`encoder.layer`), and each layer's sub-modules in the order query,
+    /// key, value, attention output, its norm, feed-forward in, out, its norm.
+    pub layers: &'static str,
+    pub names: [&'static str; 8],
+    /// The transformers class of a first-token-pooled export.
+    pub architecture: &'static str,
+    /// The modeling file of a mean-pooled export, as (file name, contents).
+    pub modeling: (&'static str, &'static str),
+    /// The class in it, and its config class.
+    pub mean_classes: (&'static str, &'static str),
+}
+
+/// `BertLayer`'s sub-modules.
+pub const BERT_NAMES: [&str; 8] = [
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "attention.output.LayerNorm",
+    "intermediate.dense",
+    "output.dense",
+    "output.LayerNorm",
+];
+
+/// BERT (`BertForSequenceClassification`).
+pub static BERT: Variant = Variant {
+    family: "bert",
+    name: "BERT",
+    prefix: "bert.",
+    positions_after_pad: false,
+    classifier: "classifier",
+    pooler: "pooler.dense",
+    pooler_act: PoolerAct::Tanh,
+    model_types: &["bert"],
+    fields: &BERT_FIELDS,
+    layers: "encoder.layer",
+    names: BERT_NAMES,
+    architecture: "BertForSequenceClassification",
+    modeling: ("modeling_edgetune.py", include_str!("modeling_edgetune.py")),
+    mean_classes: ("EdgetuneBertForSequenceClassification", "EdgetuneBertConfig"),
+};
+
+#[derive(Clone, Debug)]
+pub struct Bert {
+    pub config: BertConfig,
+    pub variant: &'static Variant,
+    word: ParamId,
+    position: ParamId,
+    token_type: Option<ParamId>,
+    emb_norm: Norm,
+    layers: Vec<Layer>,
+}
+
+impl Variant {
+    /// The linear sub-modules of one encoder layer with their `(out, in)` sizes, for hidden size
+    /// `h` and intermediate size `i`.
+    pub fn linear_shapes(&self, h: usize, i: usize) -> [(&'static str, usize, usize); 6] {
+        let n = &self.names;
+        [(n[0], h, h), (n[1], h, h), (n[2], h, h), (n[3], h, h), (n[5], i, h), (n[6], h, i)]
+    }
+
+    /// Every encoder tensor name with its upstream shape, and whether it is a linear weight
+    /// (stored transposed): what the loader reads.
+    pub fn encoder_tensors(&self, c: &BertConfig) -> Vec<(String, Vec<usize>, bool)> {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let mut v = vec![
+            ("embeddings.word_embeddings.weight".to_string(), vec![c.vocab_size, h], false),
+            ("embeddings.position_embeddings.weight".into(), vec![c.max_position_embeddings, h], false),
+        ];
+        if c.type_vocab_size > 0 {
+            v.push(("embeddings.token_type_embeddings.weight".into(), vec![c.type_vocab_size, h], false));
+        }
+        v.push(("embeddings.LayerNorm.weight".into(), vec![h], false));
+        v.push(("embeddings.LayerNorm.bias".into(), vec![h], false));
+        for l in 0..c.num_hidden_layers {
+            let pre = format!("{}.{l}", self.layers);
+            for (name, out, inp) in self.linear_shapes(h, i) {
+                v.push((format!("{pre}.{name}.weight"), vec![out, inp], true));
+                v.push((format!("{pre}.{name}.bias"), vec![out], false));
+            }
+            for norm in [self.names[4], self.names[7]] {
+                v.push((format!("{pre}.{norm}.weight"), vec![h], false));
+                v.push((format!("{pre}.{norm}.bias"), vec![h], false));
+            }
+        }
+        v
+    }
+}
+
+impl Bert {
+    /// Binds to the encoder parameters already in `p` (see [`Variant::encoder_tensors`]).
+    pub fn bind(p: &ParamStore, config: &BertConfig, variant: &'static Variant) -> Result<Self> {
+        let eps = config.layer_norm_eps;
+        let n = &variant.names;
+        let layers = (0..config.num_hidden_layers)
+            .map(|l| {
+                let at = |name: &str| format!("{}.{l}.{name}", variant.layers);
+                Ok(Layer {
+                    query: Dense::lookup(p, &at(n[0]))?,
+                    key: Dense::lookup(p, &at(n[1]))?,
+                    value: Dense::lookup(p, &at(n[2]))?,
+                    attn_out: Dense::lookup(p, &at(n[3]))?,
+                    attn_norm: Norm::lookup(p, &at(n[4]), eps)?,
+                    intermediate: Dense::lookup(p, &at(n[5]))?,
+                    output: Dense::lookup(p, &at(n[6]))?,
+                    out_norm: Norm::lookup(p, &at(n[7]), eps)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Bert {
+            config: config.clone(),
+            variant,
+            word: need(p, "embeddings.word_embeddings.weight")?,
+            position: need(p, "embeddings.position_embeddings.weight")?,
+            token_type: if config.type_vocab_size > 0 { Some(need(p, "embeddings.token_type_embeddings.weight")?) } else { None },
+            emb_norm: Norm::lookup(p, "embeddings.LayerNorm", eps)?,
+            layers,
+        })
+    }
+
+    /// The encoder's linear layers as (module name, sub-module kind, layer), e.g.
+    /// (`encoder.layer.0.attention.self.query`, `attention.self.query`, ..): where LoRA attaches.
+    pub fn linears_mut(&mut self) -> Vec<(String, &'static str, &mut Dense)> {
+        let mut out = Vec::new();
+        let kinds = self.variant.linear_shapes(0, 0).map(|(k, _, _)| k);
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            let denses = [&mut layer.query, &mut layer.key, &mut layer.value, &mut layer.attn_out, &mut layer.intermediate, &mut layer.output];
+            for (kind, dense) in kinds.into_iter().zip(denses) {
+                out.push((format!("{}.{l}.{kind}", self.variant.layers), kind, dense));
+            }
+        }
+        out
+    }
+
+    /// The first position id: 0, or for RoBERTa-style models `padding_idx + 1` (their position
+    /// ids count from after the padding id; with right padding, real tokens get
+    /// `padding_idx + 1 ..`, which is what `create_position_ids_from_input_ids` gives them).
+    pub fn position_offset(&self) -> usize {
+        if self.variant.positions_after_pad { self.config.pad_token_id + 1 } else { 0 }
+    }
+
+    /// The most tokens a text can have: the position table's rows after the offset.
+    pub fn max_tokens(&self) -> usize {
+        self.config.max_position_embeddings.saturating_sub(self.position_offset()).max(1)
+    }
+
+    /// Last hidden states `[batch, seq, hidden]` for token ids `[batch, seq]` and a 0/1 attention
+    /// mask `[batch, seq]`; `seq` at most [`Bert::max_tokens`].
+    pub fn forward(&self, p: &ParamStore, ids: Tensor<2, Int>, mask: Tensor<2>, drop: Option<Dropout>) -> Tensor<3> {
+        let [batch, seq] = ids.dims();
+        let hidden = self.config.hidden_size;
+        let (heads, head_dim) = (self.config.num_attention_heads, self.config.head_dim());
+        let hd = drop.map_or(0.0, |d| d.hidden);
+        let train = drop.is_some();
+        let ad = drop.map_or(0.0, |d| d.attention);
+
+        let words = embedding(p.t2(self.word), ids); // [batch, seq, hidden]
+        let positions = p.t2(self.position).narrow(0, self.position_offset(), seq).reshape([1, seq, hidden]);
+        let mut x = words + positions; // [batch, seq, hidden]
+        if let Some(token_type) = self.token_type {
+            x = x + p.t2(token_type).narrow(0, 0, 1).reshape([1, 1, hidden]);
+        }
+        let mut x = dropout(self.emb_norm.forward(p, x), hd);
+
+        // Padding positions get a large negative score so softmax gives them zero weight.
+        let mask_bias = (mask.neg() + 1.0).mul_scalar(-1e9).reshape([batch, 1, 1, seq]);
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2); // [batch, heads, seq, head_dim]
+
+        for layer in &self.layers {
+            let q = split(layer.query.forward_with(p, x.clone(), train));
+            let k = split(layer.key.forward_with(p, x.clone(), train));
+            let v = split(layer.value.forward_with(p, x.clone(), train));
+            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias.clone(); // [batch, heads, seq, seq]
+            let probs = dropout(softmax(scores, 3), ad);
+            let ctx = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
+            let attn = dropout(layer.attn_out.forward_with(p, ctx, train), hd);
+            x = layer.attn_norm.forward(p, attn + x);
+
+            let inter = layer.intermediate.forward_with(p, x.clone(), train); // [batch, seq, intermediate]
+            let inter = self.config.hidden_act.forward(inter);
+            let out = dropout(layer.output.forward_with(p, inter, train), hd);
+            x = layer.out_norm.forward(p, out + x);
+        }
+        x
+    }
+}

@@ -1,0 +1,52 @@
+//! RoBERTa (`RobertaForSequenceClassification`) and XLM-RoBERTa, its multilingual sibling
+//! (`XLMRobertaForSequenceClassification`, a SentencePiece Unigram tokenizer): BERT's encoder
+//! (see [`super::bert`]) with position ids that count from after the padding id, one token type,
+//! `roberta.` keys, and a head on the first token (`<s>`) of dense + tanh (`classifier.dense`)
+//! then `classifier.out_proj`. Golden values: `tests/golden/make_family_golden.py`
+//! (`tests/families.rs`).
+
+use super::bert::{load_variant, Variant, BERT_FIELDS, BERT_NAMES};
+use crate::model::head::PoolerAct;
+use crate::device::Device;
+use crate::error::Result;
+use crate::model::head::HeadSpec;
+use crate::model::load::ModelFiles;
+use crate::model::Classifier;
+
+const MODELING: (&str, &str) = ("modeling_edgetune_roberta.py", include_str!("modeling_edgetune_roberta.py"));
+
+pub static ROBERTA: Variant = Variant {
+    family: "roberta",
+    name: "RoBERTa",
+    prefix: "roberta.",
+    positions_after_pad: true,
+    classifier: "classifier.out_proj",
+    pooler: "classifier.dense",
+    pooler_act: PoolerAct::Tanh,
+    model_types: &["roberta"],
+    fields: &BERT_FIELDS,
+    layers: "encoder.layer",
+    names: BERT_NAMES,
+    architecture: "RobertaForSequenceClassification",
+    modeling: MODELING,
+    mean_classes: ("EdgetuneRobertaForSequenceClassification", "EdgetuneRobertaConfig"),
+};
+
+pub static XLM_ROBERTA: Variant = Variant {
+    family: "xlm-roberta",
+    name: "XLM-RoBERTa",
+    model_types: &["xlm-roberta"],
+    architecture: "XLMRobertaForSequenceClassification",
+    mean_classes: ("EdgetuneXLMRobertaForSequenceClassification", "EdgetuneXLMRobertaConfig"),
+    ..ROBERTA
+};
+
+/// Loads a RoBERTa classifier.
+pub fn load(files: &ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Result<Classifier> {
+    load_variant(files, spec, device, &ROBERTA)
+}
+
+/// Loads an XLM-RoBERTa classifier.
+pub fn load_xlmr(files: &ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Result<Classifier> {
+    load_variant(files, spec, device, &XLM_ROBERTA)
+}

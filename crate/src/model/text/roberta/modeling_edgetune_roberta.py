@@ -1,0 +1,64 @@
+"""edgetune's exported RoBERTa / XLM-RoBERTa text classifiers for Hugging Face transformers.
+
+`RobertaForSequenceClassification` (and the XLM-RoBERTa one) whose pooling is configurable
+(`classifier_pooling` in config.json): "mean" averages the last hidden states over real tokens
+and applies `classifier.out_proj` (the export has no `classifier.dense`: mean pooling does not use
+it), "cls" is the usual head on the first token. Load with:
+
+    AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True)
+"""
+import torch
+from transformers import RobertaConfig, RobertaForSequenceClassification, XLMRobertaConfig, XLMRobertaForSequenceClassification
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+
+def _mean_forward(model, input_ids, attention_mask, labels):
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    hidden = model.roberta(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    logits = model.classifier.out_proj(model.classifier.dropout(pooled))
+    loss = None
+    if labels is not None:
+        if model.config.problem_type == "regression":
+            loss = torch.nn.functional.mse_loss(logits.squeeze(-1), labels.float())
+        elif model.config.problem_type == "multi_label_classification":
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
+        else:
+            loss = torch.nn.functional.cross_entropy(logits, labels)
+    return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class EdgetuneRobertaConfig(RobertaConfig):
+    model_type = "roberta"
+
+    def __init__(self, classifier_pooling="mean", **kwargs):
+        super().__init__(**kwargs)
+        self.classifier_pooling = classifier_pooling
+
+
+class EdgetuneRobertaForSequenceClassification(RobertaForSequenceClassification):
+    config_class = EdgetuneRobertaConfig
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        if getattr(self.config, "classifier_pooling", "cls") != "mean":
+            return super().forward(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
+        return _mean_forward(self, input_ids, attention_mask, labels)
+
+
+class EdgetuneXLMRobertaConfig(XLMRobertaConfig):
+    model_type = "xlm-roberta"
+
+    def __init__(self, classifier_pooling="mean", **kwargs):
+        super().__init__(**kwargs)
+        self.classifier_pooling = classifier_pooling
+
+
+class EdgetuneXLMRobertaForSequenceClassification(XLMRobertaForSequenceClassification):
+    config_class = EdgetuneXLMRobertaConfig
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        if getattr(self.config, "classifier_pooling", "cls") != "mean":
+            return super().forward(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
+        return _mean_forward(self, input_ids, attention_mask, labels)
