@@ -75,9 +75,10 @@ fn cls_pooled_export_is_a_plain_bert_for_sequence_classification() {
     roundtrip("cls", true);
 }
 
-/// The small seeded random RoBERTa and XLM-RoBERTa of `tests/golden/make_family_golden.py`,
-/// fine-tuned briefly: RoBERTa on the first token (a plain `RobertaForSequenceClassification`),
-/// XLM-RoBERTa mean-pooled (its export's `modeling_edgetune_roberta.py`).
+/// The small seeded random RoBERTa, XLM-RoBERTa and DistilBERT of
+/// `tests/golden/make_family_golden.py`, fine-tuned briefly: RoBERTa on the first token (a plain
+/// `RobertaForSequenceClassification`), XLM-RoBERTa and DistilBERT mean-pooled (their exports'
+/// `modeling_edgetune_*.py`), DistilBERT on the first token too.
 #[test]
 fn new_text_family_exports_load_in_transformers() {
     let Some(python) = common::python() else {
@@ -85,8 +86,10 @@ fn new_text_family_exports_load_in_transformers() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(python).arg(common::repo("tests/golden/make_family_golden.py")).arg(tmp.path()).args(["roberta", "xlm-roberta"]).output().unwrap();
+    let out = Command::new(python).arg(common::repo("tests/golden/make_family_golden.py")).arg(tmp.path()).args(["roberta", "xlm-roberta", "distilbert"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     roundtrip_of(&tmp.path().join("roberta"), "cls", true, 10);
     roundtrip_of(&tmp.path().join("xlm-roberta"), "mean", false, 10);
+    roundtrip_of(&tmp.path().join("distilbert"), "mean", false, 10);
+    roundtrip_of(&tmp.path().join("distilbert"), "cls", true, 10);
 }

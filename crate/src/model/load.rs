@@ -225,10 +225,11 @@ pub struct Family {
 
 
 /// Every family, the first text one being the default for a config without `model_type`.
-pub static FAMILIES: [Family; 4] = [
+pub static FAMILIES: [Family; 5] = [
     Family { model_types: &["bert"], architectures: &["Bert"], kind: ModelKind::Text, load: text::bert::load, preprocessing: None },
     Family { model_types: &["roberta"], architectures: &["Roberta"], kind: ModelKind::Text, load: text::roberta::load, preprocessing: None },
     Family { model_types: &["xlm-roberta"], architectures: &["XLMRoberta"], kind: ModelKind::Text, load: text::roberta::load_xlmr, preprocessing: None },
+    Family { model_types: &["distilbert"], architectures: &["DistilBert"], kind: ModelKind::Text, load: text::distilbert::load, preprocessing: None },
     Family {
         model_types: &["resnet", "resnet-cifar"],
         architectures: &["ResNet"],

@@ -3,6 +3,7 @@
 //! fine-tuned `config.json` names its head) is in this file.
 
 pub mod bert;
+pub mod distilbert;
 pub mod roberta;
 
 use super::face::Batch;
