@@ -20,11 +20,11 @@ bash scripts/build-web.sh
 # The page's JS dependencies (playwright-core): the browser tests and web_parity's WebGPU test.
 phase "npm ci"
 (cd web && npm ci --no-audit --no-fund --silent)
-# The aarch64 build (CPU backend, cross-built: `scripts/aarch64.sh` without options also builds
-# wgpu and runs the core's unit tests under qemu); tests/aarch64.rs compares a fine-tune on it
+# The aarch64 build (CPU backend, cross-built; `scripts/aarch64.sh` without --cpu builds wgpu too)
+# and the core's unit tests on it under qemu; tests/aarch64.rs then compares a fine-tune on it
 # with this build's, step by step.
-phase "aarch64 build"
-EDGETUNE_AARCH64_BIN=$(bash scripts/aarch64.sh --cpu --no-tests | tail -1)
+phase "aarch64 build and tests"
+EDGETUNE_AARCH64_BIN=$(bash scripts/aarch64.sh --cpu | tail -1)
 export EDGETUNE_AARCH64_BIN
 phase "cargo test"
 cargo test --release --workspace
