@@ -186,6 +186,14 @@ fn model_files() {
     check(load_error(&m), "config.json: missing field 'hidden_size' (a BertModel config needs it)");
     std::fs::write(&cfg_path, &original_cfg).unwrap();
 
+    // A byte-level BPE tokenizer.json (RoBERTa's kind) beside a BERT model: its ids fit the
+    // embedding, but they are not the ids the model was trained on.
+    let tok_path = m.join("tokenizer.json");
+    let original_tok = std::fs::read(&tok_path).unwrap();
+    std::fs::copy(common::repo("tests/golden/tokenizers/bpe/tokenizer.json"), &tok_path).unwrap();
+    check(load_error(&m), "tokenizer.json: a BPE tokenizer, but BERT models read WordPiece token ids: this tokenizer belongs to another model");
+    std::fs::write(&tok_path, &original_tok).unwrap();
+
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
     let err = load_error(&m);

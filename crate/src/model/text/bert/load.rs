@@ -29,6 +29,17 @@ pub fn load_variant(files: &ModelFiles, spec: Option<&HeadSpec>, device: &Device
     let tokenizer = files.tokenizer()?;
     let file = if files.tokenizer_json.is_some() { "tokenizer.json" } else { "vocab.txt" };
     check_tokenizer(&tokenizer, config.vocab_size, file)?;
+    if !variant.tokenizers.contains(&tokenizer.kind()) {
+        return Err(Error::model(
+            file,
+            format!(
+                "a {} tokenizer, but {} models read {} token ids: this tokenizer belongs to another model",
+                tokenizer.kind(),
+                variant.name,
+                variant.tokenizers.join(" or ")
+            ),
+        ));
+    }
     let adapter = files.adapter()?;
     let st = SafeTensors::parse(files.weights.clone(), "model.safetensors")?;
     let prefix = if st.info(&format!("{}embeddings.word_embeddings.weight", variant.prefix)).is_some() { variant.prefix } else { "" };

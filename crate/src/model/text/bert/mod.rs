@@ -58,6 +58,9 @@ pub struct Variant {
     /// key, value, attention output, its norm, feed-forward in, out, its norm.
     pub layers: &'static str,
     pub names: [&'static str; 8],
+    /// The tokenizer models its checkpoints come with (`WordPiece`, `BPE`, `Unigram`): another
+    /// kind of tokenizer.json gives ids the embedding was not trained on.
+    pub tokenizers: &'static [&'static str],
     /// The transformers class of a first-token-pooled export.
     pub architecture: &'static str,
     /// The modeling file of a mean-pooled export, as (file name, contents).
@@ -91,6 +94,7 @@ pub static BERT: Variant = Variant {
     fields: &BERT_FIELDS,
     layers: "encoder.layer",
     names: BERT_NAMES,
+    tokenizers: &["WordPiece"],
     architecture: "BertForSequenceClassification",
     modeling: ("modeling_edgetune.py", include_str!("modeling_edgetune.py")),
     mean_classes: ("EdgetuneBertForSequenceClassification", "EdgetuneBertConfig"),

@@ -27,6 +27,7 @@ pub static ROBERTA: Variant = Variant {
     fields: &BERT_FIELDS,
     layers: "encoder.layer",
     names: BERT_NAMES,
+    tokenizers: &["BPE"],
     architecture: "RobertaForSequenceClassification",
     modeling: MODELING,
     mean_classes: ("EdgetuneRobertaForSequenceClassification", "EdgetuneRobertaConfig"),
@@ -36,6 +37,7 @@ pub static XLM_ROBERTA: Variant = Variant {
     family: "xlm-roberta",
     name: "XLM-RoBERTa",
     model_types: &["xlm-roberta"],
+    tokenizers: &["Unigram"],
     architecture: "XLMRobertaForSequenceClassification",
     mean_classes: ("EdgetuneXLMRobertaForSequenceClassification", "EdgetuneXLMRobertaConfig"),
     ..ROBERTA
