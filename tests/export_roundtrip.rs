@@ -78,7 +78,7 @@ fn cls_pooled_export_is_a_plain_bert_for_sequence_classification() {
 /// The small seeded random RoBERTa, XLM-RoBERTa and DistilBERT of
 /// `tests/golden/make_family_golden.py`, fine-tuned briefly: RoBERTa on the first token (a plain
 /// `RobertaForSequenceClassification`), XLM-RoBERTa and DistilBERT mean-pooled (their exports'
-/// `modeling_edgetune_*.py`), DistilBERT on the first token too.
+/// `modeling_edgetune.py`), DistilBERT on the first token too.
 #[test]
 fn new_text_family_exports_load_in_transformers() {
     let Some(python) = common::python() else {

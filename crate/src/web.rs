@@ -413,10 +413,7 @@ impl Session {
                 }
             };
             let wrong = misclassified(&outcome.model, split, rows, 50);
-            let kind = match outcome.model.kind() {
-                ModelKind::Text => "text",
-                ModelKind::Image => "image",
-            };
+            let kind = outcome.model.kind().name();
             // A LoRA model exports as a PEFT adapter, or merged on request (`exportZip(true)`).
             let lora = outcome.model.lora.is_some();
             let out = serde_json::json!({ "done": outcome.done_event(None), "misclassified": wrong, "kind": kind, "lora": lora, "fast": fast });

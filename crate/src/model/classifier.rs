@@ -152,11 +152,7 @@ impl Classifier {
     /// description, and the parameter count.
     pub fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut d = self.body.describe();
-        let kind = match self.kind() {
-            ModelKind::Text => "text",
-            ModelKind::Image => "image",
-        };
-        d.insert("kind".into(), kind.into());
+        d.insert("kind".into(), self.kind().name().into());
         d.insert("family".into(), self.body.family().into());
         if let Some(i) = self.image_input() {
             d.insert("image_size".into(), i.size.into());

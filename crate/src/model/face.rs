@@ -21,6 +21,16 @@ pub enum ModelKind {
     Image,
 }
 
+impl ModelKind {
+    /// Its name in JSON (`text`, `image`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Text => "text",
+            ModelKind::Image => "image",
+        }
+    }
+}
+
 /// One batch of input, as the body reads it.
 pub enum Batch {
     /// Token ids `[batch, seq]` and a 0/1 attention mask `[batch, seq]`.

@@ -14,6 +14,11 @@ use crate::tokenize::Tokenizer;
 use burn::tensor::{Int, Tensor};
 use serde_json::{Map, Value};
 
+/// `modeling_edgetune.py`: every text family's sequence-classification model with mean pooling,
+/// for exports trained that way (`trust_remote_code=True`); each family's `Variant` names its
+/// classes in it.
+pub const MODELING: (&str, &str) = ("modeling_edgetune.py", include_str!("modeling_edgetune.py"));
+
 /// Mean of the hidden states over real (unpadded) tokens: `[batch, hidden]`.
 pub fn mean_pool(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
     let [batch, seq, width] = hidden.dims();

@@ -9,7 +9,7 @@ use crate::model::head::{Head, Pooling};
 use crate::model::input::Input;
 use crate::model::layers::Dropout;
 use crate::model::params::ParamStore;
-use crate::model::text::{pool, tokens};
+use crate::model::text::{pool, tokens, MODELING};
 use burn::tensor::Tensor;
 use serde_json::{json, Map, Value};
 
@@ -95,7 +95,7 @@ impl Body for Bert {
         c.insert("model_type".into(), json!(v.family));
         match head.pooling {
             Pooling::Mean => {
-                let module = v.modeling.0.trim_end_matches(".py");
+                let module = MODELING.0.trim_end_matches(".py");
                 let (model, config) = v.mean_classes;
                 c.insert("classifier_pooling".into(), json!("mean"));
                 c.insert("architectures".into(), json!([model]));
@@ -114,7 +114,7 @@ impl Body for Bert {
 
     fn export_code(&self, head: &Head) -> Vec<(&'static str, &'static str)> {
         match head.pooling {
-            Pooling::Mean => vec![self.variant.modeling],
+            Pooling::Mean => vec![MODELING],
             Pooling::Cls => Vec::new(),
         }
     }

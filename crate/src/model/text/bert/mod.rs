@@ -63,9 +63,8 @@ pub struct Variant {
     pub tokenizers: &'static [&'static str],
     /// The transformers class of a first-token-pooled export.
     pub architecture: &'static str,
-    /// The modeling file of a mean-pooled export, as (file name, contents).
-    pub modeling: (&'static str, &'static str),
-    /// The class in it, and its config class.
+    /// Its classes in [`super::MODELING`] (a mean-pooled export's model code): the model and
+    /// its config.
     pub mean_classes: (&'static str, &'static str),
 }
 
@@ -96,7 +95,6 @@ pub static BERT: Variant = Variant {
     names: BERT_NAMES,
     tokenizers: &["WordPiece"],
     architecture: "BertForSequenceClassification",
-    modeling: ("modeling_edgetune.py", include_str!("modeling_edgetune.py")),
     mean_classes: ("EdgetuneBertForSequenceClassification", "EdgetuneBertConfig"),
 };
 

@@ -36,7 +36,6 @@ pub static DISTILBERT: Variant = Variant {
     names: ["attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"],
     tokenizers: &["WordPiece"],
     architecture: "DistilBertForSequenceClassification",
-    modeling: ("modeling_edgetune_distilbert.py", include_str!("modeling_edgetune_distilbert.py")),
     mean_classes: ("EdgetuneDistilBertForSequenceClassification", "EdgetuneDistilBertConfig"),
 };
 

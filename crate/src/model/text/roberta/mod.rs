@@ -13,8 +13,6 @@ use crate::model::head::HeadSpec;
 use crate::model::load::ModelFiles;
 use crate::model::Classifier;
 
-const MODELING: (&str, &str) = ("modeling_edgetune_roberta.py", include_str!("modeling_edgetune_roberta.py"));
-
 pub static ROBERTA: Variant = Variant {
     family: "roberta",
     name: "RoBERTa",
@@ -29,7 +27,6 @@ pub static ROBERTA: Variant = Variant {
     names: BERT_NAMES,
     tokenizers: &["BPE"],
     architecture: "RobertaForSequenceClassification",
-    modeling: MODELING,
     mean_classes: ("EdgetuneRobertaForSequenceClassification", "EdgetuneRobertaConfig"),
 };
 
