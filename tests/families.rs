@@ -1,10 +1,11 @@
-//! The families beside BERT and ResNet compute PyTorch's numbers. The small seeded random models
+//! The families beside BERT and ResNet compute PyTorch's numbers (MobileNetV2: torchvision's, on
+//! the real ImageNet weights with a seeded head). The small seeded random models
 //! and their golden values come from `tests/golden/make_family_golden.py` (PyTorch +
 //! transformers), written into a temporary directory when the test runs (Python from
 //! scripts/setup-python.sh). For each family: what the encoder hands the head (the first
 //! token's last hidden state) and the classifier's logits in evaluation mode within 1e-4 of
 //! transformers, and the first five AdamW losses of training-mode forwards (dropout off) within
-//! 1e-3.
+//! 1e-3 (of PyTorch's float64 run where the script gives one: see `make_mobilenet`).
 
 mod common;
 
@@ -95,7 +96,11 @@ fn check(dir: &Path, family: &str, batch: impl Fn(&Device) -> Batch) {
         ..TrainConfig::default()
     };
     let targets: Vec<Target> = g["targets"].as_array().unwrap().iter().map(|t| Target::Class(t.as_u64().unwrap() as usize)).collect();
-    let want: Vec<f64> = g["train_losses"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let losses = |key: &str| g[key].as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap()).collect::<Vec<f64>>());
+    let torch32 = losses("train_losses").unwrap();
+    // Judged against float64 where the script computed it (an ill-conditioned run: PyTorch's
+    // own float32 losses are then off by up to 1e-3 too): within 1e-3 or twice PyTorch's error.
+    let want = losses("train_losses_f64").unwrap_or_else(|| torch32.clone());
     let mut opt = Optimizer::new(&cfg, &model.params);
     let train = Mode { dropout: Some(Dropout::default()), batch_stats: true };
     for (step, want) in want.iter().enumerate() {
@@ -104,8 +109,9 @@ fn check(dir: &Path, family: &str, batch: impl Fn(&Device) -> Batch) {
         let loss = loss_from_logits(logits, &targets, model.task, None);
         let mut grads = loss.backward();
         let value = read(loss.without_autodiff())[0] as f64;
-        println!("{family}: step {step} loss {value:.6} (transformers {want:.6})");
-        assert!((value - want).abs() <= 1e-3, "{family} step {step}: loss {value} vs transformers {want}");
+        let bound = (2.0 * (torch32[step] - want).abs()).max(1e-3);
+        println!("{family}: step {step} loss {value:.6} (PyTorch {want:.6}, float32 {:.6})", torch32[step]);
+        assert!((value - want).abs() <= bound, "{family} step {step}: loss {value} vs PyTorch {want} (> {bound})");
         let acc: Vec<Option<Tensor<1>>> = live.params.iter().map(|p| if p.trainable { p.value.grad_remove(&mut grads) } else { None }).collect();
         block_on(opt.apply(&mut model.params, acc, 1.0)).unwrap();
         edgetune::model::apply_buffer_updates(&mut model.params, updates);
@@ -121,5 +127,23 @@ fn text_families_match_transformers() {
             let g: Value = serde_json::from_slice(&std::fs::read(dir.path().join(format!("{family}.json"))).unwrap()).unwrap();
             text_batch(&g, d)
         });
+    }
+}
+
+/// The golden batch of an image family: normalised pixels.
+fn pixel_batch(g: &Value, device: &Device) -> Batch {
+    let px = &g["inputs"]["pixel_values"];
+    let dims = |v: &Value| v.as_array().map_or(0, Vec::len);
+    let (b, c, h, w) = (dims(px), dims(&px[0]), dims(&px[0][0]), dims(&px[0][0][0]));
+    Batch::Pixels(Tensor::<4>::from_data(TensorData::new(floats(px), [b, c, h, w]), device))
+}
+
+#[test]
+fn image_families_match_pytorch() {
+    let families = ["mobilenet_v2"];
+    let Some(dir) = make(&families) else { return };
+    for family in families {
+        let g: Value = serde_json::from_slice(&std::fs::read(dir.path().join(format!("{family}.json"))).unwrap()).unwrap();
+        check(dir.path(), family, |d| pixel_batch(&g, d));
     }
 }

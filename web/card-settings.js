@@ -11,8 +11,8 @@ import { refresh } from './errors.js';
 
 // ---------------------------------------------------------------- 3 Settings
 
-const NULLABLE = new Set(['max_grad_norm', 'head_lr', 'dropout', 'image_fit', 'max_memory_mb']);
-const INTEGER = new Set(['batch_size', 'max_length', 'freeze_layers', 'grad_accum', 'patience', 'seed', 'checkpoint_every', 'augment.crop_padding', 'lora.r']);
+const NULLABLE = new Set(['max_grad_norm', 'head_lr', 'dropout', 'image_fit', 'image_size', 'max_memory_mb']);
+const INTEGER = new Set(['batch_size', 'max_length', 'freeze_layers', 'grad_accum', 'patience', 'seed', 'checkpoint_every', 'augment.crop_padding', 'lora.r', 'image_size']);
 
 /** Whether a setting applies to the model's kind: the other kind's are hidden and not sent (the
  *  core lays what is sent over its defaults for the kind). */

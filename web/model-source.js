@@ -7,7 +7,7 @@ export const CACHE_NAME = 'edgetune-models-v1';
 
 // The weights are always needed. A text model also needs config.json and its tokenizer (one of
 // tokenizer.json or vocab.txt; tokenizer_config.json only refines it: lower-casing, special
-// tokens). An image model (ResNet) is its weights, with the config.json an edgetune export
+// tokens). An image model is its weights, with the config.json an edgetune export
 // writes or none (a bare upstream checkpoint): the core tells the two apart.
 const REQUIRED = ['model.safetensors'];
 const TOKENIZERS = ['tokenizer.json', 'vocab.txt'];
@@ -43,12 +43,12 @@ export function modelName(source) {
   return parts[parts.length - 1] || source;
 }
 
-/** True when config.json describes a text model (an image model's says `model_type: "resnet…"`;
- *  without one, the weights decide, in the core). */
+/** True when config.json describes a text model: it has a vocabulary (`vocab_size`, which no
+ *  image model's config has; without a config.json, the weights decide, in the core). */
 function isTextConfig(bytes) {
   if (!bytes) return false;
   try {
-    return !String(JSON.parse(new TextDecoder().decode(bytes)).model_type || '').startsWith('resnet');
+    return 'vocab_size' in JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     return true; // the core names what is wrong with it
   }

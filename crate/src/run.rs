@@ -4,7 +4,7 @@
 use crate::data::DataReport;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::model::{load_any, Classifier, HeadSpec, ModelFiles, ModelKind};
+use crate::model::{load_any, Classifier, HeadSpec, Input, ModelFiles, ModelKind};
 use crate::prepare::{prepare, DataSource, Encoder, Prepared};
 use crate::train::checkpoint::{self, find_checkpoint, RunSpec};
 use crate::train::fit::fit_trainer;
@@ -42,15 +42,25 @@ pub fn model_kind(dir: &Path) -> Result<ModelKind> {
 }
 
 /// Calls `f` with the model's encoder: its tokenizer, or its image size and fit (the run's
-/// `image_fit` overriding the model's own).
+/// `image_size` and `image_fit` overriding the model's own).
 pub fn with_encoder<T>(files: &ModelFiles, cfg: &TrainConfig, f: impl FnOnce(Encoder) -> Result<T>) -> Result<T> {
     match files.kind()? {
         ModelKind::Text => f(Encoder::Text(&files.tokenizer()?)),
         ModelKind::Image => {
-            let input = files.image_input()?;
-            f(Encoder::Image { size: input.size, fit: cfg.image_fit.unwrap_or(input.fit()) })
+            let input = files.image_input()?.for_run(cfg.image_size, cfg.image_fit);
+            f(Encoder::Image { size: input.size, fit: input.fit() })
         }
     }
+}
+
+/// Loads the model in `files` for a run on `data`: the head the run asks for, and the image
+/// size and fit it trains with.
+pub fn load_for_run(files: ModelFiles, cfg: &TrainConfig, data: &Prepared, device: &Device) -> Result<Classifier> {
+    let mut model = load_any(files, Some(&head_spec(cfg, data)), device)?;
+    if let Input::Image(i) = &model.input {
+        model.input = Input::Image(i.for_run(cfg.image_size, cfg.image_fit));
+    }
+    Ok(model)
 }
 
 /// Reads, cleans, splits and encodes a run's data for the model in `files`.
@@ -69,7 +79,7 @@ pub fn load_and_prepare(req: &TrainRequest, device: &Device) -> Result<(Classifi
     }
     crate::train::setup::check_kind(files.kind()?, &req.config)?;
     let data = prepare_for(&files, req)?;
-    let model = load_any(files, Some(&head_spec(&req.config, &data)), device)?;
+    let model = load_for_run(files, &req.config, &data, device)?;
     Ok((model, data))
 }
 
@@ -162,7 +172,7 @@ pub fn resume_from_files(
     let (state, optimizer) = checkpoint::state_from_files(&last, source)?;
     let files = ModelFiles::from_files(source, last)?;
     let data = prepare_for(&files, req)?;
-    let model = load_any(files, Some(&head_spec(&req.config, &data)), device)?;
+    let model = load_for_run(files, &req.config, &data, device)?;
     let best = match best {
         Some(b) => Some(load_any(ModelFiles::from_files(&format!("{source} (best)"), b)?, Some(&head_spec(&req.config, &data)), device)?.params().clone()),
         None => None,

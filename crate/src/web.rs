@@ -13,7 +13,7 @@ use crate::device::{self, Backend, Device};
 use crate::error::Error;
 use crate::model::{load_any, Body, Classifier, HeadSpec, ModelFiles, ModelKind};
 use crate::prepare::{augment_preview, image_preview, preview, DataSource, Prepared};
-use crate::run::{demo_config, head_spec, prepare_for, resume_from_files, TrainRequest};
+use crate::run::{demo_config, load_for_run, prepare_for, resume_from_files, TrainRequest};
 use crate::train::eval::{misclassified, split_logits};
 use crate::train::driver::{Saver, Saves};
 use crate::train::{Trainer, TrainConfig};
@@ -274,7 +274,7 @@ impl Session {
             Some((c, p)) if c.same_data(&cfg) => p.clone(),
             _ => Rc::new(prepare_for(files, &request(data, &cfg)).map_err(err)?),
         };
-        let model = load_any(files.clone(), Some(&head_spec(&cfg, &prepared)), &self.device).map_err(err)?;
+        let model = load_for_run(files.clone(), &cfg, &prepared, &self.device).map_err(err)?;
         let trainer = Trainer::new(model, &prepared, &cfg, None).map_err(err)?;
         let start = trainer.start_event(&prepared, None);
         let fast = crate::train::features::fast_path(&trainer.model, &trainer.cfg);

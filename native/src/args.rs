@@ -290,6 +290,10 @@ pub struct ImageFlags {
     /// How images reach the model's input size: resize or center_crop (default: the model's).
     #[arg(long, value_parser = ["resize", "center_crop"])]
     pub image_fit: Option<String>,
+    /// Side of the square images the model trains on (default: the model's own, 224 for
+    /// ImageNet models); the trained model keeps it. Smaller trains faster on small photos.
+    #[arg(long)]
+    pub image_size: Option<usize>,
 }
 
 impl ImageFlags {
@@ -309,6 +313,9 @@ impl ImageFlags {
         cfg.freeze_bn |= self.freeze_bn;
         if let Some(f) = &self.image_fit {
             cfg.image_fit = Some(enum_from(f)?);
+        }
+        if self.image_size.is_some() {
+            cfg.image_size = self.image_size;
         }
         Ok(())
     }
@@ -492,6 +499,9 @@ pub struct BenchArgs {
     pub lora: bool,
     #[arg(long, value_parser = parse_backend)]
     pub device: Option<Backend>,
+    /// Images: size, fit and augmentation (default: the reference's 2-pixel random shift).
+    #[command(flatten)]
+    pub image: ImageFlags,
 }
 
 #[derive(Args, Debug)]

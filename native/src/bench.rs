@@ -9,6 +9,8 @@
 //!   so `scripts/bench-lora.sh` sets peak memory against full fine-tuning (one process each).
 //! - images (`torch_image.py`): ResNet-20 on an image folder, new head, AdamW 1e-3, batch 64,
 //!   random-crop augmentation, stratified 80/20 split; edgetune's image defaults otherwise.
+//!   The image flags of `train` (`--image-size`, `--hflip`, `--crop-padding`, ...) change the
+//!   run: `scripts/bench-mobilenet.sh` sets them as `scripts/torch_mobilenet.py` trains.
 
 use crate::args::BenchArgs;
 use anyhow::Result;
@@ -58,6 +60,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         device: a.device.unwrap_or_default(),
         ..cfg
     };
+    let mut cfg = cfg;
+    if kind == ModelKind::Image {
+        a.image.apply(&mut cfg)?;
+    }
     if kind == ModelKind::Text && a.test.is_none() {
         anyhow::bail!("--test FILE is required for a text model");
     }
@@ -95,7 +101,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 t_start = Some(Instant::now());
                 seen = 0;
             } else if *step > 2 {
-                seen += cfg.batch_size;
+                // The last batch of an epoch may be short.
+                let n = data.train.len();
+                let at = (*step - 1) % n.div_ceil(cfg.batch_size).max(1);
+                seen += cfg.batch_size.min(n - at * cfg.batch_size);
             }
         }
     }))?;

@@ -2,8 +2,9 @@
 // "Try the demo" fine-tunes ResNet-20 (CIFAR-10) on the committed digits for a few epochs, then
 // the results (test accuracy, misclassified thumbnails, confusion matrix), the augmentation
 // preview, an image try-it and the export are checked; a run on a picked folder resumes after a
-// reload; a ResNet loaded by URL meets a folder with problems (its report) and bad image data
-// (messages in the page, as the CLI words them).
+// reload; MobileNetV2 fine-tunes on photos at a chosen image size and predicts; a ResNet loaded
+// by URL meets a folder with problems (its report) and bad image data (messages in the page, as
+// the CLI words them).
 // usage: (cd web && node --test tests/images.test.mjs)   — needs web/pkg (scripts/build-web.sh).
 
 import { test, before, after } from 'node:test';
@@ -98,6 +99,12 @@ before(async () => {
   // A zip with no images, and a file that only says it is a zip.
   writeFileSync(join(work, 'no-images.zip'), zip([['set/README.md', Buffer.from('# notes\n')], ['set/a/list.csv', Buffer.from('x,y\n')]]));
   writeFileSync(join(work, 'not-a.zip'), 'text,label\nhello,a\n');
+  // Photos for MobileNetV2: 12 of each of three CIFAR-10 classes.
+  for (const label of ['airplane', 'cat', 'ship']) {
+    const from = join(shared, 'data/cifar10-small/train', label);
+    mkdirSync(join(work, 'photos', label), { recursive: true });
+    for (const f of readdirSync(from).sort().slice(0, 12)) copyFileSync(join(from, f), join(work, 'photos', label, f));
+  }
   server = await serve({ port: 0, mounts: { '/models/': join(shared, 'models') } });
   base = `http://127.0.0.1:${server.address().port}`;
 });
@@ -279,6 +286,47 @@ test('an image run from a picked folder survives a reload and resumes', { timeou
     assert.ok(state.test.count > 100, `a test split of ${state.test.count}`);
     // After a reload the page no longer holds the images: the try-it box is the image one.
     assert.ok(await page.isVisible('#try-drop'), 'try-it takes images');
+  });
+});
+
+// An ImageNet model beside ResNet in the page: torchvision's MobileNetV2 (its bare weights file),
+// fine-tuned whole on a picked folder of photos at 64×64 on the CPU backend, then the try-it box
+// predicts with it.
+test('MobileNetV2 fine-tunes on photos on the CPU backend and predicts', { timeout: TRAIN_TIMEOUT }, async () => {
+  await inBrowser({ webgpu: false }, async ({ page }) => {
+    await page.goto(`${base}/?backend=cpu&model=${encodeURIComponent(`${base}/models/mobilenet_v2-imagenet/`)}`);
+    await page.waitForFunction(() => window.edgetune && window.edgetune.backend, null, { timeout: 120_000 });
+    await page.click('#model-load');
+    await page.waitForFunction(() => /ready/i.test(document.querySelector('#model-status')?.textContent || ''), null, { timeout: 120_000 });
+    assert.match(await page.textContent('#model-status'), /MobileNetV2, 224×224 input/);
+    await page.setInputFiles('#data-folder', join(work, 'photos'));
+    await page.waitForFunction(() => document.querySelectorAll('#image-preview .class-row').length === 3, null, { timeout: 120_000 });
+    await page.evaluate(() => (document.querySelector('#advanced').open = true));
+    await page.selectOption('#image-fit', 'resize');
+    for (const [id, value] of Object.entries({ epochs: '3', 'image-size': '64', 'batch-size': '8', 'test-split': '0.25', 'valid-split': '0' })) {
+      await page.fill(`#${id}`, value);
+      await page.dispatchEvent(`#${id}`, 'change');
+    }
+    await page.waitForFunction(() => !document.querySelector('#train').disabled, null, { timeout: 120_000 });
+    const t0 = Date.now();
+    await page.click('#train');
+    await page.waitForFunction(() => ['done', 'error'].includes(window.edgetune.state) && window.edgetune.events.length > 0, null, { timeout: TRAIN_TIMEOUT, polling: 1000 });
+    const state = await page.evaluate(() => ({ state: window.edgetune.state, test: window.edgetune.test, events: window.edgetune.events, error: document.querySelector('#error')?.textContent }));
+    await page.screenshot({ path: join(artifacts, 'mobilenet-trained.png'), fullPage: true });
+    assert.equal(state.state, 'done', `training ended in state ${state.state}: ${state.error}`);
+    const losses = state.events.filter((e) => e.event === 'step').map((e) => e.loss);
+    assert.ok(losses.length >= 9 && losses.every(Number.isFinite), `step losses: ${losses}`);
+    const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const [first, last] = [mean(losses.slice(0, 3)), mean(losses.slice(-3))];
+    assert.ok(last < first, `the loss did not go down: ${first} (first 3 steps) → ${last} (last 3)`);
+    assert.equal(state.test.count, 9);
+    const tries = ['airplane', 'ship'].map((l) => join(work, 'photos', l, readdirSync(join(work, 'photos', l)).sort()[0]));
+    await page.setInputFiles('#try-files', tries);
+    await page.waitForFunction(() => (window.edgetune.predictions || []).length === 2, null, { timeout: 120_000 });
+    const preds = await page.evaluate(() => window.edgetune.predictions);
+    for (const p of preds) assert.ok(['airplane', 'cat', 'ship'].includes(p.label), JSON.stringify(p));
+    console.log(`mobilenet_v2: ${losses.length} steps, mean loss of the first 3 ${first.toFixed(3)} → last 3 ${last.toFixed(3)}, ` +
+      `test accuracy ${state.test.accuracy.toFixed(3)} on ${state.test.count}, ${((Date.now() - t0) / 1000).toFixed(0)} s; try it: ${preds.map((p) => p.label).join(', ')}`);
   });
 });
 

@@ -1,6 +1,6 @@
 //! Batch normalisation in training mode on host memory (NCHW, f32), fused with what follows it in
-//! a ResNet block — an optional residual add, then an optional ReLU:
-//! `out = relu((y − mean) · γ / √(var + eps) + β + skip)`, with each channel's batch mean and
+//! a ResNet or MobileNet block — an optional residual add, then an optional ReLU or ReLU6:
+//! `out = act((y − mean) · γ / √(var + eps) + β + skip)`, with each channel's batch mean and
 //! biased variance, as `torch.nn.BatchNorm2d` computes in training mode (and differentiates
 //! through the statistics as it does). Forward and backward are each two or three passes over one
 //! channel's values at a time, which stay in cache, parallel over channels.
@@ -60,22 +60,43 @@ fn lanes_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     acc.iter().map(|a| *a as f64).sum::<f64>() + tail as f64
 }
 
-/// ReLU that keeps NaN (a diverged run must show as NaN, not as zeros).
+/// What follows the normalisation (and the residual add).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    Identity,
+    Relu,
+    /// `min(max(x, 0), 6)`: MobileNet's activation.
+    Relu6,
+}
+
+impl Act {
+    fn relu(self) -> bool {
+        self != Act::Identity
+    }
+    /// The clamp's upper bound.
+    fn cap(self) -> f32 {
+        if self == Act::Relu6 { 6.0 } else { f32::INFINITY }
+    }
+}
+
+/// ReLU capped at `cap`, keeping NaN (a diverged run must show as NaN, not as zeros).
 #[inline(always)]
-fn relu_keep_nan(v: f32) -> f32 {
+fn relu_keep_nan(v: f32, cap: f32) -> f32 {
     if v < 0.0 {
         0.0
+    } else if v > cap {
+        cap
     } else {
         v
     }
 }
 
-/// The output gradient through the ReLU (`out` its output: the gradient passes where positive).
-/// A bit mask rather than a branch, so that the loops using it vectorise.
+/// The output gradient through the ReLU (`out` its output: the gradient passes where positive
+/// and below the cap). A bit mask rather than a branch, so that the loops using it vectorise.
 #[inline(always)]
-fn mask<const RELU: bool>(d: f32, out: f32) -> f32 {
+fn mask<const RELU: bool>(d: f32, out: f32, cap: f32) -> f32 {
     if RELU {
-        f32::from_bits(d.to_bits() & (-((out > 0.0) as i32)) as u32)
+        f32::from_bits(d.to_bits() & (-(((out > 0.0) & (out < cap)) as i32)) as u32)
     } else {
         d
     }
@@ -90,8 +111,8 @@ pub struct Normalised {
 
 /// `o = relu?(y · a + b + s?)` over one plane.
 #[inline(always)]
-fn affine<const RELU: bool>(o: &mut [MaybeUninit<f32>], y: &[f32], s: Option<&[f32]>, a: f32, b: f32) {
-    let act = |v: f32| if RELU { relu_keep_nan(v) } else { v };
+fn affine<const RELU: bool>(o: &mut [MaybeUninit<f32>], y: &[f32], s: Option<&[f32]>, a: f32, b: f32, cap: f32) {
+    let act = |v: f32| if RELU { relu_keep_nan(v, cap) } else { v };
     match s {
         Some(s) => o.iter_mut().zip(y).zip(s).for_each(|((o, y), s)| {
             o.write(act(y * a + b + s));
@@ -102,7 +123,8 @@ fn affine<const RELU: bool>(o: &mut [MaybeUninit<f32>], y: &[f32], s: Option<&[f
     }
 }
 
-pub fn forward(g: Planes, y: &[f32], gamma: &[f32], beta: &[f32], skip: Option<&[f32]>, relu: bool, eps: f64) -> Normalised {
+pub fn forward(g: Planes, y: &[f32], gamma: &[f32], beta: &[f32], skip: Option<&[f32]>, act: Act, eps: f64) -> Normalised {
+    let cap = act.cap();
     assert_eq!(y.len(), g.len(), "batch norm input");
     assert!(gamma.len() == g.c && beta.len() == g.c, "batch norm affine parameters");
     assert!(skip.is_none_or(|s| s.len() == g.len()), "batch norm residual");
@@ -120,10 +142,10 @@ pub fn forward(g: Planes, y: &[f32], gamma: &[f32], beta: &[f32], skip: Option<&
                     // SAFETY: channel `ch`'s planes are written by this task only.
                     let o = unsafe { out.slice(r.start, r.len()) };
                     let s = skip.map(|s| &s[r.clone()]);
-                    if relu {
-                        affine::<true>(o, &y[r], s, a, b)
+                    if act.relu() {
+                        affine::<true>(o, &y[r], s, a, b, cap)
                     } else {
-                        affine::<false>(o, &y[r], s, a, b)
+                        affine::<false>(o, &y[r], s, a, b, cap)
                     }
                 }
                 (m, var as f32)
@@ -144,20 +166,20 @@ pub struct NormGrads {
 
 /// `(Σ d, Σ d · (y − m))` over a plane, `d` the output gradient through the ReLU.
 #[inline(always)]
-fn masked_sums<const RELU: bool>(dout: &[f32], out: &[f32], y: &[f32], m: f32) -> (f64, f64) {
+fn masked_sums<const RELU: bool>(dout: &[f32], out: &[f32], y: &[f32], m: f32, cap: f32) -> (f64, f64) {
     let (mut a, mut b) = ([0.0f32; 16], [0.0f32; 16]);
     let n = dout.len() / 16 * 16;
     for ((d, o), y) in dout[..n].chunks_exact(16).zip(out[..n].chunks_exact(16)).zip(y[..n].chunks_exact(16)) {
         let (d, o, y): (&[f32; 16], &[f32; 16], &[f32; 16]) = (d.try_into().unwrap(), o.try_into().unwrap(), y.try_into().unwrap());
         for i in 0..16 {
-            let d = mask::<RELU>(d[i], o[i]);
+            let d = mask::<RELU>(d[i], o[i], cap);
             a[i] += d;
             b[i] += d * (y[i] - m);
         }
     }
     let (mut ta, mut tb) = (0.0f32, 0.0f32);
     for i in n..dout.len() {
-        let d = mask::<RELU>(dout[i], out[i]);
+        let d = mask::<RELU>(dout[i], out[i], cap);
         ta += d;
         tb += d * (y[i] - m);
     }
@@ -167,19 +189,19 @@ fn masked_sums<const RELU: bool>(dout: &[f32], out: &[f32], y: &[f32], m: f32) -
 
 /// `dy = k · d − c0 − c1 · (y − m)` over one plane, `d` through the ReLU.
 #[inline(always)]
-fn input_grad<const RELU: bool>(dy: &mut [MaybeUninit<f32>], dout: &[f32], out: &[f32], y: &[f32], [k, c0, c1, m]: [f32; 4]) {
+fn input_grad<const RELU: bool>(dy: &mut [MaybeUninit<f32>], dout: &[f32], out: &[f32], y: &[f32], [k, c0, c1, m]: [f32; 4], cap: f32) {
     dy.iter_mut().zip(dout).zip(out).zip(y).for_each(|(((o, d), out), y)| {
-        o.write(k * mask::<RELU>(*d, *out) - c0 - c1 * (y - m));
+        o.write(k * mask::<RELU>(*d, *out, cap) - c0 - c1 * (y - m));
     });
 }
 
 /// Channel `ch`'s gradients: writes its planes of `dy`, returns `(Σ d, Σ d · x̂)`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn channel_backward<const RELU: bool>(g: Planes, ch: usize, dy: Shared<MaybeUninit<f32>>, dout: &[f32], y: &[f32], out: &[f32], [m, var, gamma]: [f32; 3], eps: f64) -> (f64, f64) {
+fn channel_backward<const RELU: bool>(g: Planes, ch: usize, dy: Shared<MaybeUninit<f32>>, dout: &[f32], y: &[f32], out: &[f32], [m, var, gamma]: [f32; 3], eps: f64, cap: f32) -> (f64, f64) {
     let (mut sd, mut sdx) = (0.0f64, 0.0f64);
     for r in g.of(ch) {
-        let (a, b) = masked_sums::<RELU>(&dout[r.clone()], &out[r.clone()], &y[r], m);
+        let (a, b) = masked_sums::<RELU>(&dout[r.clone()], &out[r.clone()], &y[r], m, cap);
         sd += a;
         sdx += b;
     }
@@ -190,14 +212,15 @@ fn channel_backward<const RELU: bool>(g: Planes, ch: usize, dy: Shared<MaybeUnin
     for r in g.of(ch) {
         // SAFETY: channel `ch`'s planes are written by this task only.
         let dst = unsafe { dy.slice(r.start, r.len()) };
-        input_grad::<RELU>(dst, &dout[r.clone()], &out[r.clone()], &y[r], coeffs);
+        input_grad::<RELU>(dst, &dout[r.clone()], &out[r.clone()], &y[r], coeffs, cap);
     }
     (sd, sdx * invstd)
 }
 
 /// `out` is the forward output (its sign is the ReLU's mask); `mean` and `var` its statistics.
 #[allow(clippy::too_many_arguments)]
-pub fn backward(g: Planes, dout: &[f32], y: &[f32], out: &[f32], mean: &[f32], var: &[f32], gamma: &[f32], relu: bool, want_skip: bool, eps: f64) -> NormGrads {
+pub fn backward(g: Planes, dout: &[f32], y: &[f32], out: &[f32], mean: &[f32], var: &[f32], gamma: &[f32], act: Act, want_skip: bool, eps: f64) -> NormGrads {
+    let (relu, cap) = (act.relu(), act.cap());
     assert!(dout.len() == g.len() && y.len() == g.len() && out.len() == g.len(), "batch norm backward sizes");
     // The residual's gradient is the one reaching the sum: after the ReLU.
     let dskip = want_skip.then(|| {
@@ -205,7 +228,7 @@ pub fn backward(g: Planes, dout: &[f32], y: &[f32], out: &[f32], mean: &[f32], v
             ds.par_chunks_mut(g.hw).zip(dout.par_chunks(g.hw)).zip(out.par_chunks(g.hw)).for_each(|((ds, d), o)| {
                 simd(#[inline(always)] || {
                     ds.iter_mut().zip(d).zip(o).for_each(|((ds, d), o)| {
-                        ds.write(if relu { mask::<true>(*d, *o) } else { *d });
+                        ds.write(if relu { mask::<true>(*d, *o, cap) } else { *d });
                     })
                 })
             });
@@ -218,9 +241,9 @@ pub fn backward(g: Planes, dout: &[f32], y: &[f32], out: &[f32], mean: &[f32], v
             let stats = [mean[ch], var[ch], gamma[ch]];
             *sum = simd(#[inline(always)] || {
                 if relu {
-                    channel_backward::<true>(g, ch, dy, dout, y, out, stats, eps)
+                    channel_backward::<true>(g, ch, dy, dout, y, out, stats, eps, cap)
                 } else {
-                    channel_backward::<false>(g, ch, dy, dout, y, out, stats, eps)
+                    channel_backward::<false>(g, ch, dy, dout, y, out, stats, eps, cap)
                 }
             });
         });
@@ -229,13 +252,13 @@ pub fn backward(g: Planes, dout: &[f32], y: &[f32], out: &[f32], mean: &[f32], v
     NormGrads { dy, dgamma, dbeta, dskip }
 }
 
-/// `relu?(batch_norm(y) + skip?)` in training mode on any device, with gradients through autodiff:
+/// `act(batch_norm(y) + skip?)` in training mode on any device, with gradients through autodiff:
 /// `(output [n, c, h, w], batch mean [c], biased batch variance [c])`, the statistics detached.
 /// On the CPU backend in f32 this is the fused host operation; elsewhere it is composed from
 /// tensor operations (fusion merges them on the GPU backends).
-pub fn batch_norm_train(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, skip: Option<Tensor<4>>, relu: bool, eps: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+pub fn batch_norm_train(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, skip: Option<Tensor<4>>, act: Act, eps: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
     if tensors_on_host(&[&y]) && tensors_on_host(&[&gamma, &beta]) && skip.as_ref().is_none_or(|s| tensors_on_host(&[s])) {
-        return host_batch_norm_train(y, gamma, beta, skip, relu, eps);
+        return host_batch_norm_train(y, gamma, beta, skip, act, eps);
     }
     // Composed rather than burn's `batch_norm`: no swap-dims copies, and autodiff still
     // differentiates through the batch statistics as PyTorch does.
@@ -249,16 +272,20 @@ pub fn batch_norm_train(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, skip: O
         Some(s) => out + s,
         None => out,
     };
-    let out = if relu { burn::tensor::activation::relu(out) } else { out };
+    let out = match act {
+        Act::Identity => out,
+        Act::Relu => burn::tensor::activation::relu(out),
+        Act::Relu6 => out.clamp(0.0, 6.0),
+    };
     (out, mean.without_autodiff().reshape([c]), var.without_autodiff().reshape([c]))
 }
 
 /// The fused host operation of [`batch_norm_train`]: tensors on the CPU backend in f32 only.
-fn host_batch_norm_train(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, skip: Option<Tensor<4>>, relu: bool, eps: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+fn host_batch_norm_train(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, skip: Option<Tensor<4>>, act: Act, eps: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
     let (y, gamma, beta) = (y.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch());
     let (out, mean, var) = match skip {
-        None => <Dispatch as HostBatchNorm>::host_batch_norm(y, gamma, beta, relu, eps),
-        Some(skip) => <Dispatch as HostBatchNorm>::host_batch_norm_add(y, gamma, beta, skip.into_dispatch(), relu, eps),
+        None => <Dispatch as HostBatchNorm>::host_batch_norm(y, gamma, beta, act, eps),
+        Some(skip) => <Dispatch as HostBatchNorm>::host_batch_norm_add(y, gamma, beta, skip.into_dispatch(), act, eps),
     };
     (Tensor::from_dispatch(out), Tensor::from_dispatch(mean), Tensor::from_dispatch(var))
 }
@@ -275,7 +302,7 @@ pub trait HostBatchNorm: Backend {
         y: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
-        relu: bool,
+        act: Act,
         eps: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// With a residual added before the ReLU.
@@ -284,7 +311,7 @@ pub trait HostBatchNorm: Backend {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         skip: FloatTensor<Self>,
-        relu: bool,
+        act: Act,
         eps: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
@@ -294,19 +321,19 @@ fn planes(y: &FlexTensor) -> Planes {
     Planes { n, c, hw: h * w }
 }
 
-fn flex_forward(y: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, skip: Option<&FlexTensor>, relu: bool, eps: f64) -> Normed<Flex> {
+fn flex_forward(y: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, skip: Option<&FlexTensor>, act: Act, eps: f64) -> Normed<Flex> {
     let g = planes(y);
     let skip = skip.map(host_f32);
-    let r = forward(g, &host_f32(y), &host_f32(gamma), &host_f32(beta), skip.as_deref(), relu, eps);
+    let r = forward(g, &host_f32(y), &host_f32(gamma), &host_f32(beta), skip.as_deref(), act, eps);
     (FlexTensor::from_data(burn::tensor::TensorData::new(r.out, y.shape())), flex(r.mean, [g.c]), flex(r.var, [g.c]))
 }
 
 impl HostBatchNorm for Flex {
-    fn host_batch_norm(y: FlexTensor, gamma: FlexTensor, beta: FlexTensor, relu: bool, eps: f64) -> Normed<Self> {
-        flex_forward(&y, &gamma, &beta, None, relu, eps)
+    fn host_batch_norm(y: FlexTensor, gamma: FlexTensor, beta: FlexTensor, act: Act, eps: f64) -> Normed<Self> {
+        flex_forward(&y, &gamma, &beta, None, act, eps)
     }
-    fn host_batch_norm_add(y: FlexTensor, gamma: FlexTensor, beta: FlexTensor, skip: FlexTensor, relu: bool, eps: f64) -> Normed<Self> {
-        flex_forward(&y, &gamma, &beta, Some(&skip), relu, eps)
+    fn host_batch_norm_add(y: FlexTensor, gamma: FlexTensor, beta: FlexTensor, skip: FlexTensor, act: Act, eps: f64) -> Normed<Self> {
+        flex_forward(&y, &gamma, &beta, Some(&skip), act, eps)
     }
 }
 
@@ -318,7 +345,7 @@ struct State {
     gamma: FlexTensor,
     mean: FlexTensor,
     var: FlexTensor,
-    relu: bool,
+    act: Act,
     eps: f64,
 }
 
@@ -326,7 +353,7 @@ impl State {
     fn grads(&self, dout: FlexTensor, want_skip: bool) -> NormGrads {
         let g = planes(&self.y);
         let (y, out, gamma) = (host_f32(&self.y), host_f32(&self.out), host_f32(&self.gamma));
-        backward(g, &host_f32(&dout), &y, &out, &host_f32(&self.mean), &host_f32(&self.var), &gamma, self.relu, want_skip, self.eps)
+        backward(g, &host_f32(&dout), &y, &out, &host_f32(&self.mean), &host_f32(&self.var), &gamma, self.act, want_skip, self.eps)
     }
 }
 
@@ -377,12 +404,12 @@ fn tracked<C: CheckpointStrategy>(
     gamma: FloatTensor<Autodiff<Flex, C>>,
     beta: FloatTensor<Autodiff<Flex, C>>,
     skip: Option<FloatTensor<Autodiff<Flex, C>>>,
-    relu: bool,
+    act: Act,
     eps: f64,
 ) -> Normed<Autodiff<Flex, C>> {
     let (py, pg) = (y.primitive().clone(), gamma.primitive().clone());
-    let (out, mean, var) = flex_forward(&py, &pg, beta.primitive(), skip.as_ref().map(|s| s.primitive()), relu, eps);
-    let state = State { y: py, out: out.clone(), gamma: pg, mean: mean.clone(), var: var.clone(), relu, eps };
+    let (out, mean, var) = flex_forward(&py, &pg, beta.primitive(), skip.as_ref().map(|s| s.primitive()), act, eps);
+    let state = State { y: py, out: out.clone(), gamma: pg, mean: mean.clone(), var: var.clone(), act, eps };
     let out = match skip {
         None => match NormBackward.prepare::<C>([y.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(state, out),
@@ -397,11 +424,11 @@ fn tracked<C: CheckpointStrategy>(
 }
 
 impl<C: CheckpointStrategy> HostBatchNorm for Autodiff<Flex, C> {
-    fn host_batch_norm(y: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, relu: bool, eps: f64) -> Normed<Self> {
-        tracked::<C>(y, gamma, beta, None, relu, eps)
+    fn host_batch_norm(y: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, act: Act, eps: f64) -> Normed<Self> {
+        tracked::<C>(y, gamma, beta, None, act, eps)
     }
-    fn host_batch_norm_add(y: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, skip: FloatTensor<Self>, relu: bool, eps: f64) -> Normed<Self> {
-        tracked::<C>(y, gamma, beta, Some(skip), relu, eps)
+    fn host_batch_norm_add(y: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, skip: FloatTensor<Self>, act: Act, eps: f64) -> Normed<Self> {
+        tracked::<C>(y, gamma, beta, Some(skip), act, eps)
     }
 }
 
@@ -418,7 +445,7 @@ mod tests {
     }
 
     /// The textbook composition, as `resnet.rs` runs it on GPU devices.
-    fn composed(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, skip: Option<Tensor<4>>, relu: bool) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    fn composed(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, skip: Option<Tensor<4>>, act: Act) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
         let [_, c, _, _] = y.dims();
         let mean = y.clone().mean_dim(0).mean_dim(2).mean_dim(3);
         let centered = y - mean.clone();
@@ -427,8 +454,10 @@ mod tests {
         if let Some(s) = skip {
             out = out + s;
         }
-        if relu {
-            out = burn_relu(out);
+        match act {
+            Act::Identity => {}
+            Act::Relu => out = burn_relu(out),
+            Act::Relu6 => out = burn_relu(out).clamp_max(6.0),
         }
         (out, mean.reshape([c]), var.reshape([c]))
     }
@@ -440,18 +469,21 @@ mod tests {
         let dev = Device::flex();
         let (n, c, h, w) = (3, 4, 7, 5);
         let len = n * c * h * w;
-        for (case, (with_skip, relu)) in [(false, false), (false, true), (true, false), (true, true)].into_iter().enumerate() {
+        let acts = [(false, Act::Identity), (false, Act::Relu), (true, Act::Identity), (true, Act::Relu), (false, Act::Relu6), (true, Act::Relu6)];
+        for (case, (with_skip, act)) in acts.into_iter().enumerate() {
             let t4 = |seed| Tensor::<4>::from_data(TensorData::new(values(len, seed), [n, c, h, w]), &dev).autodiff().require_grad();
-            let t1 = |seed| Tensor::<1>::from_data(TensorData::new(values(c, seed), [c]), &dev).autodiff().require_grad();
+            // γ up to ±8 for ReLU6, so that outputs pass its cap of 6.
+            let spread = if act == Act::Relu6 { 4.0 } else { 1.0 };
+            let t1 = |seed| Tensor::<1>::from_data(TensorData::new(values(c, seed).into_iter().map(|v| v * spread).collect::<Vec<_>>(), [c]), &dev).autodiff().require_grad();
             let upstream = Tensor::<4>::from_data(TensorData::new(values(len, 99), [n, c, h, w]), &dev).autodiff();
             let run = |ours: bool| {
                 let (y, gamma, beta, skip) = (t4(1 + case as u32), t1(10), t1(11), t4(20));
                 assert!(tensors_on_host(&[&y, &skip]));
                 let s = with_skip.then(|| skip.clone());
                 let (out, mean, var) = if ours {
-                    batch_norm_train(y.clone(), gamma.clone(), beta.clone(), s, relu, 1e-5)
+                    batch_norm_train(y.clone(), gamma.clone(), beta.clone(), s, act, 1e-5)
                 } else {
-                    composed(y.clone(), gamma.clone(), beta.clone(), s, relu)
+                    composed(y.clone(), gamma.clone(), beta.clone(), s, act)
                 };
                 let grads = (out.clone() * upstream.clone()).sum().backward();
                 let flat = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
@@ -471,7 +503,7 @@ mod tests {
                 assert_eq!(a.len(), b.len(), "{name}");
                 let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
                 let err = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-                assert!(err <= 2e-5 * scale, "skip {with_skip}, relu {relu}: {name} differs by {err} (scale {scale})");
+                assert!(err <= 2e-5 * scale, "skip {with_skip}, {act:?}: {name} differs by {err} (scale {scale})");
             }
         }
     }
@@ -481,7 +513,7 @@ mod tests {
     fn keeps_nan_visible() {
         let g = Planes { n: 2, c: 1, hw: 3 };
         let y = [1.0, f32::NAN, 0.5, 2.0, 1.0, 0.0];
-        let r = forward(g, &y, &[1.0], &[0.0], None, true, 1e-5);
+        let r = forward(g, &y, &[1.0], &[0.0], None, Act::Relu6, 1e-5);
         assert!(r.out.iter().all(|v| v.is_nan()), "{:?}", r.out);
     }
 }

@@ -60,7 +60,7 @@ impl Geom {
 
 /// For output column `ox`, the input column is `ox·stride + kw − pad`: the range of `ox` for
 /// which it falls inside `[0, w)`.
-fn valid_range(out: usize, size: usize, stride: usize, offset: isize) -> (usize, usize) {
+pub(super) fn valid_range(out: usize, size: usize, stride: usize, offset: isize) -> (usize, usize) {
     // ox·stride + offset ≥ 0  and  ox·stride + offset < size
     let lo = if offset >= 0 { 0 } else { ((-offset) as usize).div_ceil(stride) };
     let hi = if (size as isize) <= offset { 0 } else { ((size as isize - offset) as usize).div_ceil(stride).min(out) };

@@ -24,6 +24,12 @@ pub struct ImageInput {
 }
 
 impl ImageInput {
+    /// This input as a run trains it: the run's image size and fit over the model's own (the
+    /// trained model then keeps them: its checkpoints and exports say what it was trained on).
+    pub fn for_run(&self, size: Option<usize>, fit: Option<Fit>) -> ImageInput {
+        ImageInput { size: size.unwrap_or(self.size), center_crop: fit.map_or(self.center_crop, |f| f == Fit::CenterCrop), ..self.clone() }
+    }
+
     /// How images are brought to the input size unless the run says otherwise.
     pub fn fit(&self) -> Fit {
         if self.center_crop { Fit::CenterCrop } else { Fit::Resize }

@@ -2,7 +2,7 @@
 //! no filesystem), and the table of families that says which loader reads them. A text model is
 //! `config.json`, `model.safetensors`, `tokenizer.json` and/or `vocab.txt` (+
 //! `tokenizer_config.json`); an image model is `model.safetensors`, plus the `config.json` an
-//! edgetune export writes (classes, preprocessing); a bare upstream ResNet file works.
+//! edgetune export writes (classes, preprocessing); a bare upstream (torchvision) file works.
 //! A text model may carry a PEFT LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`,
 //! see [`super::peft`]): beside the weights in a checkpoint, or alone in an adapter export, whose
 //! base model is then read from `base_model_name_or_path`.
@@ -122,11 +122,9 @@ impl ModelFiles {
     pub fn family(&self) -> Result<&'static Family> {
         let file = "config.json";
         let Some(config) = self.config_json()? else {
-            if header_has(&self.weights, "conv1.weight") {
-                // A bare torchvision or CIFAR ResNet state dict.
-                return family_of("resnet").ok_or_else(|| Error::model(&self.source, "no image family"));
-            }
-            return Err(Error::model(&self.source, "the model directory is missing config.json"));
+            // A bare upstream state dict (torchvision's): its tensor names say the family.
+            let bare = |f: &&Family| !f.bare.is_empty() && f.bare.iter().all(|name| header_has(&self.weights, name));
+            return FAMILIES.iter().find(bare).ok_or_else(|| Error::model(&self.source, "the model directory is missing config.json"));
         };
         let known = || {
             let of = |kind| FAMILIES.iter().filter(|f| f.kind == kind).flat_map(|f| f.model_types.iter().copied()).collect::<Vec<_>>().join(", ");
@@ -221,21 +219,32 @@ pub struct Family {
     pub load: fn(&ModelFiles, Option<&HeadSpec>, &Device) -> Result<Classifier>,
     /// An image family's input settings, read without loading the model.
     pub preprocessing: Option<fn(&ModelFiles) -> Result<ImageInput>>,
+    /// Tensor names that mark a bare upstream weights file of this family (no `config.json`).
+    pub bare: &'static [&'static str],
 }
 
 
 /// Every family, the first text one being the default for a config without `model_type`.
-pub static FAMILIES: [Family; 5] = [
-    Family { model_types: &["bert"], architectures: &["Bert"], kind: ModelKind::Text, load: text::bert::load, preprocessing: None },
-    Family { model_types: &["roberta"], architectures: &["Roberta"], kind: ModelKind::Text, load: text::roberta::load, preprocessing: None },
-    Family { model_types: &["xlm-roberta"], architectures: &["XLMRoberta"], kind: ModelKind::Text, load: text::roberta::load_xlmr, preprocessing: None },
-    Family { model_types: &["distilbert"], architectures: &["DistilBert"], kind: ModelKind::Text, load: text::distilbert::load, preprocessing: None },
+pub static FAMILIES: [Family; 6] = [
+    Family { model_types: &["bert"], architectures: &["Bert"], kind: ModelKind::Text, load: text::bert::load, preprocessing: None, bare: &[] },
+    Family { model_types: &["roberta"], architectures: &["Roberta"], kind: ModelKind::Text, load: text::roberta::load, preprocessing: None, bare: &[] },
+    Family { model_types: &["xlm-roberta"], architectures: &["XLMRoberta"], kind: ModelKind::Text, load: text::roberta::load_xlmr, preprocessing: None, bare: &[] },
+    Family { model_types: &["distilbert"], architectures: &["DistilBert"], kind: ModelKind::Text, load: text::distilbert::load, preprocessing: None, bare: &[] },
     Family {
         model_types: &["resnet", "resnet-cifar"],
         architectures: &["ResNet"],
         kind: ModelKind::Image,
         load: image::resnet::load,
         preprocessing: Some(image::resnet::preprocessing),
+        bare: &["conv1.weight"],
+    },
+    Family {
+        model_types: &["mobilenet_v2"],
+        architectures: &["MobileNetV2"],
+        kind: ModelKind::Image,
+        load: image::mobilenet::load,
+        preprocessing: Some(image::mobilenet::preprocessing),
+        bare: &["features.0.0.weight", "features.1.conv.0.0.weight"],
     },
 ];
 

@@ -113,6 +113,9 @@ pub struct TrainConfig {
     /// How images become the model's input size (default: the model's own, e.g. resize for
     /// CIFAR models, centre crop for ImageNet ones).
     pub image_fit: Option<Fit>,
+    /// Side of the square images the model trains on (default: the model's own, e.g. 224 for
+    /// ImageNet models): smaller trains faster on small photos. The trained model keeps it.
+    pub image_size: Option<usize>,
     // --- optimisation ---
     pub epochs: f64,
     /// Stop after this many optimiser steps (tests, benchmarks).
@@ -175,6 +178,7 @@ impl Default for TrainConfig {
             augment: Augment::default(),
             freeze_bn: false,
             image_fit: None,
+            image_size: None,
             epochs: 4.0,
             max_steps: None,
             batch_size: 32,
@@ -263,6 +267,7 @@ impl TrainConfig {
             seed: self.seed,
             task: self.task,
             image_fit: self.image_fit,
+            image_size: self.image_size,
             ..base
         }
     }
@@ -371,6 +376,9 @@ impl TrainConfig {
         }
         if self.batch_size == 0 || self.eval_batch_size == 0 || self.grad_accum == 0 {
             return bad("batch_size, eval_batch_size and grad_accum must be at least 1".into());
+        }
+        if self.image_size.is_some_and(|s| !(8..=1024).contains(&s)) {
+            return bad(format!("image_size is {}, expected 8 to 1024 pixels", self.image_size.unwrap_or(0)));
         }
         if self.max_length < 3 {
             return bad(format!("max_length is {}, expected at least 3 ([CLS], a token, [SEP])", self.max_length));

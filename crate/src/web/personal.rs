@@ -8,7 +8,7 @@ use crate::export::checkpoint_model_files;
 use crate::model::{load_any, Classifier, ModelFiles, ModelKind};
 use crate::personalize::{self, REPLAY_IMAGES, REPLAY_TEXT};
 use crate::prepare::{DataSource, Prepared};
-use crate::run::{head_spec, prepare_for};
+use crate::run::{load_for_run, prepare_for};
 use crate::train::{Trainer, TrainConfig};
 use js_sys::Promise;
 use serde_json::Value;
@@ -128,7 +128,7 @@ async fn start(
     let plan = personalize::plan(&files, &new, replay.as_ref(), Some(cfg.replay_size), cfg).map_err(err)?;
     let data = DataSource::Bytes { name: plan.train.0.clone(), bytes: plan.train.1.clone() };
     let prepared = prepare_for(&files, &request(&data, &plan.config)).map_err(err)?;
-    let mut grown = load_any(files.clone(), Some(&head_spec(&plan.config, &prepared)), device).map_err(err)?;
+    let mut grown = load_for_run(files.clone(), &plan.config, &prepared, device).map_err(err)?;
     personalize::imprint(&mut grown, &prepared, plan.old_labels.len(), plan.config.eval_batch_size).await.map_err(err)?;
     let trainer = Trainer::new(grown, &prepared, &plan.config, None).map_err(err)?;
     let start = trainer.start_event(&prepared, None);

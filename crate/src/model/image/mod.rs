@@ -2,10 +2,20 @@
 //! Each family is a folder here; what they share (how an export's `config.json` names the
 //! classes) is in this file.
 
+pub mod conv_bn;
+pub mod mobilenet;
 pub mod resnet;
 
-use super::face::Batch;
+use super::face::{Batch, Body};
+use super::head::{load_head, HeadSpec, SavedHead};
+use super::input::{ImageInput, Input};
+use super::load::ModelFiles;
+use super::params::ParamStore;
 use super::task::{saved_classes, saved_threshold, Task};
+use super::Classifier;
+use crate::device::Device;
+use crate::error::Result;
+use crate::weights::SafeTensors;
 use burn::tensor::Tensor;
 use serde_json::Value;
 
@@ -22,4 +32,28 @@ pub fn pixels(batch: Batch) -> Tensor<4> {
         Batch::Pixels(x) => x,
         Batch::Tokens { mask, .. } => Tensor::<4>::zeros([0, 3, 1, 1], &mask.device()),
     }
+}
+
+/// An image classifier around a loaded `body` (its tensors already in `params`): the head
+/// `head` as the checkpoint `st` keeps it (kept when `spec`'s classes are the checkpoint's,
+/// else fresh), the classes an export's `config` names, and the `input` it reads.
+#[allow(clippy::too_many_arguments)]
+pub fn classifier(files: &ModelFiles, st: &SafeTensors, config: Option<&Value>, mut params: ParamStore, body: Box<dyn Body>, input: ImageInput, head: &str, spec: Option<&HeadSpec>, device: &Device) -> Result<Classifier> {
+    let (task, labels, threshold) = saved_head(config);
+    let find = |name: &str| st.info(&format!("{name}.weight")).is_some().then(|| (st, name.to_string()));
+    let head_name = head.to_string();
+    let saved = SavedHead { classifier: &head_name, pooler: None, task, labels, pooling: Default::default(), threshold, find: &find };
+    let head = load_head(&mut params, saved, spec, body.width(), &files.source, device)?;
+    Ok(Classifier {
+        input: Input::Image(input),
+        body,
+        head: head.head,
+        params,
+        labels: head.labels,
+        task: head.task,
+        threshold: head.threshold,
+        device: device.clone(),
+        lora: None,
+        base_model: files.source.clone(),
+    })
 }

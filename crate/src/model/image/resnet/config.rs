@@ -2,6 +2,7 @@
 //! shapes or from an exported `config.json`, and the list of body tensors it implies.
 
 use crate::error::{Error, Result};
+use crate::model::image::conv_bn::{conv_bn_tensors, Role};
 use crate::model::input::{ImageInput, IMAGENET_MEAN, IMAGENET_STD};
 use crate::weights::SafeTensors;
 use serde::{Deserialize, Serialize};
@@ -68,17 +69,6 @@ pub struct ResNetConfig {
     pub center_crop: bool,
     pub image_mean: [f32; 3],
     pub image_std: [f32; 3],
-}
-
-/// What a body tensor is, which decides how it is stored and trained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// A convolution kernel `[out, in, kh, kw]`: trained, weight-decayed.
-    Conv,
-    /// Batch-norm `weight`/`bias`: trained, not weight-decayed (as LayerNorm parameters are).
-    Norm,
-    /// Batch-norm `running_mean`/`running_var`: a buffer.
-    Stat,
 }
 
 impl ResNetConfig {
@@ -222,12 +212,7 @@ impl ResNetConfig {
 /// exporter both walk this list. (No `num_batches_tracked`: PyTorch fills it in when absent.)
 pub fn body_tensors(c: &ResNetConfig) -> Vec<(String, Vec<usize>, Role)> {
     let mut v = Vec::new();
-    let mut conv_bn = |conv: String, bn: String, shape: [usize; 4]| {
-        v.push((format!("{conv}.weight"), shape.to_vec(), Role::Conv));
-        for (field, role) in [("weight", Role::Norm), ("bias", Role::Norm), ("running_mean", Role::Stat), ("running_var", Role::Stat)] {
-            v.push((format!("{bn}.{field}"), vec![shape[0]], role));
-        }
-    };
+    let mut conv_bn = |conv: String, bn: String, shape: [usize; 4]| conv_bn_tensors(&mut v, &conv, &bn, shape);
     let k = if c.model_type == Family::Cifar { 3 } else { 7 };
     conv_bn("conv1".into(), "bn1".into(), [c.stem_width, 3, k, k]);
     for (pre, b) in blocks(c) {

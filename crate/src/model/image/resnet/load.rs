@@ -5,9 +5,9 @@
 use super::{load_body, ResNetConfig};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::model::head::{load_head, HeadSpec, SavedHead};
-use crate::model::image::saved_head;
-use crate::model::input::{ImageInput, Input};
+use crate::model::head::HeadSpec;
+use crate::model::image::classifier;
+use crate::model::input::ImageInput;
 use crate::model::load::ModelFiles;
 use crate::model::params::ParamStore;
 use crate::model::Classifier;
@@ -49,22 +49,8 @@ pub fn load(files: &ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Res
     let cfg = resnet_config(&st, config.as_ref())?;
     let mut params = ParamStore::default();
     let net = load_body(&st, &cfg, &mut params, device)?;
-    let (task, labels, threshold) = saved_head(config.as_ref());
-    let find = |name: &str| st.info(&format!("{name}.weight")).is_some().then(|| (&st, name.to_string()));
-    let saved = SavedHead { classifier: &cfg.head, pooler: None, task, labels, pooling: Default::default(), threshold, find: &find };
-    let head = load_head(&mut params, saved, spec, cfg.num_features(), &files.source, device)?;
-    Ok(Classifier {
-        input: Input::Image(cfg.input()),
-        body: Box::new(net),
-        head: head.head,
-        params,
-        labels: head.labels,
-        task: head.task,
-        threshold: head.threshold,
-        device: device.clone(),
-        lora: None,
-        base_model: files.source.clone(),
-    })
+    let input = cfg.input();
+    classifier(files, &st, config.as_ref(), params, Box::new(net), input, &cfg.head, spec, device)
 }
 
 /// A name people know the architecture by: "ResNet-20", "ResNet-50".

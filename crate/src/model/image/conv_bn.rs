@@ -1,0 +1,135 @@
+//! What convolutional image families share: a convolution followed by batch norm and an
+//! activation (ResNet's and MobileNet's unit), and loading such a network's tensors by role.
+//! Batch-norm running statistics are store *buffers*: never trained, updated outside autodiff
+//! (`apply_buffer_updates`) from what a training forward reports, as PyTorch's `BatchNorm2d`
+//! does (momentum 0.1, unbiased batch variance). The convolutions and the fused training-mode
+//! batch norm are `crate::kernels` operations: host kernels on the CPU backend, burn's elsewhere.
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::kernels::{batch_norm_train, conv2d, depthwise_conv2d, Act};
+use crate::model::face::BufferUpdate;
+use crate::model::layers::need;
+use crate::model::params::{Group, ParamId, ParamStore};
+use crate::weights::SafeTensors;
+use burn::tensor::Tensor;
+
+/// `torch.nn.BatchNorm2d` defaults.
+pub const BN_EPS: f64 = 1e-5;
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// What a body tensor is, which decides how it is stored and trained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A convolution kernel `[out, in, kh, kw]`: trained, weight-decayed.
+    Conv,
+    /// Batch-norm `weight`/`bias`: trained, not weight-decayed (as LayerNorm parameters are).
+    Norm,
+    /// Batch-norm `running_mean`/`running_var`: a buffer.
+    Stat,
+}
+
+/// Appends a convolution's kernel (`shape`) and its batch norm's four tensors to `list`.
+pub fn conv_bn_tensors(list: &mut Vec<(String, Vec<usize>, Role)>, conv: &str, bn: &str, shape: [usize; 4]) {
+    list.push((format!("{conv}.weight"), shape.to_vec(), Role::Conv));
+    for (field, role) in [("weight", Role::Norm), ("bias", Role::Norm), ("running_mean", Role::Stat), ("running_var", Role::Stat)] {
+        list.push((format!("{bn}.{field}"), vec![shape[0]], role));
+    }
+}
+
+/// Inserts every tensor of `list` from `st` into `params` (group Body; running statistics as
+/// buffers). Shapes are checked; errors name the file and tensor.
+pub fn load_tensors(st: &SafeTensors, list: Vec<(String, Vec<usize>, Role)>, params: &mut ParamStore, device: &Device) -> Result<()> {
+    for (name, shape, role) in list {
+        let values = st.f32(&name, &shape)?;
+        match role {
+            Role::Conv => {
+                params.insert(&name, &shape, values, false, Group::Body, device)?;
+            }
+            Role::Norm => {
+                let id = params.insert(&name, &shape, values, false, Group::Body, device)?;
+                params.params[id].no_decay = true;
+            }
+            Role::Stat => {
+                if name.ends_with("running_var") && values.iter().any(|&x| x.is_nan() || x < 0.0) {
+                    return Err(Error::weights(st.source(), format!("tensor '{name}' holds a negative or NaN variance")));
+                }
+                params.insert_buffer(&name, &shape, values, Group::Body, device)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A convolution (dense, or depthwise: one filter per channel) without bias, then batch norm.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvBn {
+    conv: ParamId,
+    stride: usize,
+    pad: usize,
+    depthwise: bool,
+    weight: ParamId,
+    bias: ParamId,
+    mean: ParamId,
+    var: ParamId,
+}
+
+impl ConvBn {
+    pub fn lookup(p: &ParamStore, conv: &str, bn: &str, stride: usize, pad: usize) -> Result<Self> {
+        Ok(ConvBn {
+            conv: need(p, &format!("{conv}.weight"))?,
+            stride,
+            pad,
+            depthwise: false,
+            weight: need(p, &format!("{bn}.weight"))?,
+            bias: need(p, &format!("{bn}.bias"))?,
+            mean: need(p, &format!("{bn}.running_mean"))?,
+            var: need(p, &format!("{bn}.running_var"))?,
+        })
+    }
+
+    /// The same with a depthwise kernel `[channels, 1, k, k]`.
+    pub fn depthwise(self) -> Self {
+        ConvBn { depthwise: true, ..self }
+    }
+
+    fn conv(&self, x: Tensor<4>, w: Tensor<4>) -> Tensor<4> {
+        if self.depthwise {
+            depthwise_conv2d(x, w, self.stride, self.pad)
+        } else {
+            conv2d(x, w, self.stride, self.pad)
+        }
+    }
+
+    /// `act(bn(conv(x)) + skip?)`: `[batch, out, h', w']`. Training (`train`) normalises with the
+    /// batch's statistics and reports them in `updates`; evaluation folds the running ones into
+    /// the convolution.
+    pub fn forward(&self, p: &ParamStore, x: Tensor<4>, train: bool, updates: &mut Vec<BufferUpdate>, skip: Option<Tensor<4>>, act: Act) -> Tensor<4> {
+        let (gamma, beta) = (p.t1(self.weight), p.t1(self.bias));
+        if train {
+            let y = self.conv(x, p.t4(self.conv)); // [batch, out, h', w']
+            let [batch, _, h, w] = y.dims();
+            let n = (batch * h * w) as f64;
+            let unbias = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
+            let (out, mean, var) = batch_norm_train(y, gamma, beta, skip, act, BN_EPS); // [batch, out, h', w']
+            updates.push(BufferUpdate { id: self.mean, batch: mean, momentum: BN_MOMENTUM });
+            updates.push(BufferUpdate { id: self.var, batch: var.mul_scalar(unbias), momentum: BN_MOMENTUM });
+            return out;
+        }
+        // Folded into the convolution: w * a, bias beta - mean * a, a = gamma / sqrt(var + eps).
+        // No pass over the activations beyond the convolution itself.
+        let a = gamma / p.t1(self.var).add_scalar(BN_EPS).sqrt(); // [out]
+        let b = beta - p.t1(self.mean) * a.clone();
+        let [out] = a.dims();
+        let y = self.conv(x, p.t4(self.conv) * a.reshape([out, 1, 1, 1])) + b.reshape([1, out, 1, 1]); // [batch, out, h', w']
+        let y = match skip {
+            Some(s) => y + s,
+            None => y,
+        };
+        match act {
+            Act::Identity => y,
+            Act::Relu => burn::tensor::activation::relu(y),
+            Act::Relu6 => y.clamp(0.0, 6.0),
+        }
+    }
+}
