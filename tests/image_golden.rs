@@ -1,4 +1,5 @@
-//! ResNet bodies compute PyTorch's numbers. Golden values come from
+//! ResNet bodies compute PyTorch's numbers (MobileNetV2's are checked in `tests/families.rs`;
+//! its broken files here). Golden values come from
 //! `tests/golden/make_resnet_golden.py`: the pre-trained CIFAR ResNet-20 (`shared/models`) against
 //! the committed `tests/golden/resnet20.json`, and torchvision ResNets with random weights (written
 //! by the script into a temporary directory when the test runs, Python from scripts/setup-python.sh).
@@ -14,6 +15,7 @@ mod common;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Tensor, TensorData};
 use edgetune::device::{self, block_on, Backend, Device};
+use edgetune::model::image::mobilenet::{load_body as load_mobilenet, MobileNetConfig};
 use edgetune::model::image::resnet::{body_tensors, load_body, BlockKind, Family, ResNet, ResNetConfig, Shortcut};
 use edgetune::model::layers::Dense;
 use edgetune::model::params::{transpose, Group, ParamStore};
@@ -293,6 +295,36 @@ fn non_resnet_and_broken_checkpoints_are_refused_with_the_reason() {
 
     let e = err(ResNetConfig::from_json(&serde_json::json!({"model_type": "bert"})));
     assert!(e.starts_with("config.json: not a ResNet configuration: unknown variant `bert`"), "{e}");
+}
+
+/// MobileNetV2 files that are not torchvision's layout are refused with the reason, naming the
+/// tensor: transformers' layout, a tensor of another width, a config at odds with the weights.
+#[test]
+fn broken_mobilenets_are_refused_with_the_reason() {
+    let path = common::shared("models/mobilenet_v2-imagenet/model.safetensors");
+    let st = SafeTensors::read(&path).unwrap();
+    let cfg = MobileNetConfig::detect(&st).unwrap();
+    assert_eq!((cfg.width_mult, cfg.num_features(), cfg.image_size, cfg.center_crop), (1.0, 1280, 224, true));
+    type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
+    let all: Tensors = st.names().filter(|n| !n.ends_with("num_batches_tracked")).map(|n| { let (v, s) = st.f32_any(n).unwrap(); (n.to_string(), s, v) }).collect();
+    let rewrite = |f: &dyn Fn(&mut Tensors)| {
+        let mut t = all.clone();
+        f(&mut t);
+        SafeTensors::parse(edgetune::weights::to_bytes(&t, &Default::default()), "broken.safetensors").unwrap()
+    };
+    let hf = rewrite(&|t| t.iter_mut().for_each(|(n, _, _)| *n = format!("mobilenet_v2.{n}")));
+    let e = err(MobileNetConfig::detect(&hf));
+    assert!(e.contains("not a MobileNetV2: no tensor 'features.0.0.weight'") && e.contains("transformers' MobileNetV2 layout"), "{e}");
+    let reshaped = rewrite(&|t| {
+        let w = t.iter_mut().find(|(n, _, _)| n == "features.5.conv.1.0.weight").unwrap();
+        (w.1, w.2) = (vec![192, 1, 5, 5], vec![0.0; 192 * 25]);
+    });
+    let e = err(MobileNetConfig::detect(&reshaped));
+    assert!(e.ends_with("tensor 'features.5.conv.1.0.weight' is shape [192, 1, 5, 5], expected [192, 1, 3, 3] at width 1.0"), "{e}");
+    let e = err(MobileNetConfig::from_json(&serde_json::json!({"model_type": "mobilenet_v2", "width_mult": 1.0, "image_size": 16, "center_crop": false, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]})));
+    assert!(e.contains("image_size 16 (at least 32)"), "{e}");
+    let e = err(load_mobilenet(&st, &MobileNetConfig::imagenet(0.5), &mut ParamStore::default(), &cpu()));
+    assert!(e.ends_with("model.safetensors: tensor 'features.0.0.weight' has shape [32, 3, 3, 3], expected [16, 3, 3, 3]"), "{e}");
 }
 
 #[cfg(feature = "wgpu")]

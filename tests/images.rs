@@ -1,6 +1,6 @@
 //! Image classification end to end with the native runner: the built-in demo reaches the
-//! accuracy goal on the digits, its export loads back in PyTorch with the same logits, a run
-//! resumes, and `preview-augment` writes its grid.
+//! accuracy goal on the digits, its export loads back in PyTorch with the same logits, so does a
+//! MobileNetV2's (torchvision), a run resumes, and `preview-augment` writes its grid.
 
 mod cli_common;
 mod common;
@@ -59,6 +59,62 @@ fn demo_reaches_98_5_percent_and_its_export_loads_in_pytorch() {
     let out = Command::new(python).arg(common::repo("tests/python/check_image_export.py")).arg(&export).arg(&pred_file).output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     println!("pytorch: {report}");
+    assert!(out.status.success(), "PyTorch disagrees: {report} {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// MobileNetV2 (the ImageNet weights, a bare torchvision file) fine-tuned for a few steps at a
+/// chosen image size on photos: the export says that size, loads in torchvision
+/// (`modeling_mobilenet.py`) and gives `edgetune predict`'s labels and logits.
+#[test]
+fn mobilenet_export_loads_in_torchvision_with_the_trained_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    let mut files = Vec::new();
+    for class in ["airplane", "cat", "ship"] {
+        std::fs::create_dir_all(photos.join(class)).unwrap();
+        let mut names: Vec<_> = std::fs::read_dir(common::shared("data/cifar10-small/train").join(class)).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        for p in names.into_iter().take(8) {
+            let to = photos.join(class).join(p.file_name().unwrap());
+            std::fs::copy(&p, &to).unwrap();
+            files.push(to);
+        }
+    }
+    let (run, export) = (tmp.path().join("run"), tmp.path().join("export"));
+    let events = run_json(
+        edgetune()
+            .args(["train", "--json", "--device", "cpu", "--max-steps", "3", "--batch-size", "8", "--image-size", "64", "--image-fit", "resize", "--valid-split", "0", "--test-split", "0", "--model"])
+            .arg(common::shared("models/mobilenet_v2-imagenet"))
+            .arg("--data")
+            .arg(&photos)
+            .arg("--run-dir")
+            .arg(&run)
+            .arg("--export")
+            .arg(&export),
+    );
+    assert_eq!(events.last().unwrap()["event"], "done");
+    let config: Value = serde_json::from_slice(&std::fs::read(export.join("config.json")).unwrap()).unwrap();
+    assert_eq!((&config["model_type"], &config["image_size"], &config["center_crop"]), (&Value::from("mobilenet_v2"), &Value::from(64), &Value::from(false)));
+    let Some(python) = common::python() else {
+        assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
+        return;
+    };
+    // The photos as PNG files Pillow writes: JPEG decoders differ by a level or two per pixel
+    // (Pillow's libjpeg-turbo and the `image` crate's zune-jpeg upsample colour differently),
+    // which moves logits by up to ~0.1; the comparison is of the two models, on the same pixels.
+    let pngs = tmp.path().join("pngs");
+    std::fs::create_dir_all(&pngs).unwrap();
+    let convert = "import sys; from PIL import Image\nfor i, f in enumerate(sys.argv[2:]): Image.open(f).convert('RGB').save(f'{sys.argv[1]}/{i:02}.png')";
+    ok(Command::new(&python).args(["-c", convert]).arg(&pngs).args(&files));
+    let mut pngs: Vec<_> = std::fs::read_dir(&pngs).unwrap().map(|e| e.unwrap().path()).collect();
+    pngs.sort();
+    assert_eq!(pngs.len(), files.len());
+    let preds = ok(edgetune().args(["predict", "--json", "--model"]).arg(&export).args(&pngs));
+    let pred_file = tmp.path().join("preds.jsonl");
+    std::fs::write(&pred_file, &preds).unwrap();
+    let out = Command::new(python).arg(common::repo("tests/python/check_image_export.py")).arg(&export).arg(&pred_file).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("torchvision: {report}");
     assert!(out.status.success(), "PyTorch disagrees: {report} {}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -1,13 +1,14 @@
-"""Loads an edgetune image-model export in PyTorch (the export's own modeling_resnet.py) and
-compares it with edgetune's output on the same image files.
+"""Loads an edgetune image-model export in PyTorch (the export's own modeling_*.py: modeling_resnet.py,
+modeling_mobilenet.py) and compares it with edgetune's output on the same image files.
 
 usage: python check_image_export.py EXPORT_DIR PREDICTIONS.jsonl
 PREDICTIONS.jsonl is `edgetune predict --json` output (text = image path, label, logits). Images
 are preprocessed with Pillow as the export's config.json says (RGB, bilinear resize to
-image_size, normalised with image_mean / image_std). Prints one JSON line; exits 1 if agreement is
+image_size, or with center_crop the short side to image_size / 0.875 and the middle square;
+normalised with image_mean / image_std). Prints one JSON line; exits 1 if agreement is
 below 99.5 % or a logit differs by more than 1e-3.
 """
-import json, os, sys
+import glob, importlib, json, os, sys
 
 import numpy as np
 import torch
@@ -15,9 +16,9 @@ from PIL import Image
 
 export, predictions = sys.argv[1], sys.argv[2]
 sys.path.insert(0, export)
-from modeling_resnet import load  # noqa: E402
-
-model = load(export)
+modeling = [os.path.basename(p)[:-3] for p in glob.glob(os.path.join(export, "modeling_*.py"))]
+assert len(modeling) == 1, f"expected one modeling_*.py in {export}, found {modeling}"
+model = importlib.import_module(modeling[0]).load(export)
 cfg = json.load(open(os.path.join(export, "config.json")))
 size = cfg["image_size"]
 mean = torch.tensor(cfg["image_mean"]).view(3, 1, 1)
@@ -25,8 +26,18 @@ std = torch.tensor(cfg["image_std"]).view(3, 1, 1)
 rows = [json.loads(l) for l in open(predictions, encoding="utf-8") if l.strip()]
 
 
+def fitted(im):
+    if not cfg.get("center_crop"):
+        return im.resize((size, size), Image.BILINEAR)
+    short = round(size / 0.875)
+    w, h = im.size
+    im = im.resize((short, max(short, round(h * short / w))) if w <= h else (max(short, round(w * short / h)), short), Image.BILINEAR)
+    left, top = (im.size[0] - size) // 2, (im.size[1] - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
 def tensor(path):
-    im = Image.open(path).convert("RGB").resize((size, size), Image.BILINEAR)
+    im = fitted(Image.open(path).convert("RGB"))
     return (torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1) - mean) / std
 
 

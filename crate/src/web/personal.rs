@@ -5,7 +5,7 @@
 
 use super::{err, msg, request, to_js, Session};
 use crate::export::checkpoint_model_files;
-use crate::model::{load_any, Classifier, ModelFiles, ModelKind};
+use crate::model::{Classifier, ModelFiles, ModelKind};
 use crate::personalize::{self, REPLAY_IMAGES, REPLAY_TEXT};
 use crate::prepare::{DataSource, Prepared};
 use crate::run::{load_for_run, prepare_for};
