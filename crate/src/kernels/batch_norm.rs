@@ -69,34 +69,43 @@ pub enum Act {
     Relu6,
 }
 
-impl Act {
-    fn relu(self) -> bool {
-        self != Act::Identity
-    }
-    /// The clamp's upper bound.
-    fn cap(self) -> f32 {
-        if self == Act::Relu6 { 6.0 } else { f32::INFINITY }
+/// [`Act`] as a const parameter of the loops, so that each activation gets its own vectorised
+/// code (plain ReLU's is what it was before ReLU6 existed).
+const IDENTITY: u8 = 0;
+const RELU: u8 = 1;
+const RELU6: u8 = 2;
+
+/// Calls `$f::<ACT>($args)` with the const matching `$act`.
+macro_rules! with_act {
+    ($act:expr, $f:ident($($arg:expr),*)) => {
+        match $act {
+            Act::Identity => $f::<IDENTITY>($($arg),*),
+            Act::Relu => $f::<RELU>($($arg),*),
+            Act::Relu6 => $f::<RELU6>($($arg),*),
+        }
+    };
+}
+
+/// The activation, keeping NaN (a diverged run must show as NaN, not as zeros).
+#[inline(always)]
+fn activate<const ACT: u8>(v: f32) -> f32 {
+    match ACT {
+        IDENTITY => v,
+        _ if v < 0.0 => 0.0,
+        RELU6 if v > 6.0 => 6.0,
+        _ => v,
     }
 }
 
-/// ReLU capped at `cap`, keeping NaN (a diverged run must show as NaN, not as zeros).
+/// The output gradient through the activation (`out` its output: the gradient passes where
+/// positive, and for ReLU6 below 6). A bit mask rather than a branch, so that the loops using it
+/// vectorise.
 #[inline(always)]
-fn relu_keep_nan(v: f32, cap: f32) -> f32 {
-    if v < 0.0 {
-        0.0
-    } else if v > cap {
-        cap
-    } else {
-        v
-    }
-}
-
-/// The output gradient through the ReLU (`out` its output: the gradient passes where positive
-/// and below the cap). A bit mask rather than a branch, so that the loops using it vectorise.
-#[inline(always)]
-fn mask<const RELU: bool>(d: f32, out: f32, cap: f32) -> f32 {
-    if RELU {
-        f32::from_bits(d.to_bits() & (-(((out > 0.0) & (out < cap)) as i32)) as u32)
+fn mask<const ACT: u8>(d: f32, out: f32) -> f32 {
+    if ACT == RELU {
+        f32::from_bits(d.to_bits() & (-((out > 0.0) as i32)) as u32)
+    } else if ACT == RELU6 {
+        f32::from_bits(d.to_bits() & (-(((out > 0.0) & (out < 6.0)) as i32)) as u32)
     } else {
         d
     }
@@ -109,10 +118,10 @@ pub struct Normalised {
     pub var: Vec<f32>,
 }
 
-/// `o = relu?(y · a + b + s?)` over one plane.
+/// `o = act(y · a + b + s?)` over one plane.
 #[inline(always)]
-fn affine<const RELU: bool>(o: &mut [MaybeUninit<f32>], y: &[f32], s: Option<&[f32]>, a: f32, b: f32, cap: f32) {
-    let act = |v: f32| if RELU { relu_keep_nan(v, cap) } else { v };
+fn affine<const ACT: u8>(o: &mut [MaybeUninit<f32>], y: &[f32], s: Option<&[f32]>, a: f32, b: f32) {
+    let act = activate::<ACT>;
     match s {
         Some(s) => o.iter_mut().zip(y).zip(s).for_each(|((o, y), s)| {
             o.write(act(y * a + b + s));
@@ -124,7 +133,6 @@ fn affine<const RELU: bool>(o: &mut [MaybeUninit<f32>], y: &[f32], s: Option<&[f
 }
 
 pub fn forward(g: Planes, y: &[f32], gamma: &[f32], beta: &[f32], skip: Option<&[f32]>, act: Act, eps: f64) -> Normalised {
-    let cap = act.cap();
     assert_eq!(y.len(), g.len(), "batch norm input");
     assert!(gamma.len() == g.c && beta.len() == g.c, "batch norm affine parameters");
     assert!(skip.is_none_or(|s| s.len() == g.len()), "batch norm residual");
@@ -142,11 +150,7 @@ pub fn forward(g: Planes, y: &[f32], gamma: &[f32], beta: &[f32], skip: Option<&
                     // SAFETY: channel `ch`'s planes are written by this task only.
                     let o = unsafe { out.slice(r.start, r.len()) };
                     let s = skip.map(|s| &s[r.clone()]);
-                    if act.relu() {
-                        affine::<true>(o, &y[r], s, a, b, cap)
-                    } else {
-                        affine::<false>(o, &y[r], s, a, b, cap)
-                    }
+                    with_act!(act, affine(o, &y[r], s, a, b))
                 }
                 (m, var as f32)
             });
@@ -166,20 +170,20 @@ pub struct NormGrads {
 
 /// `(Σ d, Σ d · (y − m))` over a plane, `d` the output gradient through the ReLU.
 #[inline(always)]
-fn masked_sums<const RELU: bool>(dout: &[f32], out: &[f32], y: &[f32], m: f32, cap: f32) -> (f64, f64) {
+fn masked_sums<const ACT: u8>(dout: &[f32], out: &[f32], y: &[f32], m: f32) -> (f64, f64) {
     let (mut a, mut b) = ([0.0f32; 16], [0.0f32; 16]);
     let n = dout.len() / 16 * 16;
     for ((d, o), y) in dout[..n].chunks_exact(16).zip(out[..n].chunks_exact(16)).zip(y[..n].chunks_exact(16)) {
         let (d, o, y): (&[f32; 16], &[f32; 16], &[f32; 16]) = (d.try_into().unwrap(), o.try_into().unwrap(), y.try_into().unwrap());
         for i in 0..16 {
-            let d = mask::<RELU>(d[i], o[i], cap);
+            let d = mask::<ACT>(d[i], o[i]);
             a[i] += d;
             b[i] += d * (y[i] - m);
         }
     }
     let (mut ta, mut tb) = (0.0f32, 0.0f32);
     for i in n..dout.len() {
-        let d = mask::<RELU>(dout[i], out[i], cap);
+        let d = mask::<ACT>(dout[i], out[i]);
         ta += d;
         tb += d * (y[i] - m);
     }
@@ -187,21 +191,29 @@ fn masked_sums<const RELU: bool>(dout: &[f32], out: &[f32], y: &[f32], m: f32, c
     (sum(a, ta), sum(b, tb))
 }
 
+/// `ds = d` through the activation, over one plane: the residual's gradient.
+#[inline(always)]
+fn through<const ACT: u8>(ds: &mut [MaybeUninit<f32>], dout: &[f32], out: &[f32]) {
+    ds.iter_mut().zip(dout).zip(out).for_each(|((ds, d), o)| {
+        ds.write(mask::<ACT>(*d, *o));
+    });
+}
+
 /// `dy = k · d − c0 − c1 · (y − m)` over one plane, `d` through the ReLU.
 #[inline(always)]
-fn input_grad<const RELU: bool>(dy: &mut [MaybeUninit<f32>], dout: &[f32], out: &[f32], y: &[f32], [k, c0, c1, m]: [f32; 4], cap: f32) {
+fn input_grad<const ACT: u8>(dy: &mut [MaybeUninit<f32>], dout: &[f32], out: &[f32], y: &[f32], [k, c0, c1, m]: [f32; 4]) {
     dy.iter_mut().zip(dout).zip(out).zip(y).for_each(|(((o, d), out), y)| {
-        o.write(k * mask::<RELU>(*d, *out, cap) - c0 - c1 * (y - m));
+        o.write(k * mask::<ACT>(*d, *out) - c0 - c1 * (y - m));
     });
 }
 
 /// Channel `ch`'s gradients: writes its planes of `dy`, returns `(Σ d, Σ d · x̂)`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn channel_backward<const RELU: bool>(g: Planes, ch: usize, dy: Shared<MaybeUninit<f32>>, dout: &[f32], y: &[f32], out: &[f32], [m, var, gamma]: [f32; 3], eps: f64, cap: f32) -> (f64, f64) {
+fn channel_backward<const ACT: u8>(g: Planes, ch: usize, dy: Shared<MaybeUninit<f32>>, dout: &[f32], y: &[f32], out: &[f32], [m, var, gamma]: [f32; 3], eps: f64) -> (f64, f64) {
     let (mut sd, mut sdx) = (0.0f64, 0.0f64);
     for r in g.of(ch) {
-        let (a, b) = masked_sums::<RELU>(&dout[r.clone()], &out[r.clone()], &y[r], m, cap);
+        let (a, b) = masked_sums::<ACT>(&dout[r.clone()], &out[r.clone()], &y[r], m);
         sd += a;
         sdx += b;
     }
@@ -212,7 +224,7 @@ fn channel_backward<const RELU: bool>(g: Planes, ch: usize, dy: Shared<MaybeUnin
     for r in g.of(ch) {
         // SAFETY: channel `ch`'s planes are written by this task only.
         let dst = unsafe { dy.slice(r.start, r.len()) };
-        input_grad::<RELU>(dst, &dout[r.clone()], &out[r.clone()], &y[r], coeffs, cap);
+        input_grad::<ACT>(dst, &dout[r.clone()], &out[r.clone()], &y[r], coeffs);
     }
     (sd, sdx * invstd)
 }
@@ -220,17 +232,12 @@ fn channel_backward<const RELU: bool>(g: Planes, ch: usize, dy: Shared<MaybeUnin
 /// `out` is the forward output (its sign is the ReLU's mask); `mean` and `var` its statistics.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(g: Planes, dout: &[f32], y: &[f32], out: &[f32], mean: &[f32], var: &[f32], gamma: &[f32], act: Act, want_skip: bool, eps: f64) -> NormGrads {
-    let (relu, cap) = (act.relu(), act.cap());
     assert!(dout.len() == g.len() && y.len() == g.len() && out.len() == g.len(), "batch norm backward sizes");
     // The residual's gradient is the one reaching the sum: after the ReLU.
     let dskip = want_skip.then(|| {
         filled(g.len(), |ds| {
             ds.par_chunks_mut(g.hw).zip(dout.par_chunks(g.hw)).zip(out.par_chunks(g.hw)).for_each(|((ds, d), o)| {
-                simd(#[inline(always)] || {
-                    ds.iter_mut().zip(d).zip(o).for_each(|((ds, d), o)| {
-                        ds.write(if relu { mask::<true>(*d, *o, cap) } else { *d });
-                    })
-                })
+                simd(#[inline(always)] || with_act!(act, through(ds, d, o)))
             });
         })
     });
@@ -240,11 +247,7 @@ pub fn backward(g: Planes, dout: &[f32], y: &[f32], out: &[f32], mean: &[f32], v
         sums.par_iter_mut().enumerate().for_each(|(ch, sum)| {
             let stats = [mean[ch], var[ch], gamma[ch]];
             *sum = simd(#[inline(always)] || {
-                if relu {
-                    channel_backward::<true>(g, ch, dy, dout, y, out, stats, eps, cap)
-                } else {
-                    channel_backward::<false>(g, ch, dy, dout, y, out, stats, eps, cap)
-                }
+                with_act!(act, channel_backward(g, ch, dy, dout, y, out, stats, eps))
             });
         });
     });
