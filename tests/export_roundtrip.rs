@@ -75,10 +75,10 @@ fn cls_pooled_export_is_a_plain_bert_for_sequence_classification() {
     roundtrip("cls", true);
 }
 
-/// The small seeded random RoBERTa, XLM-RoBERTa and DistilBERT of
+/// The small seeded random RoBERTa, XLM-RoBERTa, DistilBERT and MPNet of
 /// `tests/golden/make_family_golden.py`, fine-tuned briefly: RoBERTa on the first token (a plain
 /// `RobertaForSequenceClassification`), XLM-RoBERTa and DistilBERT mean-pooled (their exports'
-/// `modeling_edgetune.py`), DistilBERT on the first token too.
+/// `modeling_edgetune.py`), DistilBERT and MPNet on the first token too.
 #[test]
 fn new_text_family_exports_load_in_transformers() {
     let Some(python) = common::python() else {
@@ -86,10 +86,12 @@ fn new_text_family_exports_load_in_transformers() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(python).arg(common::repo("tests/golden/make_family_golden.py")).arg(tmp.path()).args(["roberta", "xlm-roberta", "distilbert"]).output().unwrap();
+    let out = Command::new(python).arg(common::repo("tests/golden/make_family_golden.py")).arg(tmp.path()).args(["roberta", "xlm-roberta", "distilbert", "mpnet"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     roundtrip_of(&tmp.path().join("roberta"), "cls", true, 10);
     roundtrip_of(&tmp.path().join("xlm-roberta"), "mean", false, 10);
     roundtrip_of(&tmp.path().join("distilbert"), "mean", false, 10);
     roundtrip_of(&tmp.path().join("distilbert"), "cls", true, 10);
+    roundtrip_of(&tmp.path().join("mpnet"), "mean", false, 10);
+    roundtrip_of(&tmp.path().join("mpnet"), "cls", true, 10);
 }

@@ -120,7 +120,7 @@ fn check(dir: &Path, family: &str, batch: impl Fn(&Device) -> Batch) {
 
 #[test]
 fn text_families_match_transformers() {
-    let families = ["roberta", "xlm-roberta", "distilbert"];
+    let families = ["roberta", "xlm-roberta", "distilbert", "mpnet"];
     let Some(dir) = make(&families) else { return };
     for family in families {
         check(dir.path(), family, |d| {

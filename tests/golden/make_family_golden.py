@@ -46,7 +46,7 @@ def text_config(family, vocab_size, pad_token_id):
     if family == "distilbert":
         c.update(dict(dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=64))
     else:
-        c.update(dict(SMALL, max_position_embeddings=66, type_vocab_size=1 if family != "mpnet" else 2))
+        c.update(dict(SMALL, max_position_embeddings=66, **({} if family == "mpnet" else {"type_vocab_size": 1})))
     c.update(dict(vocab_size=vocab_size, pad_token_id=pad_token_id, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}))
     return c
 

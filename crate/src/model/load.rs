@@ -225,11 +225,12 @@ pub struct Family {
 
 
 /// Every family, the first text one being the default for a config without `model_type`.
-pub static FAMILIES: [Family; 6] = [
+pub static FAMILIES: [Family; 7] = [
     Family { model_types: &["bert"], architectures: &["Bert"], kind: ModelKind::Text, load: text::bert::load, preprocessing: None, bare: &[] },
     Family { model_types: &["roberta"], architectures: &["Roberta"], kind: ModelKind::Text, load: text::roberta::load, preprocessing: None, bare: &[] },
     Family { model_types: &["xlm-roberta"], architectures: &["XLMRoberta"], kind: ModelKind::Text, load: text::roberta::load_xlmr, preprocessing: None, bare: &[] },
     Family { model_types: &["distilbert"], architectures: &["DistilBert"], kind: ModelKind::Text, load: text::distilbert::load, preprocessing: None, bare: &[] },
+    Family { model_types: &["mpnet"], architectures: &["MPNet"], kind: ModelKind::Text, load: text::mpnet::load, preprocessing: None, bare: &[] },
     Family {
         model_types: &["resnet", "resnet-cifar"],
         architectures: &["ResNet"],

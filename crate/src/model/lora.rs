@@ -127,11 +127,11 @@ pub fn target_kinds(all: &[&'static str], targets: &[String], what: &str) -> Res
         let mut matched: Vec<&'static str> = if t == "all-linear" { all.to_vec() } else { named(t) };
         if matched.is_empty() {
             // The default targets (query, value) name the projections of any attention, as
-            // other families call them (DistilBERT's q_lin, v_lin; q_proj, v_proj).
+            // other families call them (DistilBERT's q_lin, v_lin; MPNet's q, v; q_proj, v_proj).
             let aliases: &[&str] = match t.as_str() {
-                "query" => &["q_lin", "q_proj"],
-                "key" => &["k_lin", "k_proj"],
-                "value" => &["v_lin", "v_proj"],
+                "query" => &["q_lin", "q_proj", "q"],
+                "key" => &["k_lin", "k_proj", "k"],
+                "value" => &["v_lin", "v_proj", "v"],
                 _ => &[],
             };
             matched = aliases.iter().flat_map(|a| named(a)).collect();

@@ -4,6 +4,7 @@
 
 pub mod bert;
 pub mod distilbert;
+pub mod mpnet;
 pub mod roberta;
 
 use super::face::Batch;

@@ -1,6 +1,6 @@
 """edgetune's exported text classifiers for Hugging Face transformers.
 
-The family's own `...ForSequenceClassification` (BERT, RoBERTa, XLM-RoBERTa, DistilBERT) whose
+The family's own `...ForSequenceClassification` (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, MPNet) whose
 pooling is configurable (`classifier_pooling` in config.json): "mean" averages the last hidden
 states over real tokens and applies the last linear layer of the head (the export has no
 pooler / `classifier.dense` / `pre_classifier`: mean pooling does not use them), "cls" is the
@@ -10,8 +10,9 @@ family's usual head on the first token. Load with:
 """
 import torch
 from transformers import (BertConfig, BertForSequenceClassification, BertModel, DistilBertConfig,
-                          DistilBertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification,
-                          XLMRobertaConfig, XLMRobertaForSequenceClassification)
+                          DistilBertForSequenceClassification, MPNetConfig, MPNetForSequenceClassification,
+                          RobertaConfig, RobertaForSequenceClassification, XLMRobertaConfig,
+                          XLMRobertaForSequenceClassification)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 
@@ -91,6 +92,19 @@ class EdgetuneRobertaForSequenceClassification(RobertaForSequenceClassification)
 class EdgetuneXLMRobertaForSequenceClassification(XLMRobertaForSequenceClassification):
     config_class = EdgetuneXLMRobertaConfig
     forward = EdgetuneRobertaForSequenceClassification.forward
+
+
+class EdgetuneMPNetConfig(_Pooling, MPNetConfig):
+    model_type = "mpnet"
+
+
+class EdgetuneMPNetForSequenceClassification(MPNetForSequenceClassification):
+    config_class = EdgetuneMPNetConfig
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        if not _mean(self):
+            return super().forward(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
+        return _mean_forward(self, self.mpnet, self.classifier.out_proj, self.classifier.dropout, input_ids, attention_mask, labels)
 
 
 class EdgetuneDistilBertForSequenceClassification(DistilBertForSequenceClassification):

@@ -56,7 +56,9 @@ impl Body for Bert {
             .and_then(|r| r.split('.').next())
             .and_then(|i| i.parse::<usize>().ok())
             .is_some_and(|i| i < layers);
-        (embeddings && name.starts_with("embeddings.")) || layer
+        // MPNet's relative position table goes with the position embeddings.
+        let positions = self.variant.relative_bias.is_some_and(|t| name.strip_prefix(t).is_some_and(|r| r.starts_with('.')));
+        (embeddings && (name.starts_with("embeddings.") || positions)) || layer
     }
 
     fn adaptable(&mut self) -> Vec<Adaptable<'_>> {

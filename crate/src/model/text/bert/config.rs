@@ -22,9 +22,16 @@ pub struct BertConfig {
     pub hidden_dropout_prob: f64,
     pub attention_probs_dropout_prob: f64,
     pub pad_token_id: usize,
+    /// Rows of the relative attention bias table (MPNet's; 32 unless the config says).
+    #[serde(default = "default_buckets")]
+    pub relative_attention_num_buckets: usize,
     /// The whole original JSON object, written back (with labels) on export.
     #[serde(skip)]
     pub raw: Map<String, Value>,
+}
+
+fn default_buckets() -> usize {
+    32
 }
 
 /// What a family's `config.json` calls the sizes of a BERT-architecture encoder.
@@ -108,8 +115,12 @@ impl BertConfig {
             hidden_dropout_prob: float_or(f.hidden_dropout_prob, 0.1)?,
             attention_probs_dropout_prob: float_or(f.attention_probs_dropout_prob, 0.1)?,
             pad_token_id: raw.get("pad_token_id").and_then(Value::as_u64).unwrap_or(0) as usize,
+            relative_attention_num_buckets: raw.get("relative_attention_num_buckets").and_then(Value::as_u64).map_or(default_buckets(), |n| n as usize),
             raw: raw.clone(),
         };
+        if f.type_vocab_size.is_some() && cfg.type_vocab_size == 0 {
+            return Err(Error::model(file, "type_vocab_size must be positive"));
+        }
         cfg.validate(file)?;
         Ok(cfg)
     }
@@ -125,9 +136,11 @@ impl BertConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        // type_vocab_size 0: a family without token types (DistilBERT); its config has no such field.
-        if self.vocab_size == 0 || self.max_position_embeddings < 2 || (self.type_vocab_size == 0 && self.raw.contains_key("type_vocab_size")) {
-            return bad("vocab_size, max_position_embeddings and type_vocab_size must be positive".into());
+        if self.vocab_size == 0 || self.max_position_embeddings < 2 {
+            return bad("vocab_size and max_position_embeddings must be positive".into());
+        }
+        if self.relative_attention_num_buckets == 0 || self.relative_attention_num_buckets > 1024 {
+            return bad(format!("relative_attention_num_buckets is {}, expected 1 to 1024", self.relative_attention_num_buckets));
         }
         // Guard absurd sizes before anything is allocated from them (a hostile config).
         let emb = self.vocab_size.checked_mul(self.hidden_size);

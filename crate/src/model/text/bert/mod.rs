@@ -3,12 +3,13 @@
 //! names are the checkpoint's without the `bert.` of a sequence-classification checkpoint
 //! (`encoder.layer.{i}.attention.self.query.weight`), which this family adds and strips itself
 //! ([`load`], `Body::export_key`). The encoder is shared by the families with BERT's
-//! architecture under other names (RoBERTa, XLM-RoBERTa, DistilBERT: their folders give a
-//! [`Variant`]). Golden values: `tests/golden/make_model_golden.py` (`tests/golden.rs`).
+//! architecture under other names (RoBERTa, XLM-RoBERTa, DistilBERT, MPNet: their folders give
+//! a [`Variant`]; MPNet's adds a relative position bias to every layer's attention scores). Golden values: `tests/golden/make_model_golden.py` (`tests/golden.rs`).
 
 mod body;
 pub mod config;
 mod load;
+mod relative;
 
 pub use config::{BertConfig, FieldNames, BERT_FIELDS};
 pub use load::{load, load_variant};
@@ -44,8 +45,8 @@ pub struct Variant {
     pub name: &'static str,
     /// The sequence-classification checkpoint's prefix before the encoder's keys.
     pub prefix: &'static str,
-    /// Whether position ids start after the padding id (RoBERTa: `padding_idx + 1`).
-    pub positions_after_pad: bool,
+    /// Where position ids start.
+    pub positions: Positions,
     /// Store (and checkpoint) names of the head: the classifier and the pooler before it.
     pub classifier: &'static str,
     pub pooler: &'static str,
@@ -66,6 +67,19 @@ pub struct Variant {
     /// Its classes in [`super::MODELING`] (a mean-pooled export's model code): the model and
     /// its config.
     pub mean_classes: (&'static str, &'static str),
+    /// MPNet's relative position bias, shared by every layer: the table's module name
+    /// (`encoder.relative_attention_bias`, `[buckets, heads]`); None for absolute positions only.
+    pub relative_bias: Option<&'static str>,
+}
+
+/// The first position id of a family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Positions {
+    FromZero,
+    /// After the config's `pad_token_id` (RoBERTa: `padding_idx + 1`).
+    AfterPad,
+    /// After this padding index whatever the config says (transformers' MPNet: 1, so 2).
+    AfterIndex(usize),
 }
 
 /// `BertLayer`'s sub-modules.
@@ -85,7 +99,7 @@ pub static BERT: Variant = Variant {
     family: "bert",
     name: "BERT",
     prefix: "bert.",
-    positions_after_pad: false,
+    positions: Positions::FromZero,
     classifier: "classifier",
     pooler: "pooler.dense",
     pooler_act: PoolerAct::Tanh,
@@ -96,6 +110,7 @@ pub static BERT: Variant = Variant {
     tokenizers: &["WordPiece"],
     architecture: "BertForSequenceClassification",
     mean_classes: ("EdgetuneBertForSequenceClassification", "EdgetuneBertConfig"),
+    relative_bias: None,
 };
 
 #[derive(Clone, Debug)]
@@ -105,6 +120,7 @@ pub struct Bert {
     word: ParamId,
     position: ParamId,
     token_type: Option<ParamId>,
+    relative_bias: Option<ParamId>,
     emb_norm: Norm,
     layers: Vec<Layer>,
 }
@@ -130,6 +146,9 @@ impl Variant {
         }
         v.push(("embeddings.LayerNorm.weight".into(), vec![h], false));
         v.push(("embeddings.LayerNorm.bias".into(), vec![h], false));
+        if let Some(table) = self.relative_bias {
+            v.push((format!("{table}.weight"), vec![c.relative_attention_num_buckets, c.num_attention_heads], false));
+        }
         for l in 0..c.num_hidden_layers {
             let pre = format!("{}.{l}", self.layers);
             for (name, out, inp) in self.linear_shapes(h, i) {
@@ -171,6 +190,7 @@ impl Bert {
             word: need(p, "embeddings.word_embeddings.weight")?,
             position: need(p, "embeddings.position_embeddings.weight")?,
             token_type: if config.type_vocab_size > 0 { Some(need(p, "embeddings.token_type_embeddings.weight")?) } else { None },
+            relative_bias: variant.relative_bias.map(|t| need(p, &format!("{t}.weight"))).transpose()?,
             emb_norm: Norm::lookup(p, "embeddings.LayerNorm", eps)?,
             layers,
         })
@@ -194,7 +214,11 @@ impl Bert {
     /// ids count from after the padding id; with right padding, real tokens get
     /// `padding_idx + 1 ..`, which is what `create_position_ids_from_input_ids` gives them).
     pub fn position_offset(&self) -> usize {
-        if self.variant.positions_after_pad { self.config.pad_token_id + 1 } else { 0 }
+        match self.variant.positions {
+            Positions::FromZero => 0,
+            Positions::AfterPad => self.config.pad_token_id + 1,
+            Positions::AfterIndex(i) => i + 1,
+        }
     }
 
     /// The most tokens a text can have: the position table's rows after the offset.
@@ -222,6 +246,10 @@ impl Bert {
 
         // Padding positions get a large negative score so softmax gives them zero weight.
         let mask_bias = (mask.neg() + 1.0).mul_scalar(-1e9).reshape([batch, 1, 1, seq]);
+        let attn_bias = match self.relative_bias {
+            Some(table) => mask_bias + relative::bias(p.t2(table), seq, heads), // [batch, heads, seq, seq]
+            None => mask_bias,
+        };
         let scale = 1.0 / (head_dim as f64).sqrt();
         let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2); // [batch, heads, seq, head_dim]
 
@@ -229,7 +257,7 @@ impl Bert {
             let q = split(layer.query.forward_with(p, x.clone(), train));
             let k = split(layer.key.forward_with(p, x.clone(), train));
             let v = split(layer.value.forward_with(p, x.clone(), train));
-            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias.clone(); // [batch, heads, seq, seq]
+            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + attn_bias.clone(); // [batch, heads, seq, seq]
             let probs = dropout(softmax(scores, 3), ad);
             let ctx = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
             let attn = dropout(layer.attn_out.forward_with(p, ctx, train), hd);

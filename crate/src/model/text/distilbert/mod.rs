@@ -4,7 +4,7 @@
 //! `n_layers`, `n_heads`, `hidden_dim`, and a head on the first token of `pre_classifier` + ReLU
 //! then `classifier`. Golden values: `tests/golden/make_family_golden.py` (`tests/families.rs`).
 
-use super::bert::{load_variant, FieldNames, Variant};
+use super::bert::{load_variant, FieldNames, Positions, Variant};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::model::head::{HeadSpec, PoolerAct};
@@ -26,7 +26,7 @@ pub static DISTILBERT: Variant = Variant {
     family: "distilbert",
     name: "DistilBERT",
     prefix: "distilbert.",
-    positions_after_pad: false,
+    positions: Positions::FromZero,
     classifier: "classifier",
     pooler: "pre_classifier",
     pooler_act: PoolerAct::Relu,
@@ -37,6 +37,7 @@ pub static DISTILBERT: Variant = Variant {
     tokenizers: &["WordPiece"],
     architecture: "DistilBertForSequenceClassification",
     mean_classes: ("EdgetuneDistilBertForSequenceClassification", "EdgetuneDistilBertConfig"),
+    relative_bias: None,
 };
 
 /// Loads a DistilBERT classifier.

@@ -5,7 +5,7 @@
 //! then `classifier.out_proj`. Golden values: `tests/golden/make_family_golden.py`
 //! (`tests/families.rs`).
 
-use super::bert::{load_variant, Variant, BERT_FIELDS, BERT_NAMES};
+use super::bert::{load_variant, Positions, Variant, BERT_FIELDS, BERT_NAMES};
 use crate::model::head::PoolerAct;
 use crate::device::Device;
 use crate::error::Result;
@@ -17,7 +17,7 @@ pub static ROBERTA: Variant = Variant {
     family: "roberta",
     name: "RoBERTa",
     prefix: "roberta.",
-    positions_after_pad: true,
+    positions: Positions::AfterPad,
     classifier: "classifier.out_proj",
     pooler: "classifier.dense",
     pooler_act: PoolerAct::Tanh,
@@ -28,6 +28,7 @@ pub static ROBERTA: Variant = Variant {
     tokenizers: &["BPE"],
     architecture: "RobertaForSequenceClassification",
     mean_classes: ("EdgetuneRobertaForSequenceClassification", "EdgetuneRobertaConfig"),
+    relative_bias: None,
 };
 
 pub static XLM_ROBERTA: Variant = Variant {
