@@ -106,6 +106,57 @@ fn lora_trains_exports_a_peft_adapter_and_merges() {
     assert!(out.status.success(), "peft disagrees: {report} {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// LoRA on the attention families beside BERT (the small seeded random models of
+/// `tests/golden/make_family_golden.py`): the default targets find each family's query and value
+/// projections (DistilBERT's `q_lin`/`v_lin`, MPNet's `q`/`v`), and Python peft loads each
+/// adapter onto the same base with edgetune's logits; the merged export equals PEFT's merge.
+#[test]
+fn lora_adapters_of_other_families_load_in_peft() {
+    let Some(python) = common::python() else {
+        assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = small_data(tmp.path());
+    let families = ["roberta", "distilbert", "mpnet"];
+    let out = Command::new(&python).arg(common::repo("tests/golden/make_family_golden.py")).arg(tmp.path()).args(families).env("HF_HUB_OFFLINE", "1").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let texts = tmp.path().join("texts.txt");
+    let body = std::fs::read_to_string(&test).unwrap();
+    let lines: Vec<&str> = body.lines().skip(1).filter_map(|l| l.rsplit_once(',').map(|(t, _)| t)).collect();
+    std::fs::write(&texts, lines.join("\n")).unwrap();
+    for (family, targets) in [("roberta", ["attention.self.query", "attention.self.value"]), ("distilbert", ["attention.q_lin", "attention.v_lin"]), ("mpnet", ["attention.attn.q", "attention.attn.v"])] {
+        let dir = tmp.path().join(family);
+        let (run, adapter, merged) = (dir.join("run"), dir.join("adapter"), dir.join("merged"));
+        run_json(
+            edgetune()
+                .args(["train", "--json", "--device", "cpu", "--model"])
+                .arg(tmp.path().join(family))
+                .arg("--data")
+                .arg(&train)
+                .arg("--run-dir")
+                .arg(&run)
+                .args(["--epochs", "2", "--batch-size", "8", "--max-length", "32", "--valid-split", "0", "--test-split", "0", "--lora", "--lora-lr", "1e-2"])
+                .arg("--export")
+                .arg(&adapter),
+        );
+        let cfg: Value = serde_json::from_slice(&std::fs::read(adapter.join("adapter_config.json")).unwrap()).unwrap();
+        assert_eq!(cfg["target_modules"], serde_json::json!(targets), "{family}");
+        // The adapter (with the head layers mean pooling leaves unused, for PEFT) loads back.
+        assert!(eval(&adapter, &test)["accuracy"].as_f64().is_some(), "{family}");
+        let out = edgetune().args(["export", "--merge", "--model"]).arg(&run).arg("--out").arg(&merged).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let preds = edgetune().args(["predict", "--json", "--max-length", "32", "--model"]).arg(&adapter).arg("--file").arg(&texts).output().unwrap();
+        assert!(preds.status.success(), "{}", String::from_utf8_lossy(&preds.stderr));
+        let pred_file = dir.join("preds.jsonl");
+        std::fs::write(&pred_file, &preds.stdout).unwrap();
+        let out = Command::new(&python).arg(common::repo("tests/python/check_peft.py")).args([&adapter, &merged, &pred_file]).args(["--max-length", "32"]).env("HF_HUB_OFFLINE", "1").output().unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        println!("{family} peft: {report}");
+        assert!(out.status.success(), "{family}: peft disagrees: {report} {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 /// Killed mid-run, a LoRA run resumes from its checkpoint (base weights, adapters, optimiser
 /// state of the adapters) to the same result as an uninterrupted one.
 #[test]

@@ -19,7 +19,7 @@ import argparse, json, os, sys
 import torch
 from peft import PeftModel
 from safetensors.torch import load_file
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 p = argparse.ArgumentParser()
 p.add_argument("adapter"); p.add_argument("merged"); p.add_argument("predictions")
@@ -29,13 +29,16 @@ a = p.parse_args()
 adapter_cfg = json.load(open(os.path.join(a.adapter, "adapter_config.json")))
 base = adapter_cfg["base_model_name_or_path"]
 cfg = json.load(open(os.path.join(a.adapter, "config.json")))
-# The classifier around the base encoder: edgetune's mean pooling comes with modeling_edgetune.py.
+# The classifier around the base encoder: edgetune's mean pooling comes with modeling_edgetune.py
+# (the class its config names); the first token's head is the family's own transformers class.
+# A base with a head of other classes (a checkpoint): the adapter's saved head replaces it.
 if cfg.get("classifier_pooling") == "mean":
     sys.path.insert(0, a.adapter)
-    from modeling_edgetune import EdgetuneBertConfig, EdgetuneBertForSequenceClassification
-    model = EdgetuneBertForSequenceClassification.from_pretrained(base, config=EdgetuneBertConfig.from_pretrained(a.adapter))
+    import modeling_edgetune
+    cls = getattr(modeling_edgetune, cfg["architectures"][0])
+    model = cls.from_pretrained(base, config=cls.config_class.from_pretrained(a.adapter), ignore_mismatched_sizes=True)
 else:
-    model = BertForSequenceClassification.from_pretrained(base, config=BertConfig.from_pretrained(a.adapter))
+    model = AutoModelForSequenceClassification.from_pretrained(base, config=AutoConfig.from_pretrained(a.adapter), ignore_mismatched_sizes=True)
 model = PeftModel.from_pretrained(model, a.adapter)
 model.eval()
 
@@ -68,12 +71,13 @@ peft_merged = model.merge_and_unload().state_dict()
 ours = load_file(os.path.join(a.merged, "model.safetensors"))
 missing = [k for k in ours if k not in peft_merged]
 weight_diff = max(float((ours[k] - peft_merged[k]).abs().max()) for k in ours if k in peft_merged)
-lora_layers = [k for k in ours if k.endswith((".query.weight", ".value.weight"))]
+lora_layers = [k for k in ours if k.endswith(tuple(f".{t}.weight" for t in adapter_cfg["target_modules"]))]
 base_sd = load_file(os.path.join(base, "model.safetensors"))
-moved = max(float((ours[k] - base_sd[k.removeprefix("bert.")]).abs().max()) for k in lora_layers)
+base_key = lambda k: k if k in base_sd else k.split(".", 1)[1]  # without the task model's prefix (bert., mpnet.)
+moved = max(float((ours[k] - base_sd[base_key(k)]).abs().max()) for k in lora_layers)
 
 merged = AutoModelForSequenceClassification.from_pretrained(a.merged, trust_remote_code=True) if cfg.get("classifier_pooling") == "mean" \
-    else BertForSequenceClassification.from_pretrained(a.merged)
+    else AutoModelForSequenceClassification.from_pretrained(a.merged)
 merged.eval()
 merged_worst = 0.0
 for chunk, b in batches:

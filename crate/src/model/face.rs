@@ -138,6 +138,13 @@ pub trait Body: std::fmt::Debug + Send + Sync {
     /// How PyTorch loads the export, for messages ("load it with ...").
     fn export_hint(&self, head: &Head) -> String;
 
+    /// Head tensors the transformers class has that `head` does not use, as
+    /// `(checkpoint key, shape, values)`: a PEFT adapter saves the classifier module whole, so
+    /// they must be in its file (a mean-pooled RoBERTa's `classifier.dense`). None by default.
+    fn unused_head_tensors(&self, _head: &Head) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        Vec::new()
+    }
+
     /// Words that identify the architecture for the feature cache (the weights are hashed too).
     fn cache_key(&self) -> Vec<u32>;
 

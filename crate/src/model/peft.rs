@@ -125,6 +125,8 @@ pub fn apply(model: &mut Classifier, adapter: &Adapter) -> Result<()> {
         .collect();
     let names: Vec<String> = adapter.weights.names().map(String::from).collect();
     let heads: Vec<String> = model.params.params.iter().filter(|p| p.group == Group::Head).map(|p| p.name.clone()).collect();
+    // Head tensors the transformers class has and this head does not use (see Body::unused_head_tensors).
+    let unused: Vec<String> = model.body.unused_head_tensors(&model.head).into_iter().flat_map(|(n, _, _)| [format!("{WRAP}{n}"), format!("{WRAP}{}", model.body.export_key(&n))]).collect();
     for key in names {
         let name = store_names.get(&key).map_or(key.as_str(), String::as_str);
         if let Some((_, shape)) = wanted.remove(name) {
@@ -143,7 +145,7 @@ pub fn apply(model: &mut Classifier, adapter: &Adapter) -> Result<()> {
             model.params.insert(name, &shape, values, true, Group::Adapter, &device)?;
             continue;
         }
-        if heads.iter().any(|h| h == name) {
+        if heads.iter().any(|h| h == name) || unused.contains(&key) {
             continue;
         }
         let why = if key.contains(".lora_") {
@@ -163,7 +165,8 @@ pub fn apply(model: &mut Classifier, adapter: &Adapter) -> Result<()> {
 /// `adapter_config.json` for `model`'s adapters, as `peft.LoraConfig.save_pretrained` writes it.
 pub fn config_json(model: &Classifier, spec: &LoraSpec) -> Result<Value> {
     let base = std::fs::canonicalize(&model.base_model).map_or(model.base_model.clone(), |p| p.display().to_string());
-    // The head's top-level modules (`classifier`, `pooler`), which PEFT saves whole.
+    // The head's top-level modules (`classifier`, `pooler`), which PEFT saves whole (with the
+    // layers a mean-pooled head does not use: `Body::unused_head_tensors`).
     let mut modules_to_save: Vec<String> = Vec::new();
     for name in std::iter::once(&model.head.name).chain(model.head.pooler_name.as_ref()) {
         let module = name.split('.').next().unwrap_or(name).to_string();
@@ -204,6 +207,9 @@ pub async fn adapter_files(model: &Classifier, spec: &LoraSpec) -> Result<Vec<(S
             return Err(Error::NonFinite(key));
         }
         tensors.push((key, shape, values));
+    }
+    for (name, shape, values) in model.body.unused_head_tensors(&model.head) {
+        tensors.push((format!("{WRAP}{}", model.body.export_key(&name)), shape, values));
     }
     let metadata = BTreeMap::from([("format".to_string(), "pt".to_string())]);
     let config = serde_json::to_vec_pretty(&config_json(model, spec)?).map_err(|e| Error::config(e.to_string()))?;

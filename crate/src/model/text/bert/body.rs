@@ -126,6 +126,24 @@ impl Body for Bert {
         format!("transformers: AutoModelForSequenceClassification.from_pretrained(dir{remote})")
     }
 
+    /// Mean pooling does not use the pooler, but PEFT's sequence classifiers load every module
+    /// named `*classifier` (or inside one) whole: RoBERTa's and MPNet's `classifier.dense`,
+    /// DistilBERT's `pre_classifier`. An identity dense layer stands in.
+    fn unused_head_tensors(&self, head: &Head) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        let pooler = self.variant.pooler;
+        let mut path = String::new();
+        let wrapped = pooler.split('.').any(|part| {
+            path = if path.is_empty() { part.to_string() } else { format!("{path}.{part}") };
+            path.ends_with("classifier") || path.ends_with("score")
+        });
+        if head.pooler_name.is_some() || !wrapped {
+            return Vec::new();
+        }
+        let h = self.config.hidden_size;
+        let identity = (0..h * h).map(|i| if i % (h + 1) == 0 { 1.0 } else { 0.0 }).collect();
+        vec![(format!("{pooler}.weight"), vec![h, h], identity), (format!("{pooler}.bias"), vec![h], vec![0.0; h])]
+    }
+
     fn cache_key(&self) -> Vec<u32> {
         vec![self.config.hidden_size as u32]
     }
