@@ -181,7 +181,7 @@ fn model_files() {
     let original_cfg = std::fs::read_to_string(&cfg_path).unwrap();
 
     std::fs::write(&cfg_path, original_cfg.replace("\"model_type\": \"bert\"", "\"model_type\": \"gpt2\"")).unwrap();
-    check(load_error(&m), "config.json: model_type is 'gpt2', a family edgetune does not fine-tune (it knows text: bert, roberta, xlm-roberta, distilbert, mpnet; images: resnet, resnet-cifar, mobilenet_v2)");
+    check(load_error(&m), "config.json: model_type is 'gpt2', a family edgetune does not fine-tune (it knows text: bert, roberta, xlm-roberta, distilbert, mpnet; images: resnet, resnet-cifar, mobilenet_v2, vit)");
     std::fs::write(&cfg_path, original_cfg.replace("\"hidden_size\": 384,", "")).unwrap();
     check(load_error(&m), "config.json: missing field 'hidden_size' (a BertModel config needs it)");
     std::fs::write(&cfg_path, &original_cfg).unwrap();

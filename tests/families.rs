@@ -1,5 +1,5 @@
-//! The families beside BERT and ResNet compute PyTorch's numbers (MobileNetV2: torchvision's, on
-//! the real ImageNet weights with a seeded head). The small seeded random models
+//! The families beside BERT and ResNet compute PyTorch's numbers (ViT: transformers'; MobileNetV2:
+//! torchvision's, on the real ImageNet weights with a seeded head). The small seeded random models
 //! and their golden values come from `tests/golden/make_family_golden.py` (PyTorch +
 //! transformers), written into a temporary directory when the test runs (Python from
 //! scripts/setup-python.sh). For each family: what the encoder hands the head (the first
@@ -140,7 +140,7 @@ fn pixel_batch(g: &Value, device: &Device) -> Batch {
 
 #[test]
 fn image_families_match_pytorch() {
-    let families = ["mobilenet_v2"];
+    let families = ["vit", "mobilenet_v2"];
     let Some(dir) = make(&families) else { return };
     for family in families {
         let g: Value = serde_json::from_slice(&std::fs::read(dir.path().join(format!("{family}.json"))).unwrap()).unwrap();

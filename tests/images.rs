@@ -1,6 +1,7 @@
 //! Image classification end to end with the native runner: the built-in demo reaches the
-//! accuracy goal on the digits, its export loads back in PyTorch with the same logits, so does a
-//! MobileNetV2's (torchvision), a run resumes, and `preview-augment` writes its grid.
+//! accuracy goal on the digits, its export loads back in PyTorch with the same logits, so do a
+//! MobileNetV2's (torchvision) and a ViT's (transformers, and its LoRA adapter in PEFT), a run
+//! resumes, and `preview-augment` writes its grid.
 
 mod cli_common;
 mod common;
@@ -109,13 +110,82 @@ fn mobilenet_export_loads_in_torchvision_with_the_trained_size() {
     let mut pngs: Vec<_> = std::fs::read_dir(&pngs).unwrap().map(|e| e.unwrap().path()).collect();
     pngs.sort();
     assert_eq!(pngs.len(), files.len());
-    let preds = ok(edgetune().args(["predict", "--json", "--model"]).arg(&export).args(&pngs));
-    let pred_file = tmp.path().join("preds.jsonl");
+    python_agrees(&python, "check_image_export.py", &[&export], &export, &pngs, tmp.path());
+}
+
+/// `edgetune predict --json` of `model` on `images`, then `tests/python/{script} ARGS.. PREDICTIONS`,
+/// which must accept them.
+fn python_agrees(python: &Path, script: &str, args: &[&Path], model: &Path, images: &[std::path::PathBuf], dir: &Path) {
+    let preds = ok(edgetune().args(["predict", "--json", "--model"]).arg(model).args(images));
+    let pred_file = dir.join(format!("{script}.preds.jsonl"));
     std::fs::write(&pred_file, &preds).unwrap();
-    let out = Command::new(python).arg(common::repo("tests/python/check_image_export.py")).arg(&export).arg(&pred_file).output().unwrap();
+    let out = Command::new(python).arg(common::repo(&format!("tests/python/{script}"))).args(args).arg(&pred_file).env("HF_HUB_OFFLINE", "1").output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
-    println!("torchvision: {report}");
-    assert!(out.status.success(), "PyTorch disagrees: {report} {}", String::from_utf8_lossy(&out.stderr));
+    println!("{script}: {report}");
+    assert!(out.status.success(), "{script} disagrees: {report} {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A ViT (the seeded small one of `tests/golden/make_family_golden.py`: 32×32 input, 8×8
+/// patches, with its `preprocessor_config.json`) fine-tuned on digits: the export is a
+/// `ViTForImageClassification` with its image processor, which transformers loads and which gives
+/// `edgetune predict`'s labels and logits; its LoRA adapter (query and value) loads in PEFT with
+/// the same logits and `--merge` equals PEFT's merge; a run at another image size, a missing
+/// processor file and a patch size that does not divide the image are refused, naming them.
+#[test]
+fn vit_export_and_adapter_load_in_transformers_and_peft() {
+    let Some(python) = common::python() else {
+        assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(&python).arg(common::repo("tests/golden/make_family_golden.py")).arg(tmp.path()).arg("vit").env("HF_HUB_OFFLINE", "1").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let vit = tmp.path().join("vit");
+    let data = cli_common::digit_folders(tmp.path(), 3, 10);
+    let images: Vec<_> = (0..3).flat_map(|c| cli_common::digit_files(c).into_iter().skip(10).take(4)).collect();
+    let train = |run: &Path, export: &Path, extra: &[&str]| {
+        let mut c = edgetune();
+        c.args(["train", "--json", "--device", "cpu", "--batch-size", "8", "--valid-split", "0", "--test-split", "0", "--model"]).arg(&vit);
+        c.arg("--data").arg(&data).arg("--run-dir").arg(run).arg("--export").arg(export).args(extra);
+        c
+    };
+
+    let (run, export) = (tmp.path().join("run"), tmp.path().join("export"));
+    run_json(&mut train(&run, &export, &["--max-steps", "4"]));
+    let config: Value = serde_json::from_slice(&std::fs::read(export.join("config.json")).unwrap()).unwrap();
+    assert_eq!((&config["model_type"], &config["architectures"][0], &config["image_size"]), (&Value::from("vit"), &Value::from("ViTForImageClassification"), &Value::from(32)));
+    let processor: Value = serde_json::from_slice(&std::fs::read(export.join("preprocessor_config.json")).unwrap()).unwrap();
+    assert_eq!(processor["size"], serde_json::json!({"height": 32, "width": 32}));
+    python_agrees(&python, "check_image_export.py", &[&export], &export, &images, tmp.path());
+
+    let (run, adapter, merged) = (tmp.path().join("lora-run"), tmp.path().join("adapter"), tmp.path().join("merged"));
+    run_json(&mut train(&run, &adapter, &["--epochs", "2", "--lora", "--lora-lr", "1e-2"]));
+    let cfg: Value = serde_json::from_slice(&std::fs::read(adapter.join("adapter_config.json")).unwrap()).unwrap();
+    // PEFT names them as transformers 5 builds a ViT in memory (its checkpoints keep the old names).
+    assert_eq!(cfg["target_modules"], serde_json::json!(["attention.q_proj", "attention.v_proj"]));
+    ok(edgetune().args(["export", "--merge", "--model"]).arg(&run).arg("--out").arg(&merged));
+    python_agrees(&python, "check_peft.py", &[&adapter, &merged], &adapter, &images, tmp.path());
+
+    // What it refuses.
+    let refused = |cmd: &mut Command| {
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let err = refused(&mut train(&tmp.path().join("r1"), &tmp.path().join("e1"), &["--max-steps", "1", "--image-size", "64"]));
+    assert!(err.contains("image_size is 64, but this model reads 32×32 images only (its position embeddings are for that size)"), "{err}");
+    std::fs::rename(vit.join("preprocessor_config.json"), tmp.path().join("p.json")).unwrap();
+    let err = refused(&mut train(&tmp.path().join("r2"), &tmp.path().join("e2"), &["--max-steps", "1"]));
+    assert!(err.contains("missing preprocessor_config.json"), "{err}");
+    std::fs::rename(tmp.path().join("p.json"), vit.join("preprocessor_config.json")).unwrap();
+    let original = std::fs::read_to_string(vit.join("config.json")).unwrap();
+    std::fs::write(vit.join("config.json"), original.replace("\"patch_size\": 8", "\"patch_size\": 7")).unwrap();
+    let err = refused(&mut train(&tmp.path().join("r3"), &tmp.path().join("e3"), &["--max-steps", "1"]));
+    assert!(err.contains("config.json: patch_size 7 does not divide image_size 32"), "{err}");
+    std::fs::write(vit.join("config.json"), original.replace("\"image_size\": 32", "\"image_size\": 64")).unwrap();
+    let err = refused(&mut train(&tmp.path().join("r4"), &tmp.path().join("e4"), &["--max-steps", "1"]));
+    assert!(err.contains("preprocessor_config.json: makes 32×32 inputs, but config.json's image_size is 64"), "{err}");
+    assert!(!tmp.path().join("e1").exists() && !tmp.path().join("e4").exists(), "a refused run writes no export");
 }
 
 /// A tiny image data set: `n` digits per class for `classes`, copied from ../shared.

@@ -8,10 +8,11 @@ export const CACHE_NAME = 'edgetune-models-v1';
 // The weights are always needed. A text model also needs config.json and its tokenizer (one of
 // tokenizer.json or vocab.txt; tokenizer_config.json only refines it: lower-casing, special
 // tokens). An image model is its weights, with the config.json an edgetune export
-// writes or none (a bare upstream checkpoint): the core tells the two apart.
+// writes or none (a bare upstream checkpoint), or a transformers config.json with its
+// preprocessor_config.json (ViT): the core tells them apart.
 const REQUIRED = ['model.safetensors'];
 const TOKENIZERS = ['tokenizer.json', 'vocab.txt'];
-const OPTIONAL = ['config.json', 'tokenizer_config.json'];
+const OPTIONAL = ['config.json', 'tokenizer_config.json', 'preprocessor_config.json'];
 export const MODEL_FILES = [...REQUIRED, ...TOKENIZERS, ...OPTIONAL];
 // Noticed in folders only to say what to do about it: the wasm side reads safetensors only.
 const PYTORCH_WEIGHTS = 'pytorch_model.bin';

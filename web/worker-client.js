@@ -117,6 +117,11 @@ const handlers = {
     status(`${modelName(i.source)}${from} ready: ${shape}${tuned}`, true);
     // A model of the other kind: the form takes that kind's defaults (the same kind keeps edits).
     if (i.kind !== app.formKind) fillSettings(app.defaults?.[i.kind], i.kind);
+    // A ViT reads one image size only (its position embeddings): the field shows it, locked.
+    const size = $('image-size');
+    size.disabled = Boolean(i.image_size_fixed);
+    if (size.disabled) size.value = '';
+    size.placeholder = i.image_size_fixed ? `${i.image_size} (this model's only size)` : "the model's own";
     if (i.fine_tuned_labels?.length && !pub.valid && !pub.test) {
       // A fine-tuned model can classify right away: offer "Try it" before any training.
       app.labels = i.fine_tuned_labels;

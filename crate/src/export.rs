@@ -81,6 +81,9 @@ async fn files(model: &Classifier, weights: bool) -> Result<Vec<(String, Vec<u8>
     if let Some(t) = model.tokenizer() {
         files.extend(t.export_files());
     }
+    if let Some(i) = model.image_input() {
+        files.extend(i.export_files());
+    }
     for (name, code) in model.body.export_code(&model.head) {
         files.push((name.to_string(), code.as_bytes().to_vec()));
     }

@@ -7,14 +7,21 @@
 //! `HF_ENDPOINT`, `HF_HUB_CACHE` / `HF_HOME`, `HF_HUB_OFFLINE`, `HF_TOKEN`.
 
 use crate::error::{Error, Result};
+use crate::model::load::family_of_config;
+use crate::model::ModelKind;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Files a model needs, and those fetched when present (a tokenizer needs one of the first two).
 const REQUIRED: [&str; 2] = ["config.json", "model.safetensors"];
-const OPTIONAL: [&str; 4] =
-    ["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
+const OPTIONAL: [&str; 5] = [
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "preprocessor_config.json",
+];
 
 /// Where models come from and where they are kept. [`Hub::from_env`] reads the usual variables;
 /// tests build one directly so they never touch the process environment.
@@ -149,12 +156,15 @@ impl Hub {
         })
     }
 
-    /// See [`resolve`]: config and weights are required, and at least one of tokenizer.json /
-    /// vocab.txt must exist.
+    /// See [`resolve`]: config and weights are required, and for a text model at least one of
+    /// tokenizer.json / vocab.txt must exist.
     pub fn resolve(&self, spec: &str) -> Result<PathBuf> {
         let (repo, revision) = parse_spec(spec)?;
         let dir = self.download(&repo, &revision, &REQUIRED, &OPTIONAL)?;
-        if !dir.join("tokenizer.json").is_file() && !dir.join("vocab.txt").is_file() {
+        let config: Option<serde_json::Value> =
+            std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let image = config.as_ref().and_then(|c| family_of_config(c).ok()).is_some_and(|f| f.kind == ModelKind::Image);
+        if !image && !dir.join("tokenizer.json").is_file() && !dir.join("vocab.txt").is_file() {
             let where_ = if self.offline {
                 format!(
                     "in the cache at {} (HF_HUB_OFFLINE is set, so the Hub was not asked)",
@@ -499,10 +509,17 @@ mod tests {
         std::fs::write(bare.join("config.json"), "{}").unwrap();
         let tiny =
             crate::weights::to_bytes(&[("w".into(), vec![1], vec![1.0])], &Default::default());
-        std::fs::write(bare.join("model.safetensors"), tiny).unwrap();
+        std::fs::write(bare.join("model.safetensors"), &tiny).unwrap();
+        // An image model: no tokenizer, an image processor instead.
+        let vit = tmp.join("vit");
+        std::fs::create_dir_all(&vit).unwrap();
+        std::fs::write(vit.join("config.json"), r#"{"model_type": "vit"}"#).unwrap();
+        std::fs::write(vit.join("preprocessor_config.json"), r#"{"size": 224}"#).unwrap();
+        std::fs::write(vit.join("model.safetensors"), &tiny).unwrap();
         let server = serve(HashMap::from([
             ("sentence-transformers/all-MiniLM-L6-v2".to_string(), PathBuf::from(MINILM)),
             ("test/bare".to_string(), bare),
+            ("test/vit".to_string(), vit),
         ]));
         let cache = tmp.join("cache");
         let hub = Hub {
@@ -525,12 +542,12 @@ mod tests {
                 "{f}"
             );
         }
-        assert_eq!(hits(), 7, "six files, one of them through a redirect");
+        assert_eq!(hits(), 8, "six files, one of them through a redirect, and no preprocessor_config.json");
         let refs = cache.join("models--sentence-transformers--all-MiniLM-L6-v2/refs/main");
         assert_eq!(std::fs::read_to_string(refs).unwrap(), "main");
         {
             let auth = server.auth.lock().unwrap();
-            assert_eq!(auth.len(), 7, "the token goes along same-host redirects: {auth:?}");
+            assert_eq!(auth.len(), 8, "the token goes along same-host redirects: {auth:?}");
             assert!(auth.iter().all(|a| a.ends_with(" Bearer s3cret")));
         }
         // Leftover temporary files would mean a write path that does not rename.
@@ -544,17 +561,17 @@ mod tests {
         assert_eq!(hub.resolve("hf:sentence-transformers/all-MiniLM-L6-v2").unwrap(), dir);
         let offline = Hub { offline: true, ..hub.clone() };
         assert_eq!(offline.resolve("hf:sentence-transformers/all-MiniLM-L6-v2").unwrap(), dir);
-        assert_eq!(hits(), 7);
+        assert_eq!(hits(), 8);
 
         // An optional file the Hub lacks is asked for once, then remembered in .no_exist.
         let repo = "sentence-transformers/all-MiniLM-L6-v2";
         hub.download(repo, "main", &["config.json"], &["absent.txt"]).unwrap();
-        assert_eq!(hits(), 8);
+        assert_eq!(hits(), 9);
         assert!(cache
             .join("models--sentence-transformers--all-MiniLM-L6-v2/.no_exist/main/absent.txt")
             .is_file());
         hub.download(repo, "main", &["config.json"], &["absent.txt"]).unwrap();
-        assert_eq!(hits(), 8);
+        assert_eq!(hits(), 9);
 
         // A snapshot made by Python (refs/main holds a commit hash) is found through refs.
         let py = cache.join("models--org--py");
@@ -566,7 +583,11 @@ mod tests {
             hub.download("org/py", "main", &["config.json"], &[]).unwrap(),
             py.join("snapshots/abc123")
         );
-        assert_eq!(hits(), 8);
+        assert_eq!(hits(), 9);
+
+        // An image model needs no tokenizer; its processor comes along.
+        let dir = hub.resolve("hf:test/vit").unwrap();
+        assert!(dir.join("preprocessor_config.json").is_file());
 
         // Errors.
         assert_eq!(

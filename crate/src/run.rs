@@ -47,7 +47,7 @@ pub fn with_encoder<T>(files: &ModelFiles, cfg: &TrainConfig, f: impl FnOnce(Enc
     match files.kind()? {
         ModelKind::Text => f(Encoder::Text(&files.tokenizer()?)),
         ModelKind::Image => {
-            let input = files.image_input()?.for_run(cfg.image_size, cfg.image_fit);
+            let input = files.image_input()?.for_run(cfg.image_size, cfg.image_fit)?;
             f(Encoder::Image { size: input.size, fit: input.fit() })
         }
     }
@@ -58,7 +58,7 @@ pub fn with_encoder<T>(files: &ModelFiles, cfg: &TrainConfig, f: impl FnOnce(Enc
 pub fn load_for_run(files: ModelFiles, cfg: &TrainConfig, data: &Prepared, device: &Device) -> Result<Classifier> {
     let mut model = load_any(files, Some(&head_spec(cfg, data)), device)?;
     if let Input::Image(i) = &model.input {
-        model.input = Input::Image(i.for_run(cfg.image_size, cfg.image_fit));
+        model.input = Input::Image(i.for_run(cfg.image_size, cfg.image_fit)?);
     }
     Ok(model)
 }

@@ -5,7 +5,9 @@ usage: python check_peft.py ADAPTER_DIR MERGED_DIR PREDICTIONS.jsonl [--max-leng
 ADAPTER_DIR is `edgetune train --lora --export` output (adapter_config.json,
 adapter_model.safetensors, config.json, tokenizer); its base model is the adapter config's
 base_model_name_or_path. MERGED_DIR is `edgetune export --merge` of the same model, and
-PREDICTIONS.jsonl is `edgetune predict --json` of ADAPTER_DIR (text, label, logits per line).
+PREDICTIONS.jsonl is `edgetune predict --json` of ADAPTER_DIR (text, label, logits per line). An
+image model's adapter (beside its preprocessor_config.json: ViT) is checked the same way, its
+predictions' texts being image paths that AutoImageProcessor prepares.
 
 Checks, printed as one JSON line (exit 1 if any fails):
 - the base model + `PeftModel.from_pretrained(base, ADAPTER_DIR)` gives edgetune's logits within
@@ -19,7 +21,8 @@ import argparse, json, os, sys
 import torch
 from peft import PeftModel
 from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from PIL import Image
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, AutoModelForSequenceClassification, AutoTokenizer
 
 p = argparse.ArgumentParser()
 p.add_argument("adapter"); p.add_argument("merged"); p.add_argument("predictions")
@@ -32,18 +35,25 @@ cfg = json.load(open(os.path.join(a.adapter, "config.json")))
 # The classifier around the base encoder: edgetune's mean pooling comes with modeling_edgetune.py
 # (the class its config names); the first token's head is the family's own transformers class.
 # A base with a head of other classes (a checkpoint): the adapter's saved head replaces it.
-if cfg.get("classifier_pooling") == "mean":
+image = os.path.exists(os.path.join(a.adapter, "preprocessor_config.json"))
+auto = AutoModelForImageClassification if image else AutoModelForSequenceClassification
+if cfg.get("classifier_pooling") == "mean" and not image:
     sys.path.insert(0, a.adapter)
     import modeling_edgetune
     cls = getattr(modeling_edgetune, cfg["architectures"][0])
     model = cls.from_pretrained(base, config=cls.config_class.from_pretrained(a.adapter), ignore_mismatched_sizes=True)
 else:
-    model = AutoModelForSequenceClassification.from_pretrained(base, config=AutoConfig.from_pretrained(a.adapter), ignore_mismatched_sizes=True)
+    model = auto.from_pretrained(base, config=AutoConfig.from_pretrained(a.adapter), ignore_mismatched_sizes=True)
 model = PeftModel.from_pretrained(model, a.adapter)
 model.eval()
 
 rows = [json.loads(l) for l in open(a.predictions, encoding="utf-8") if l.strip()]
-tok = AutoTokenizer.from_pretrained(a.adapter)
+if image:
+    processor = AutoImageProcessor.from_pretrained(a.adapter)
+    prepare = lambda chunk: processor(images=[Image.open(r["text"]).convert("RGB") for r in chunk], return_tensors="pt")
+else:
+    tok = AutoTokenizer.from_pretrained(a.adapter)
+    prepare = lambda chunk: tok([r["text"] for r in chunk], padding=True, truncation=True, max_length=a.max_length, return_tensors="pt")
 merged_ref = None
 
 
@@ -56,7 +66,7 @@ worst, effect, agree = 0.0, 0.0, 0
 batches = []
 for i in range(0, len(rows), 64):
     chunk = rows[i:i + 64]
-    b = tok([r["text"] for r in chunk], padding=True, truncation=True, max_length=a.max_length, return_tensors="pt")
+    b = prepare(chunk)
     batches.append((chunk, b))
     l = logits_of(model, b)
     with model.disable_adapter():
@@ -69,15 +79,19 @@ for i in range(0, len(rows), 64):
 # PEFT's own merge of the same base + adapter, against edgetune's merged export.
 peft_merged = model.merge_and_unload().state_dict()
 ours = load_file(os.path.join(a.merged, "model.safetensors"))
+if image:
+    # transformers 5 renames a ViT's modules on load (vit.layers.0.attention.q_proj): compare
+    # in those names, as transformers reads the merged export and the base.
+    ours = dict(auto.from_pretrained(a.merged).state_dict())
 missing = [k for k in ours if k not in peft_merged]
 weight_diff = max(float((ours[k] - peft_merged[k]).abs().max()) for k in ours if k in peft_merged)
 lora_layers = [k for k in ours if k.endswith(tuple(f".{t}.weight" for t in adapter_cfg["target_modules"]))]
-base_sd = load_file(os.path.join(base, "model.safetensors"))
+base_sd = load_file(os.path.join(base, "model.safetensors")) if not image else dict(auto.from_pretrained(base).state_dict())
 base_key = lambda k: k if k in base_sd else k.split(".", 1)[1]  # without the task model's prefix (bert., mpnet.)
 moved = max(float((ours[k] - base_sd[base_key(k)]).abs().max()) for k in lora_layers)
 
-merged = AutoModelForSequenceClassification.from_pretrained(a.merged, trust_remote_code=True) if cfg.get("classifier_pooling") == "mean" \
-    else AutoModelForSequenceClassification.from_pretrained(a.merged)
+merged = AutoModelForSequenceClassification.from_pretrained(a.merged, trust_remote_code=True) if cfg.get("classifier_pooling") == "mean" and not image \
+    else auto.from_pretrained(a.merged)
 merged.eval()
 merged_worst = 0.0
 for chunk, b in batches:

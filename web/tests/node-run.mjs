@@ -13,7 +13,7 @@ const config = { text: REFERENCE, image: IMAGE_REFERENCE }[configArg] || JSON.pa
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', 'pkg');
 const mod = await import(pathToFileURL(join(pkg, 'edgetune.js')));
 await mod.default({ module_or_path: readFileSync(join(pkg, 'edgetune_bg.wasm')) });
-const wanted = ['config.json', 'model.safetensors', 'tokenizer.json', 'vocab.txt', 'tokenizer_config.json'];
+const wanted = ['config.json', 'model.safetensors', 'tokenizer.json', 'vocab.txt', 'tokenizer_config.json', 'preprocessor_config.json'];
 const names = readdirSync(modelDir).filter((n) => wanted.includes(n));
 const model = { source: modelDir, names, files: names.map((n) => new Uint8Array(readFileSync(join(modelDir, n)))) };
 const data = { name: basename(dataPath), bytes: new Uint8Array(readFileSync(dataPath)) };

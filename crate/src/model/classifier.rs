@@ -156,6 +156,7 @@ impl Classifier {
         d.insert("family".into(), self.body.family().into());
         if let Some(i) = self.image_input() {
             d.insert("image_size".into(), i.size.into());
+            d.insert("image_size_fixed".into(), i.fixed_size.into());
         }
         if let Some(t) = self.tokenizer() {
             d.insert("vocab_size".into(), t.vocab_size().into());

@@ -138,6 +138,19 @@ pub trait Body: std::fmt::Debug + Send + Sync {
     /// How PyTorch loads the export, for messages ("load it with ...").
     fn export_hint(&self, head: &Head) -> String;
 
+    /// The key PEFT gives store parameter `name` in an adapter file: the module path of the
+    /// transformers class in memory. The export key by default; a family whose current
+    /// transformers class renames its modules on load (ViT since transformers 5:
+    /// `vit.layers.0.attention.q_proj`) maps to those names.
+    fn peft_key(&self, name: &str) -> String {
+        self.export_key(name)
+    }
+
+    /// The name PEFT's `target_modules` gives a LoRA kind (see [`Body::peft_key`]).
+    fn peft_target(&self, kind: &'static str) -> &'static str {
+        kind
+    }
+
     /// Head tensors the transformers class has that `head` does not use, as
     /// `(checkpoint key, shape, values)`: a PEFT adapter saves the classifier module whole, so
     /// they must be in its file (a mean-pooled RoBERTa's `classifier.dense`). None by default.

@@ -3,6 +3,7 @@
 
 use super::face::{Batch, ModelKind};
 use crate::device::Device;
+use crate::error::{Error, Result};
 use crate::tokenize::Tokenizer;
 use crate::vision::Fit;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -16,18 +17,36 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageInput {
     pub size: usize,
-    /// Resize the short side to size / 0.875 and center-crop (torchvision's evaluation
-    /// transform) rather than resize the whole image.
+    /// Resize the short side to `size` and take the middle square (torchvision's `Resize(size)`
+    /// + `CenterCrop(size)`, see [`Fit::CenterCrop`]) rather than resize the whole image.
     pub center_crop: bool,
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// The model reads images of `size` only (a ViT's position embeddings are for one grid of
+    /// patches): a run may not choose another size.
+    pub fixed_size: bool,
+    /// The checkpoint's `preprocessor_config.json` (a transformers image processor's), written
+    /// back on export with this input's size and normalisation; None for torchvision models.
+    pub processor: Option<Map<String, Value>>,
 }
 
 impl ImageInput {
+    /// An input of `size` pixels normalised by `mean` and `std`, any size a run chooses.
+    pub fn new(size: usize, center_crop: bool, mean: [f32; 3], std: [f32; 3]) -> ImageInput {
+        ImageInput { size, center_crop, mean, std, fixed_size: false, processor: None }
+    }
+
     /// This input as a run trains it: the run's image size and fit over the model's own (the
     /// trained model then keeps them: its checkpoints and exports say what it was trained on).
-    pub fn for_run(&self, size: Option<usize>, fit: Option<Fit>) -> ImageInput {
-        ImageInput { size: size.unwrap_or(self.size), center_crop: fit.map_or(self.center_crop, |f| f == Fit::CenterCrop), ..self.clone() }
+    /// A model that reads one size only refuses another.
+    pub fn for_run(&self, size: Option<usize>, fit: Option<Fit>) -> Result<ImageInput> {
+        if let Some(s) = size.filter(|&s| self.fixed_size && s != self.size) {
+            return Err(Error::config(format!(
+                "image_size is {s}, but this model reads {0}×{0} images only (its position embeddings are for that size): leave image_size out",
+                self.size
+            )));
+        }
+        Ok(ImageInput { size: size.unwrap_or(self.size), center_crop: fit.map_or(self.center_crop, |f| f == Fit::CenterCrop), ..self.clone() })
     }
 
     /// How images are brought to the input size unless the run says otherwise.
@@ -47,6 +66,34 @@ impl ImageInput {
             }
         }
         Tensor::<4>::from_data(TensorData::new(x, [images.len(), 3, s, s]), device)
+    }
+
+    /// `preprocessor_config.json` for an export, when the model came with one: the original
+    /// with this input's size, crop and normalisation (pixels in 0..1 from 0..255: rescale 1/255).
+    pub fn export_files(&self) -> Vec<(String, Vec<u8>)> {
+        let Some(p) = &self.processor else { return Vec::new() };
+        let mut p = p.clone();
+        let square = json!({ "height": self.size, "width": self.size });
+        if self.center_crop {
+            // The short side to size, then the middle square (what edgetune trained on).
+            p.insert("size".into(), json!({ "shortest_edge": self.size }));
+            p.insert("crop_size".into(), square);
+        } else {
+            p.insert("size".into(), square);
+            p.remove("crop_size");
+        }
+        for (key, value) in [
+            ("do_resize", json!(true)),
+            ("do_center_crop", json!(self.center_crop)),
+            ("do_rescale", json!(true)),
+            ("rescale_factor", json!(1.0 / 255.0)),
+            ("do_normalize", json!(true)),
+            ("image_mean", json!(self.mean)),
+            ("image_std", json!(self.std)),
+        ] {
+            p.insert(key.into(), value);
+        }
+        serde_json::to_vec_pretty(&Value::Object(p)).map_or(Vec::new(), |b| vec![("preprocessor_config.json".to_string(), b)])
     }
 
     /// The preprocessing fields of an exported `config.json`.

@@ -1,5 +1,5 @@
 //! Building blocks every family shares: a dense layer (with an optional LoRA adapter), layer
-//! norm, dropout and GELU. Layers hold parameter ids; the values live in a [`ParamStore`]
+//! norm, dropout, attention and GELU. Layers hold parameter ids; the values live in a [`ParamStore`]
 //! passed to `forward`, so the same network runs on frozen weights, on autodiff leaves while
 //! training, or with adapters.
 
@@ -7,7 +7,7 @@ use super::lora::Lora;
 use super::params::{ParamId, ParamStore};
 use crate::device;
 use crate::error::{Error, Result};
-use burn::tensor::activation::{gelu, gelu_approximate, relu};
+use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 use burn::tensor::module::{layer_norm, linear};
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,23 @@ pub fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
     // for the backward pass instead of a float, a quarter of the memory of `x * mask`.
     let dropped = Tensor::<D>::random(x.shape(), Distribution::Bernoulli(keep), &x.device()).lower_elem(0.5);
     x.mask_fill(dropped, 0.0).div_scalar(keep)
+}
+
+/// Multi-head scaled dot-product attention of `q`, `k`, `v` `[batch, seq, hidden]` split into
+/// `heads`: `softmax(q·kᵀ/√d + bias)·v` with the heads joined again, `[batch, seq, hidden]`.
+/// `bias` `[batch or 1, heads or 1, seq or 1, seq]` masks padding (a large negative score) or
+/// adds a position bias; `drop` is the attention-probability dropout while training.
+pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, bias: Option<Tensor<4>>, drop: f64) -> Tensor<3> {
+    let [batch, seq, hidden] = q.dims();
+    let head_dim = hidden / heads;
+    let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2); // [batch, heads, seq, head_dim]
+    let scores = split(q).matmul(split(k).swap_dims(2, 3)).mul_scalar(1.0 / (head_dim as f64).sqrt()); // [batch, heads, seq, seq]
+    let scores = match bias {
+        Some(b) => scores + b,
+        None => scores,
+    };
+    let probs = dropout(softmax(scores, 3), drop);
+    probs.matmul(split(v)).swap_dims(1, 2).reshape([batch, seq, hidden]) // [batch, seq, hidden]
 }
 
 /// A parameter the family's loader put in the store, by name.

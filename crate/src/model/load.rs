@@ -2,7 +2,8 @@
 //! no filesystem), and the table of families that says which loader reads them. A text model is
 //! `config.json`, `model.safetensors`, `tokenizer.json` and/or `vocab.txt` (+
 //! `tokenizer_config.json`); an image model is `model.safetensors`, plus the `config.json` an
-//! edgetune export writes (classes, preprocessing); a bare upstream (torchvision) file works.
+//! edgetune export writes (classes, preprocessing) or a transformers one with its
+//! `preprocessor_config.json` (ViT); a bare upstream (torchvision) file works.
 //! A text model may carry a PEFT LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`,
 //! see [`super::peft`]): beside the weights in a checkpoint, or alone in an adapter export, whose
 //! base model is then read from `base_model_name_or_path`.
@@ -29,6 +30,8 @@ pub struct ModelFiles {
     pub tokenizer_json: Option<Vec<u8>>,
     pub vocab_txt: Option<Vec<u8>>,
     pub tokenizer_config: Option<Vec<u8>>,
+    /// `preprocessor_config.json`: a transformers image model's input size and normalisation.
+    pub preprocessor_config: Option<Vec<u8>>,
     /// A PEFT LoRA adapter to put on the model: `adapter_config.json`, `adapter_model.safetensors`.
     pub adapter_config: Option<Vec<u8>>,
     pub adapter_weights: Option<Vec<u8>>,
@@ -62,6 +65,7 @@ impl ModelFiles {
             tokenizer_json: optional("tokenizer.json")?,
             vocab_txt: optional("vocab.txt")?,
             tokenizer_config: optional("tokenizer_config.json")?,
+            preprocessor_config: optional("preprocessor_config.json")?,
             adapter_config: optional("adapter_config.json")?,
             adapter_weights: optional("adapter_model.safetensors")?,
         };
@@ -83,6 +87,7 @@ impl ModelFiles {
             ("tokenizer.json", &mut self.tokenizer_json),
             ("vocab.txt", &mut self.vocab_txt),
             ("tokenizer_config.json", &mut self.tokenizer_config),
+            ("preprocessor_config.json", &mut self.preprocessor_config),
         ] {
             if dir.join(name).exists() {
                 *slot = Some(read(name)?);
@@ -105,6 +110,7 @@ impl ModelFiles {
                 "tokenizer.json" => out.tokenizer_json = Some(bytes),
                 "vocab.txt" => out.vocab_txt = Some(bytes),
                 "tokenizer_config.json" => out.tokenizer_config = Some(bytes),
+                "preprocessor_config.json" => out.preprocessor_config = Some(bytes),
                 "adapter_config.json" => out.adapter_config = Some(bytes),
                 "adapter_model.safetensors" => out.adapter_weights = Some(bytes),
                 _ => {}
@@ -120,29 +126,12 @@ impl ModelFiles {
     /// Which family these files hold: `config.json`'s `model_type` (or `architectures`) says,
     /// else (a bare upstream weights file) the tensor names do.
     pub fn family(&self) -> Result<&'static Family> {
-        let file = "config.json";
         let Some(config) = self.config_json()? else {
             // A bare upstream state dict (torchvision's): its tensor names say the family.
             let bare = |f: &&Family| !f.bare.is_empty() && f.bare.iter().all(|name| header_has(&self.weights, name));
             return FAMILIES.iter().find(bare).ok_or_else(|| Error::model(&self.source, "the model directory is missing config.json"));
         };
-        let known = || {
-            let of = |kind| FAMILIES.iter().filter(|f| f.kind == kind).flat_map(|f| f.model_types.iter().copied()).collect::<Vec<_>>().join(", ");
-            format!("text: {}; images: {}", of(ModelKind::Text), of(ModelKind::Image))
-        };
-        if let Some(t) = config.get("model_type").and_then(Value::as_str) {
-            return family_of(t).ok_or_else(|| {
-                Error::model(file, format!("model_type is '{t}', a family edgetune does not fine-tune (it knows {})", known()))
-            });
-        }
-        let architectures: Vec<&str> = config.get("architectures").and_then(Value::as_array).map_or(Vec::new(), |a| a.iter().filter_map(Value::as_str).collect());
-        match architectures.first() {
-            // An old BERT config without model_type.
-            None => Ok(&FAMILIES[0]),
-            Some(a) => FAMILIES.iter().find(|f| f.architectures.iter().any(|p| a.starts_with(p))).ok_or_else(|| {
-                Error::model(file, format!("no model_type, and architectures names '{a}', a family edgetune does not fine-tune (it knows {})", known()))
-            }),
-        }
+        family_of_config(&config)
     }
 
     /// Which kind of model these files hold.
@@ -225,7 +214,7 @@ pub struct Family {
 
 
 /// Every family, the first text one being the default for a config without `model_type`.
-pub static FAMILIES: [Family; 7] = [
+pub static FAMILIES: [Family; 8] = [
     Family { model_types: &["bert"], architectures: &["Bert"], kind: ModelKind::Text, load: text::bert::load, preprocessing: None, bare: &[] },
     Family { model_types: &["roberta"], architectures: &["Roberta"], kind: ModelKind::Text, load: text::roberta::load, preprocessing: None, bare: &[] },
     Family { model_types: &["xlm-roberta"], architectures: &["XLMRoberta"], kind: ModelKind::Text, load: text::roberta::load_xlmr, preprocessing: None, bare: &[] },
@@ -247,7 +236,28 @@ pub static FAMILIES: [Family; 7] = [
         preprocessing: Some(image::mobilenet::preprocessing),
         bare: &["features.0.0.weight", "features.1.conv.0.0.weight"],
     },
+    Family { model_types: &["vit"], architectures: &["ViT"], kind: ModelKind::Image, load: image::vit::load, preprocessing: Some(image::vit::preprocessing), bare: &[] },
 ];
+
+/// The family a `config.json` names: its `model_type`, else its `architectures` (an old BERT
+/// config has neither).
+pub fn family_of_config(config: &Value) -> Result<&'static Family> {
+    let file = "config.json";
+    let known = || {
+        let of = |kind| FAMILIES.iter().filter(|f| f.kind == kind).flat_map(|f| f.model_types.iter().copied()).collect::<Vec<_>>().join(", ");
+        format!("text: {}; images: {}", of(ModelKind::Text), of(ModelKind::Image))
+    };
+    if let Some(t) = config.get("model_type").and_then(Value::as_str) {
+        return family_of(t).ok_or_else(|| Error::model(file, format!("model_type is '{t}', a family edgetune does not fine-tune (it knows {})", known())));
+    }
+    let architectures: Vec<&str> = config.get("architectures").and_then(Value::as_array).map_or(Vec::new(), |a| a.iter().filter_map(Value::as_str).collect());
+    match architectures.first() {
+        None => Ok(&FAMILIES[0]),
+        Some(a) => FAMILIES.iter().find(|f| f.architectures.iter().any(|p| a.starts_with(p))).ok_or_else(|| {
+            Error::model(file, format!("no model_type, and architectures names '{a}', a family edgetune does not fine-tune (it knows {})", known()))
+        }),
+    }
+}
 
 /// The family whose `config.json` says `model_type`.
 fn family_of(model_type: &str) -> Option<&'static Family> {

@@ -162,14 +162,29 @@ pub fn body_kinds(body: &mut dyn Body) -> Vec<&'static str> {
 /// suffix matching wraps exactly the layers edgetune adapted (no pooler or classifier).
 pub fn peft_targets(model: &Classifier, spec: &LoraSpec) -> Result<Vec<String>> {
     let mut body = model.body.clone();
-    Ok(target_kinds(&body_kinds(body.as_mut()), &spec.target_modules, "lora.target_modules")?.into_iter().map(String::from).collect())
+    let kinds = target_kinds(&body_kinds(body.as_mut()), &spec.target_modules, "lora.target_modules")?;
+    Ok(kinds.into_iter().map(|k| model.body.peft_target(k).to_string()).collect())
+}
+
+/// A target list with PEFT's names for this body (`q_proj` for a ViT's query: see
+/// [`Body::peft_key`]) put back in edgetune's kinds; other names are kept as they are.
+fn own_targets(body: &mut dyn Body, targets: &[String]) -> Vec<String> {
+    let kinds = body_kinds(body);
+    targets
+        .iter()
+        .map(|t| {
+            let peft = |k: &&&'static str| body.peft_target(k) != **k && (body.peft_target(k) == t || body.peft_target(k).ends_with(&format!(".{t}")));
+            kinds.iter().find(peft).map_or(t.clone(), |k| k.to_string())
+        })
+        .collect()
 }
 
 /// Adds fresh adapters (A kaiming-uniform as PEFT, B zero: the model starts as the base) to the
 /// targeted layers. `what` names the source of `spec` in errors.
 pub fn attach(model: &mut Classifier, spec: &LoraSpec, seed: u64, what: &str) -> Result<()> {
     spec.validate()?;
-    let kinds = target_kinds(&body_kinds(model.body.as_mut()), &spec.target_modules, what)?;
+    let targets = own_targets(model.body.as_mut(), &spec.target_modules);
+    let kinds = target_kinds(&body_kinds(model.body.as_mut()), &targets, what)?;
     let mut rng = Rng::derive(seed, "lora-init");
     let (r, device) = (spec.r, model.device.clone());
     let params = &mut model.params;

@@ -85,7 +85,7 @@ impl ParamStore {
             (upstream_shape.to_vec(), values)
         };
         let value = Tensor::<1>::from_data(TensorData::new(values, [n]), device);
-        let no_decay = name.ends_with("bias") || name.contains("LayerNorm") || name.contains("layer_norm");
+        let no_decay = name.ends_with("bias") || ["LayerNorm", "layer_norm", "layernorm"].iter().any(|n| name.contains(n));
         let param = Param { name: name.to_string(), shape, value, trainable: true, transposed, no_decay, group, buffer: false };
         if let Some(&id) = self.index.get(name) {
             self.params[id] = param;

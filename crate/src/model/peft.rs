@@ -9,9 +9,11 @@
 //! `...lora_B.weight` (`[out, r]`), and the head, saved whole through `modules_to_save`, is
 //! `base_model.model.classifier.weight` (and `base_model.model.bert.pooler.dense.*` with [CLS]
 //! pooling). An adapter made on a bare `BertModel` has no `bert.` and no head. Both are read.
+//! An image model's adapter (ViT's) has no task type (PEFT's plain `PeftModel`), the same keys.
 
 use super::classifier::Classifier;
 use super::lora::{attach, peft_targets, LoraSpec};
+use super::face::ModelKind;
 use super::params::Group;
 use crate::error::{Error, Result};
 use crate::weights::{to_bytes, SafeTensors};
@@ -113,6 +115,12 @@ pub fn apply(model: &mut Classifier, adapter: &Adapter) -> Result<()> {
         }
         store_names.insert(format!("{WRAP}{key}"), p.name.clone());
         store_names.insert(format!("{WRAP}{}", p.name), p.name.clone());
+        // PEFT's own names where the transformers class renames modules (see Body::peft_key).
+        let peft = model.body.peft_key(&p.name);
+        if peft != key {
+            exported |= p.group == Group::Adapter && adapter.weights.info(&format!("{WRAP}{peft}")).is_some();
+            store_names.insert(format!("{WRAP}{peft}"), p.name.clone());
+        }
     }
     // The adapter parameters just attached, by name: (id, upstream shape).
     let mut wanted: HashMap<String, (usize, Vec<usize>)> = model
@@ -176,7 +184,8 @@ pub fn config_json(model: &Classifier, spec: &LoraSpec) -> Result<Value> {
     }
     Ok(json!({
         "peft_type": "LORA",
-        "task_type": "SEQ_CLS",
+        // PEFT's sequence classifier feeds `input_ids`; an image model takes the plain wrapper.
+        "task_type": if model.kind() == ModelKind::Text { json!("SEQ_CLS") } else { Value::Null },
         "base_model_name_or_path": base,
         "r": spec.r,
         "lora_alpha": spec.alpha,
@@ -202,7 +211,7 @@ pub fn config_json(model: &Classifier, spec: &LoraSpec) -> Result<Value> {
 pub async fn adapter_files(model: &Classifier, spec: &LoraSpec) -> Result<Vec<(String, Vec<u8>)>> {
     let mut tensors = Vec::new();
     for (name, shape, values) in model.params.to_upstream_where(|p| p.group != Group::Body).await? {
-        let key = format!("{WRAP}{}", model.body.export_key(&name));
+        let key = format!("{WRAP}{}", model.body.peft_key(&name));
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite(key));
         }

@@ -4,13 +4,16 @@
 
 pub mod conv_bn;
 pub mod mobilenet;
+pub mod processor;
 pub mod resnet;
+pub mod vit;
 
 use super::face::{Batch, Body};
 use super::head::{load_head, HeadSpec, SavedHead};
 use super::input::{ImageInput, Input};
 use super::load::ModelFiles;
 use super::params::ParamStore;
+use super::peft::apply as apply_adapter;
 use super::task::{saved_classes, saved_threshold, Task};
 use super::Classifier;
 use crate::device::Device;
@@ -36,15 +39,22 @@ pub fn pixels(batch: Batch) -> Tensor<4> {
 
 /// An image classifier around a loaded `body` (its tensors already in `params`): the head
 /// `head` as the checkpoint `st` keeps it (kept when `spec`'s classes are the checkpoint's,
-/// else fresh), the classes an export's `config` names, and the `input` it reads.
+/// else fresh), the classes an export's `config` names, the `input` it reads, and the PEFT
+/// adapter among `files` (whose saved head wins).
 #[allow(clippy::too_many_arguments)]
 pub fn classifier(files: &ModelFiles, st: &SafeTensors, config: Option<&Value>, mut params: ParamStore, body: Box<dyn Body>, input: ImageInput, head: &str, spec: Option<&HeadSpec>, device: &Device) -> Result<Classifier> {
     let (task, labels, threshold) = saved_head(config);
-    let find = |name: &str| st.info(&format!("{name}.weight")).is_some().then(|| (st, name.to_string()));
+    let adapter = files.adapter()?;
+    let find = |name: &str| -> Option<(&SafeTensors, String)> {
+        if let Some(key) = adapter.as_ref().and_then(|a| a.key_of(name, &body.export_key(name))) {
+            return adapter.as_ref().map(|a| (&a.weights, key));
+        }
+        st.info(&format!("{name}.weight")).is_some().then(|| (st, name.to_string()))
+    };
     let head_name = head.to_string();
     let saved = SavedHead { classifier: &head_name, pooler: None, task, labels, pooling: Default::default(), threshold, find: &find };
     let head = load_head(&mut params, saved, spec, body.width(), &files.source, device)?;
-    Ok(Classifier {
+    let mut model = Classifier {
         input: Input::Image(input),
         body,
         head: head.head,
@@ -54,6 +64,10 @@ pub fn classifier(files: &ModelFiles, st: &SafeTensors, config: Option<&Value>, 
         threshold: head.threshold,
         device: device.clone(),
         lora: None,
-        base_model: files.source.clone(),
-    })
+        base_model: adapter.as_ref().and_then(|a| a.base_model.clone()).unwrap_or(files.source.clone()),
+    };
+    if let Some(a) = &adapter {
+        apply_adapter(&mut model, a)?;
+    }
+    Ok(model)
 }

@@ -32,7 +32,7 @@ pub struct MobileNetConfig {
     pub width_mult: f64,
     /// Side of the square input (224 for the ImageNet weights; a run may choose another).
     pub image_size: usize,
-    /// Resize to image_size / 0.875 and center-crop (torchvision's evaluation transform) rather
+    /// Resize the short side to image_size and take the middle square (`Fit::CenterCrop`) rather
     /// than resize the whole image.
     pub center_crop: bool,
     pub image_mean: [f32; 3],
@@ -117,7 +117,7 @@ impl MobileNetConfig {
     }
 
     pub fn input(&self) -> ImageInput {
-        ImageInput { size: self.image_size, center_crop: self.center_crop, mean: self.image_mean, std: self.image_std }
+        ImageInput::new(self.image_size, self.center_crop, self.image_mean, self.image_std)
     }
 
     /// Output channels of the stem (`features.0`).

@@ -64,8 +64,8 @@ pub struct ResNetConfig {
     pub head: String,
     /// Side of the square input the model was trained on.
     pub image_size: usize,
-    /// Whether inputs are resized then center-cropped (torchvision's evaluation transform: resize
-    /// the short side to image_size / 0.875, crop image_size) rather than resized whole.
+    /// Whether inputs are resized then center-cropped (the short side to image_size, then the
+    /// middle square: `Fit::CenterCrop`) rather than resized whole.
     pub center_crop: bool,
     pub image_mean: [f32; 3],
     pub image_std: [f32; 3],
@@ -156,7 +156,7 @@ impl ResNetConfig {
 
     /// The input this architecture (or its export) says the model expects.
     pub fn input(&self) -> ImageInput {
-        ImageInput { size: self.image_size, center_crop: self.center_crop, mean: self.image_mean, std: self.image_std }
+        ImageInput::new(self.image_size, self.center_crop, self.image_mean, self.image_std)
     }
 
     /// Channels of the pooled features (the head's input).

@@ -15,10 +15,9 @@ pub use config::{BertConfig, FieldNames, BERT_FIELDS};
 pub use load::{load, load_variant};
 
 use crate::model::head::PoolerAct;
-use crate::model::layers::{dropout, need, Dense, Dropout, Norm};
+use crate::model::layers::{attention, dropout, need, Dense, Dropout, Norm};
 use crate::model::params::{ParamId, ParamStore};
 use crate::error::Result;
-use burn::tensor::activation::softmax;
 use burn::tensor::module::embedding;
 use burn::tensor::{Int, Tensor};
 
@@ -231,7 +230,7 @@ impl Bert {
     pub fn forward(&self, p: &ParamStore, ids: Tensor<2, Int>, mask: Tensor<2>, drop: Option<Dropout>) -> Tensor<3> {
         let [batch, seq] = ids.dims();
         let hidden = self.config.hidden_size;
-        let (heads, head_dim) = (self.config.num_attention_heads, self.config.head_dim());
+        let heads = self.config.num_attention_heads;
         let hd = drop.map_or(0.0, |d| d.hidden);
         let train = drop.is_some();
         let ad = drop.map_or(0.0, |d| d.attention);
@@ -250,16 +249,12 @@ impl Bert {
             Some(table) => mask_bias + relative::bias(p.t2(table), seq, heads), // [batch, heads, seq, seq]
             None => mask_bias,
         };
-        let scale = 1.0 / (head_dim as f64).sqrt();
-        let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2); // [batch, heads, seq, head_dim]
 
         for layer in &self.layers {
-            let q = split(layer.query.forward_with(p, x.clone(), train));
-            let k = split(layer.key.forward_with(p, x.clone(), train));
-            let v = split(layer.value.forward_with(p, x.clone(), train));
-            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + attn_bias.clone(); // [batch, heads, seq, seq]
-            let probs = dropout(softmax(scores, 3), ad);
-            let ctx = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
+            let q = layer.query.forward_with(p, x.clone(), train); // [batch, seq, hidden]
+            let k = layer.key.forward_with(p, x.clone(), train);
+            let v = layer.value.forward_with(p, x.clone(), train);
+            let ctx = attention(q, k, v, heads, Some(attn_bias.clone()), ad); // [batch, seq, hidden]
             let attn = dropout(layer.attn_out.forward_with(p, ctx, train), hd);
             x = layer.attn_norm.forward(p, attn + x);
 
