@@ -82,6 +82,18 @@ pub struct Adaptable<'a> {
     pub dense: &'a mut Dense,
 }
 
+/// A body's linear layers `(module, kind, layer)` as [`Adaptable`]s, each with its kind's
+/// `(out, in)` from `shapes` (`(kind, out, in)`, one per kind).
+pub fn adaptables<'a>(linears: Vec<(String, &'static str, &'a mut Dense)>, shapes: &[(&'static str, usize, usize)]) -> Vec<Adaptable<'a>> {
+    linears
+        .into_iter()
+        .map(|(module, kind, dense)| {
+            let &(_, out, inp) = shapes.iter().find(|(k, _, _)| *k == kind).expect("every kind has a shape");
+            Adaptable { module, kind, out, inp, dense }
+        })
+        .collect()
+}
+
 /// What one training batch keeps for the backward pass, in f32 values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Activations {

@@ -7,7 +7,7 @@ use super::{linear_shapes, Vit, VitConfig, LINEARS};
 /// [`LINEARS`] as transformers 5's `ViTLayer` names them in memory.
 const PEFT_LINEARS: [&str; 6] = ["attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.o_proj", "mlp.fc1", "mlp.fc2"];
 use crate::error::Result;
-use crate::model::face::{Activations, Adaptable, Batch, Body, BufferUpdate, Mode};
+use crate::model::face::{adaptables, Activations, Adaptable, Batch, Body, BufferUpdate, Mode};
 use crate::model::head::{Head, Pooling};
 use crate::model::image::pixels;
 use crate::model::input::Input;
@@ -52,13 +52,7 @@ impl Body for Vit {
 
     fn adaptable(&mut self) -> Vec<Adaptable<'_>> {
         let shapes = linear_shapes(&self.config);
-        self.linears_mut()
-            .into_iter()
-            .map(|(module, kind, dense)| {
-                let &(_, out, inp) = shapes.iter().find(|(k, _, _)| *k == kind).expect("every kind has a shape");
-                Adaptable { module, kind, out, inp, dense }
-            })
-            .collect()
+        adaptables(self.linears_mut(), &shapes)
     }
 
     fn rebind(&mut self, p: &ParamStore) -> Result<()> {

@@ -4,7 +4,7 @@
 
 use super::Bert;
 use crate::error::Result;
-use crate::model::face::{Activations, Adaptable, Batch, Body, BufferUpdate, Mode};
+use crate::model::face::{adaptables, Activations, Adaptable, Batch, Body, BufferUpdate, Mode};
 use crate::model::head::{Head, Pooling};
 use crate::model::input::Input;
 use crate::model::layers::Dropout;
@@ -63,13 +63,7 @@ impl Body for Bert {
 
     fn adaptable(&mut self) -> Vec<Adaptable<'_>> {
         let shapes = self.variant.linear_shapes(self.config.hidden_size, self.config.intermediate_size);
-        self.linears_mut()
-            .into_iter()
-            .map(|(module, kind, dense)| {
-                let &(_, out, inp) = shapes.iter().find(|(k, _, _)| *k == kind).expect("every kind has a shape");
-                Adaptable { module, kind, out, inp, dense }
-            })
-            .collect()
+        adaptables(self.linears_mut(), &shapes)
     }
 
     fn rebind(&mut self, p: &ParamStore) -> Result<()> {
