@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Upstream refuses headers above 100 MB; a larger claim means the file is not safetensors.
 const MAX_HEADER: u64 = 100_000_000;
@@ -97,7 +98,8 @@ pub struct TensorInfo {
 #[derive(Clone, Debug)]
 pub struct SafeTensors {
     source: String,
-    data: Vec<u8>,
+    /// The whole file, shared: a model's files and every parse of them hold the same bytes.
+    data: Arc<Vec<u8>>,
     /// Offset of the data section in `data` (8 + header length).
     data_start: usize,
     tensors: BTreeMap<String, TensorInfo>,
@@ -105,8 +107,10 @@ pub struct SafeTensors {
 }
 
 impl SafeTensors {
-    /// Parses a whole file already in memory. `source` names it in errors.
-    pub fn parse(bytes: Vec<u8>, source: &str) -> Result<Self> {
+    /// Parses a whole file already in memory (a `Vec<u8>`, or an `Arc` of one shared without a
+    /// copy). `source` names it in errors.
+    pub fn parse(bytes: impl Into<Arc<Vec<u8>>>, source: &str) -> Result<Self> {
+        let bytes: Arc<Vec<u8>> = bytes.into();
         let err = |msg: String| Error::weights(source, msg);
         let Some(len_bytes) = bytes.get(..8) else {
             return Err(err(format!(

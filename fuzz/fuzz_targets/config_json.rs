@@ -14,7 +14,6 @@ fuzz_target!(|data: &[u8]| {
     let files = ModelFiles {
         source: "fuzz".into(),
         config: Some(data.to_vec()),
-        weights: Vec::new(),
         ..Default::default()
     };
     let _ = files.kind();

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::tokenize::Tokenizer;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The files of a model, as bytes.
 #[derive(Clone, Debug, Default)]
@@ -26,7 +27,8 @@ pub struct ModelFiles {
     pub source: String,
     /// `config.json`: required for text models, optional for image ones.
     pub config: Option<Vec<u8>>,
-    pub weights: Vec<u8>,
+    /// `model.safetensors`, shared with the parses of it (no copy per load).
+    pub weights: Arc<Vec<u8>>,
     pub tokenizer_json: Option<Vec<u8>>,
     pub vocab_txt: Option<Vec<u8>>,
     pub tokenizer_config: Option<Vec<u8>>,
@@ -61,7 +63,7 @@ impl ModelFiles {
         let files = ModelFiles {
             source: dir.display().to_string(),
             config: optional("config.json")?,
-            weights: std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?,
+            weights: Arc::new(std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?),
             tokenizer_json: optional("tokenizer.json")?,
             vocab_txt: optional("vocab.txt")?,
             tokenizer_config: optional("tokenizer_config.json")?,
@@ -117,7 +119,7 @@ impl ModelFiles {
             }
         }
         out.config = config;
-        out.weights = weights.ok_or_else(|| {
+        out.weights = weights.map(Arc::new).ok_or_else(|| {
             Error::model(source, "the model directory is missing model.safetensors (edgetune reads safetensors weights, not pytorch_model.bin)")
         })?;
         out.check()
