@@ -226,6 +226,12 @@ impl SafeTensors {
 
     /// The f32 values of float tensor `name`, which must have shape `expected_shape`.
     pub fn f32(&self, name: &str, expected_shape: &[usize]) -> Result<Vec<f32>> {
+        let info = self.check(name, expected_shape)?;
+        self.decode(name, info)
+    }
+
+    /// Tensor `name`'s description, if it has shape `expected_shape` (nothing decoded).
+    pub fn check(&self, name: &str, expected_shape: &[usize]) -> Result<&TensorInfo> {
         let info = self.lookup(name)?;
         if info.shape != expected_shape {
             return Err(Error::weights(
@@ -233,7 +239,7 @@ impl SafeTensors {
                 format!("tensor '{name}' has shape {:?}, expected {expected_shape:?}", info.shape),
             ));
         }
-        self.decode(name, info)
+        Ok(info)
     }
 
     /// The f32 values of float tensor `name` and its shape, whatever it is.

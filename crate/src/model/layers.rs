@@ -5,6 +5,7 @@
 
 use super::lora::Lora;
 use super::params::{ParamId, ParamStore};
+use super::vars::Vars;
 use crate::device;
 use crate::error::{Error, Result};
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
@@ -70,6 +71,11 @@ impl Dense {
         Ok(Dense::new(need(p, &format!("{prefix}.weight"))?, need(p, &format!("{prefix}.bias"))?))
     }
 
+    /// PyTorch's `nn.Linear(inp, out)` at `vars`: `weight` `[out, inp]`, `bias` `[out]`.
+    pub fn load(mut vars: Vars, inp: usize, out: usize) -> Result<Self> {
+        Ok(Dense::new(vars.linear_weight("weight", out, inp)?, vars.tensor("bias", &[out])?))
+    }
+
     /// The layer at evaluation (no adapter dropout).
     pub fn forward<const D: usize>(&self, p: &ParamStore, x: Tensor<D>) -> Tensor<D> {
         self.forward_with(p, x, false)
@@ -93,8 +99,9 @@ pub struct Norm {
 }
 
 impl Norm {
-    pub fn lookup(p: &ParamStore, prefix: &str, eps: f64) -> Result<Self> {
-        Ok(Norm { weight: need(p, &format!("{prefix}.weight"))?, bias: need(p, &format!("{prefix}.bias"))?, eps })
+    /// PyTorch's `nn.LayerNorm(dim, eps)` at `vars` (old checkpoints' `gamma`/`beta` read too).
+    pub fn load(mut vars: Vars, dim: usize, eps: f64) -> Result<Self> {
+        Ok(Norm { weight: vars.tensor_or("weight", "gamma", &[dim])?, bias: vars.tensor_or("bias", "beta", &[dim])?, eps })
     }
 
     pub fn forward<const D: usize>(&self, p: &ParamStore, x: Tensor<D>) -> Tensor<D> {

@@ -15,6 +15,7 @@ pub mod params;
 pub mod peft;
 pub mod task;
 pub mod text;
+pub mod vars;
 
 pub use classifier::Classifier;
 pub use face::{apply_buffer_updates, Batch, Body, BufferUpdate, ModelKind, Mode};

@@ -1,65 +1,20 @@
 //! What convolutional image families share: a convolution followed by batch norm and an
-//! activation (ResNet's and MobileNet's unit), and loading such a network's tensors by role.
+//! activation (ResNet's and MobileNet's unit), loaded as PyTorch names the two modules.
 //! Batch-norm running statistics are store *buffers*: never trained, updated outside autodiff
 //! (`apply_buffer_updates`) from what a training forward reports, as PyTorch's `BatchNorm2d`
 //! does (momentum 0.1, unbiased batch variance). The convolutions and the fused training-mode
 //! batch norm are `crate::kernels` operations: host kernels on the CPU backend, burn's elsewhere.
 
-use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::{batch_norm_train, conv2d, depthwise_conv2d, Act};
 use crate::model::face::BufferUpdate;
-use crate::model::layers::need;
-use crate::model::params::{Group, ParamId, ParamStore};
-use crate::weights::SafeTensors;
+use crate::model::params::{ParamId, ParamStore};
+use crate::model::vars::Vars;
 use burn::tensor::Tensor;
 
 /// `torch.nn.BatchNorm2d` defaults.
 pub const BN_EPS: f64 = 1e-5;
 pub const BN_MOMENTUM: f64 = 0.1;
-
-/// What a body tensor is, which decides how it is stored and trained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// A convolution kernel `[out, in, kh, kw]`: trained, weight-decayed.
-    Conv,
-    /// Batch-norm `weight`/`bias`: trained, not weight-decayed (as LayerNorm parameters are).
-    Norm,
-    /// Batch-norm `running_mean`/`running_var`: a buffer.
-    Stat,
-}
-
-/// Appends a convolution's kernel (`shape`) and its batch norm's four tensors to `list`.
-pub fn conv_bn_tensors(list: &mut Vec<(String, Vec<usize>, Role)>, conv: &str, bn: &str, shape: [usize; 4]) {
-    list.push((format!("{conv}.weight"), shape.to_vec(), Role::Conv));
-    for (field, role) in [("weight", Role::Norm), ("bias", Role::Norm), ("running_mean", Role::Stat), ("running_var", Role::Stat)] {
-        list.push((format!("{bn}.{field}"), vec![shape[0]], role));
-    }
-}
-
-/// Inserts every tensor of `list` from `st` into `params` (group Body; running statistics as
-/// buffers). Shapes are checked; errors name the file and tensor.
-pub fn load_tensors(st: &SafeTensors, list: Vec<(String, Vec<usize>, Role)>, params: &mut ParamStore, device: &Device) -> Result<()> {
-    for (name, shape, role) in list {
-        let values = st.f32(&name, &shape)?;
-        match role {
-            Role::Conv => {
-                params.insert(&name, &shape, values, false, Group::Body, device)?;
-            }
-            Role::Norm => {
-                let id = params.insert(&name, &shape, values, false, Group::Body, device)?;
-                params.params[id].no_decay = true;
-            }
-            Role::Stat => {
-                if name.ends_with("running_var") && values.iter().any(|&x| x.is_nan() || x < 0.0) {
-                    return Err(Error::weights(st.source(), format!("tensor '{name}' holds a negative or NaN variance")));
-                }
-                params.insert_buffer(&name, &shape, values, Group::Body, device)?;
-            }
-        }
-    }
-    Ok(())
-}
 
 /// A convolution (dense, or depthwise: one filter per channel) without bias, then batch norm.
 #[derive(Clone, Copy, Debug)]
@@ -75,16 +30,22 @@ pub struct ConvBn {
 }
 
 impl ConvBn {
-    pub fn lookup(p: &ParamStore, conv: &str, bn: &str, stride: usize, pad: usize) -> Result<Self> {
+    /// The convolution `conv` (kernel `shape` `[out, in, k, k]`, no bias) and the batch norm `bn`
+    /// after it, both sub-modules of `vars`: the norm's scale and shift are trained without weight
+    /// decay, its running statistics are buffers (a negative or NaN variance is refused).
+    pub fn load(vars: &mut Vars, conv: &str, bn: &str, shape: [usize; 4], stride: usize, pad: usize) -> Result<Self> {
+        let kernel = vars.pp(conv).tensor("weight", &shape)?;
+        let mut bn = vars.pp(bn);
+        let c = [shape[0]];
         Ok(ConvBn {
-            conv: need(p, &format!("{conv}.weight"))?,
+            conv: kernel,
             stride,
             pad,
             depthwise: false,
-            weight: need(p, &format!("{bn}.weight"))?,
-            bias: need(p, &format!("{bn}.bias"))?,
-            mean: need(p, &format!("{bn}.running_mean"))?,
-            var: need(p, &format!("{bn}.running_var"))?,
+            weight: bn.no_decay("weight", &c)?,
+            bias: bn.no_decay("bias", &c)?,
+            mean: bn.buffer("running_mean", &c, |_| None)?,
+            var: bn.buffer("running_var", &c, |v| v.iter().any(|&x| x.is_nan() || x < 0.0).then_some("holds a negative or NaN variance"))?,
         })
     }
 

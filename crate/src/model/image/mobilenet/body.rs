@@ -9,6 +9,7 @@ use crate::model::image::pixels;
 use crate::model::input::Input;
 use crate::model::layers::Dropout;
 use crate::model::params::ParamStore;
+use crate::model::vars::Vars;
 use burn::tensor::Tensor;
 use serde_json::{json, Map, Value};
 
@@ -57,7 +58,7 @@ impl Body for MobileNetV2 {
     }
 
     fn rebind(&mut self, p: &ParamStore) -> Result<()> {
-        *self = MobileNetV2::bind(p, &self.config)?;
+        *self = MobileNetV2::load(Vars::bind(p), &self.config)?;
         Ok(())
     }
 

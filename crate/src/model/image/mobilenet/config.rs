@@ -1,9 +1,10 @@
 //! The MobileNetV2 architecture as data: torchvision's `mobilenet_v2` at a width multiplier,
-//! read from a checkpoint's tensor shapes or from an exported `config.json`, and the list of
-//! body tensors it implies (torchvision's names: `features.N.conv.M...`).
+//! read from a checkpoint's tensor shapes (the width at which [`MobileNetV2::load`] finds every
+//! tensor) or from an exported `config.json`.
 
 use crate::error::{Error, Result};
-use crate::model::image::conv_bn::{conv_bn_tensors, Role};
+use super::MobileNetV2;
+use crate::model::vars::Vars;
 use crate::model::input::{ImageInput, IMAGENET_MEAN, IMAGENET_STD};
 use crate::weights::SafeTensors;
 use serde::{Deserialize, Serialize};
@@ -83,18 +84,18 @@ impl MobileNetConfig {
                 format!("not a MobileNetV2: no tensor 'features.0.0.weight' / 'features.1.conv.0.0.weight' (expected torchvision's mobilenet_v2 names){hint}"),
             ));
         }
-        let fits = |cfg: &MobileNetConfig| body_tensors(cfg).iter().all(|(name, shape, _)| st.info(name).is_some_and(|i| &i.shape == shape));
-        if let Some(cfg) = WIDTHS.iter().map(|&w| MobileNetConfig::imagenet(w)).find(fits) {
+        // The first published width at which every body tensor is there with its shape.
+        let fits = |cfg: &MobileNetConfig| MobileNetV2::load(Vars::probe(st, ""), cfg);
+        if let Some(cfg) = WIDTHS.iter().map(|&w| MobileNetConfig::imagenet(w)).find(|c| fits(c).is_ok()) {
             return Ok(cfg);
         }
         // Say which tensor is off for the usual width.
-        let want = body_tensors(&MobileNetConfig::imagenet(1.0));
-        let (name, shape, _) = want.iter().find(|(n, s, _)| st.info(n).is_none_or(|i| &i.shape != s)).expect("a tensor differs");
-        let got = st.info(name).map_or("absent".to_string(), |i| format!("shape {:?}", i.shape));
-        Err(Error::weights(
-            st.source(),
-            format!("not torchvision's MobileNetV2 at any width {WIDTHS:?}: tensor '{name}' is {got}, expected {shape:?} at width 1.0"),
-        ))
+        let why = match fits(&MobileNetConfig::imagenet(1.0)) {
+            Err(Error::Weights { msg, .. }) => msg,
+            Err(e) => e.to_string(),
+            Ok(_) => String::new(),
+        };
+        Err(Error::weights(st.source(), format!("not torchvision's MobileNetV2 at any width {WIDTHS:?}: at width 1.0, {why}")))
     }
 
     /// Reads a config written by [`MobileNetConfig::to_json_fields`] (extra keys are ignored).
@@ -146,37 +147,6 @@ impl MobileNetConfig {
     }
 }
 
-/// The sub-module names of block `b`'s convolutions in order (expand, depthwise, project) and
-/// the project's batch norm: `conv.0.0`/`conv.0.1`, ... as torchvision numbers them.
-pub fn block_names(b: &BlockShape) -> Vec<(String, String)> {
-    let (first, last) = if b.expand { (vec!["conv.0", "conv.1"], ("conv.2", "conv.3")) } else { (vec!["conv.0"], ("conv.1", "conv.2")) };
-    first.into_iter().map(|m| (format!("{m}.0"), format!("{m}.1"))).chain(std::iter::once((last.0.to_string(), last.1.to_string()))).collect()
-}
-
-/// Every body tensor with its shape and role, in forward order: the loader and the exporter
-/// both walk this list.
-pub fn body_tensors(c: &MobileNetConfig) -> Vec<(String, Vec<usize>, Role)> {
-    let mut v = Vec::new();
-    conv_bn_tensors(&mut v, "features.0.0", "features.0.1", [c.stem_width(), 3, 3, 3]);
-    let blocks = c.blocks();
-    for (i, b) in blocks.iter().enumerate() {
-        let names = block_names(b);
-        let mut shapes = Vec::new();
-        if b.expand {
-            shapes.push([b.hidden, b.cin, 1, 1]);
-        }
-        shapes.push([b.hidden, 1, 3, 3]);
-        shapes.push([b.cout, b.hidden, 1, 1]);
-        for ((conv, bn), shape) in names.iter().zip(shapes) {
-            conv_bn_tensors(&mut v, &format!("features.{}.{conv}", i + 1), &format!("features.{}.{bn}", i + 1), shape);
-        }
-    }
-    let last = blocks.len() + 1;
-    let cin = blocks.last().map_or(c.stem_width(), |b| b.cout);
-    conv_bn_tensors(&mut v, &format!("features.{last}.0"), &format!("features.{last}.1"), [c.num_features(), cin, 1, 1]);
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,7 +161,10 @@ mod tests {
         assert_eq!((c.stem_width(), c.num_features()), (32, 1280));
         assert_eq!(blocks[0], BlockShape { cin: 32, hidden: 32, cout: 16, stride: 1, expand: false });
         assert_eq!(blocks[1], BlockShape { cin: 16, hidden: 96, cout: 24, stride: 2, expand: true });
-        let params: usize = body_tensors(&c).iter().filter(|(_, _, r)| *r != Role::Stat).map(|(_, s, _)| s.iter().product::<usize>()).sum();
+        let device = crate::device::Device::flex();
+        let mut p = crate::model::params::ParamStore::default();
+        MobileNetV2::load(Vars::zeros(&mut p, &device), &c).unwrap();
+        let params: usize = p.params.iter().filter(|p| !p.buffer).map(|p| p.numel()).sum();
         assert_eq!(params + 1280 * 1000 + 1000, 3_504_872);
         assert_eq!(MobileNetConfig::imagenet(0.5).stem_width(), 16);
         assert_eq!(MobileNetConfig::imagenet(1.4).num_features(), 1792);

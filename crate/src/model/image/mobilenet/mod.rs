@@ -5,29 +5,30 @@
 //! add when the shape is kept); `features.18` a 1×1 conv to 1,280 channels + BN + ReLU6; global
 //! average pool; the head is `classifier.1` (after a 0.2 dropout, `classifier.0`).
 //!
-//! Parameter names are the checkpoint's, so loading is a walk over [`body_tensors`].
+//! Parameter names are the checkpoint's: [`MobileNetV2::load`] walks the modules as torchvision
+//! names them (`features.{i}.conv.{j}.{0,1}`).
 
 mod body;
 mod config;
 mod load;
 
-pub use config::{block_names, body_tensors, BlockShape, MobileNetConfig};
+pub use config::{BlockShape, MobileNetConfig};
 pub use load::{load, preprocessing};
 
 use crate::device::Device;
 use crate::error::Result;
 use crate::kernels::Act;
 use crate::model::face::BufferUpdate;
-use crate::model::image::conv_bn::{load_tensors, ConvBn};
+use crate::model::image::conv_bn::ConvBn;
 use crate::model::params::ParamStore;
+use crate::model::vars::Vars;
 use crate::weights::SafeTensors;
 use burn::tensor::Tensor;
 
 /// Inserts every body tensor of `st` into `params` (running statistics as buffers) and binds
 /// the network. Shapes are checked against `cfg`; errors name the file and tensor.
 pub fn load_body(st: &SafeTensors, cfg: &MobileNetConfig, params: &mut ParamStore, device: &Device) -> Result<MobileNetV2> {
-    load_tensors(st, body_tensors(cfg), params, device)?;
-    MobileNetV2::bind(params, cfg)
+    MobileNetV2::load(Vars::read(st, "", params, device), cfg)
 }
 
 /// One inverted-residual block: its convolutions in order (the last without activation).
@@ -57,26 +58,31 @@ pub struct MobileNetV2 {
 }
 
 impl MobileNetV2 {
-    /// Binds to the body parameters already in `p` (see [`body_tensors`]).
-    pub fn bind(p: &ParamStore, cfg: &MobileNetConfig) -> Result<Self> {
-        let stem = ConvBn::lookup(p, "features.0.0", "features.0.1", 2, 1)?;
+    /// The network at `vars`: `features.0` (stem), `features.1..=17` (blocks), `features.18`.
+    pub fn load(mut vars: Vars, cfg: &MobileNetConfig) -> Result<Self> {
+        let mut features = vars.pp("features");
+        let stem = ConvBn::load(&mut features.pp(0), "0", "1", [cfg.stem_width(), 3, 3, 3], 2, 1)?;
         let shapes = cfg.blocks();
         let mut blocks = Vec::with_capacity(shapes.len());
         for (i, b) in shapes.iter().enumerate() {
-            let names = block_names(b);
-            let at = |j: usize, stride: usize, pad: usize| {
-                let (conv, bn) = &names[j];
-                ConvBn::lookup(p, &format!("features.{}.{conv}", i + 1), &format!("features.{}.{bn}", i + 1), stride, pad)
-            };
-            let convs = if b.expand {
-                vec![at(0, 1, 0)?, at(1, b.stride, 1)?.depthwise(), at(2, 1, 0)?]
-            } else {
-                vec![at(0, b.stride, 1)?.depthwise(), at(1, 1, 0)?]
-            };
+            // torchvision's InvertedResidual: `conv.{j}.0` conv, `conv.{j}.1` norm for the expand
+            // (when there is one) and depthwise units, then `conv.{n}` / `conv.{n+1}` for the project.
+            let mut conv = features.pp(i + 1);
+            let mut conv = conv.pp("conv");
+            let mut unit = |j: usize, shape: [usize; 4], stride: usize, pad: usize| ConvBn::load(&mut conv.pp(j), "0", "1", shape, stride, pad);
+            let mut convs = Vec::new();
+            if b.expand {
+                convs.push(unit(0, [b.hidden, b.cin, 1, 1], 1, 0)?);
+            }
+            let j = convs.len();
+            convs.push(unit(j, [b.hidden, 1, 3, 3], b.stride, 1)?.depthwise());
+            let project = ConvBn::load(&mut conv, &(j + 1).to_string(), &(j + 2).to_string(), [b.cout, b.hidden, 1, 1], 1, 0)?;
+            convs.push(project);
             blocks.push(Block { convs, residual: b.residual() });
         }
         let n = shapes.len() + 1;
-        let last = ConvBn::lookup(p, &format!("features.{n}.0"), &format!("features.{n}.1"), 1, 0)?;
+        let cin = shapes.last().map_or(cfg.stem_width(), |b| b.cout);
+        let last = ConvBn::load(&mut features.pp(n), "0", "1", [cfg.num_features(), cin, 1, 1], 1, 0)?;
         Ok(MobileNetV2 { config: cfg.clone(), stem, blocks, last })
     }
 

@@ -10,6 +10,7 @@ use crate::model::image::pixels;
 use crate::model::input::Input;
 use crate::model::layers::Dropout;
 use crate::model::params::ParamStore;
+use crate::model::vars::Vars;
 use burn::tensor::Tensor;
 use serde_json::{json, Map, Value};
 
@@ -54,7 +55,7 @@ impl Body for ResNet {
     }
 
     fn rebind(&mut self, p: &ParamStore) -> Result<()> {
-        *self = ResNet::bind(p, &self.config)?;
+        *self = ResNet::load(Vars::bind(p), &self.config)?;
         Ok(())
     }
 

@@ -2,7 +2,6 @@
 //! shapes or from an exported `config.json`, and the list of body tensors it implies.
 
 use crate::error::{Error, Result};
-use crate::model::image::conv_bn::{conv_bn_tensors, Role};
 use crate::model::input::{ImageInput, IMAGENET_MEAN, IMAGENET_STD};
 use crate::weights::SafeTensors;
 use serde::{Deserialize, Serialize};
@@ -206,33 +205,6 @@ impl ResNetConfig {
             .chain(self.widths.iter().enumerate().map(|(i, &w)| (if i == 0 { 1 } else { 2 }, w * e)))
             .collect()
     }
-}
-
-/// Every body tensor with its upstream shape and role, in forward order: the loader and the
-/// exporter both walk this list. (No `num_batches_tracked`: PyTorch fills it in when absent.)
-pub fn body_tensors(c: &ResNetConfig) -> Vec<(String, Vec<usize>, Role)> {
-    let mut v = Vec::new();
-    let mut conv_bn = |conv: String, bn: String, shape: [usize; 4]| conv_bn_tensors(&mut v, &conv, &bn, shape);
-    let k = if c.model_type == Family::Cifar { 3 } else { 7 };
-    conv_bn("conv1".into(), "bn1".into(), [c.stem_width, 3, k, k]);
-    for (pre, b) in blocks(c) {
-        let (p, i) = (b.planes, b.cin);
-        match c.block {
-            BlockKind::Basic => {
-                conv_bn(format!("{pre}.conv1"), format!("{pre}.bn1"), [p, i, 3, 3]);
-                conv_bn(format!("{pre}.conv2"), format!("{pre}.bn2"), [p, p, 3, 3]);
-            }
-            BlockKind::Bottleneck => {
-                conv_bn(format!("{pre}.conv1"), format!("{pre}.bn1"), [p, i, 1, 1]);
-                conv_bn(format!("{pre}.conv2"), format!("{pre}.bn2"), [p, p, 3, 3]);
-                conv_bn(format!("{pre}.conv3"), format!("{pre}.bn3"), [b.cout, p, 1, 1]);
-            }
-        }
-        if b.reshapes() && c.shortcut == Shortcut::Conv {
-            conv_bn(format!("{pre}.downsample.0"), format!("{pre}.downsample.1"), [b.cout, i, 1, 1]);
-        }
-    }
-    v
 }
 
 /// One block's geometry.

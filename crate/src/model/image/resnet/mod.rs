@@ -7,23 +7,24 @@
 //!   BasicBlock or Bottleneck with the stride on the 3×3 conv as in "v1.5", 1×1-conv + BN
 //!   `downsample` shortcuts) — `torchvision/models/resnet.py`.
 //!
-//! Parameter names are the checkpoint's (`layer2.0.conv1.weight`, `layer2.0.downsample.1.running_var`),
-//! so loading is a walk over [`body_tensors`]; the conv + batch-norm unit is [`ConvBn`].
+//! Parameter names are the checkpoint's (`layer2.0.conv1.weight`, `layer2.0.downsample.1.running_var`):
+//! [`ResNet::load`] walks the modules as torchvision names them; the conv + batch-norm unit is [`ConvBn`].
 
 mod body;
 mod config;
 mod load;
 
-pub use crate::model::image::conv_bn::{Role, BN_EPS, BN_MOMENTUM};
-pub use config::{body_tensors, BlockKind, Family, ResNetConfig, Shortcut};
+pub use crate::model::image::conv_bn::{BN_EPS, BN_MOMENTUM};
+pub use config::{BlockKind, Family, ResNetConfig, Shortcut};
 pub use load::{load, preprocessing};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::Act;
 use crate::model::face::BufferUpdate;
-use crate::model::image::conv_bn::{load_tensors, ConvBn};
+use crate::model::image::conv_bn::ConvBn;
 use crate::model::params::ParamStore;
+use crate::model::vars::Vars;
 use crate::weights::SafeTensors;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::{MaxPoolOptions, PadMode};
@@ -32,8 +33,7 @@ use burn::tensor::{s, Tensor};
 /// Inserts every body tensor of `st` into `params` (group Body; running statistics as buffers)
 /// and binds the network. Shapes are checked against `cfg`; errors name the file and tensor.
 pub fn load_body(st: &SafeTensors, cfg: &ResNetConfig, params: &mut ParamStore, device: &Device) -> Result<ResNet> {
-    load_tensors(st, body_tensors(cfg), params, device)?;
-    ResNet::bind(params, cfg)
+    ResNet::load(Vars::read(st, "", params, device), cfg)
 }
 
 #[derive(Clone, Debug)]
@@ -78,29 +78,27 @@ pub struct ResNet {
 }
 
 impl ResNet {
-    /// Binds to the body parameters already in `p` (see [`body_tensors`]).
-    pub fn bind(p: &ParamStore, cfg: &ResNetConfig) -> Result<Self> {
+    /// The network at `vars` (`conv1`, `bn1`, `layer1.0.conv1`, ...; no `num_batches_tracked`:
+    /// PyTorch fills it in when absent).
+    pub fn load(mut vars: Vars, cfg: &ResNetConfig) -> Result<Self> {
         cfg.validate().map_err(|m| Error::model("config.json", m))?;
         let stem = match cfg.model_type {
-            Family::Cifar => ConvBn::lookup(p, "conv1", "bn1", 1, 1)?,
-            Family::Torchvision => ConvBn::lookup(p, "conv1", "bn1", 2, 3)?,
+            Family::Cifar => ConvBn::load(&mut vars, "conv1", "bn1", [cfg.stem_width, 3, 3, 3], 1, 1)?,
+            Family::Torchvision => ConvBn::load(&mut vars, "conv1", "bn1", [cfg.stem_width, 3, 7, 7], 2, 3)?,
         };
         let mut blocks = Vec::new();
         for (pre, b) in config::blocks(cfg) {
-            let conv = |i: usize, stride: usize, pad: usize| {
-                ConvBn::lookup(p, &format!("{pre}.conv{i}"), &format!("{pre}.bn{i}"), stride, pad)
-            };
+            let mut v = vars.pp(pre);
+            let (p, i) = (b.planes, b.cin);
+            let mut conv = |n: usize, shape: [usize; 4], stride: usize, pad: usize| ConvBn::load(&mut v, &format!("conv{n}"), &format!("bn{n}"), shape, stride, pad);
             let convs = match cfg.block {
-                BlockKind::Basic => vec![conv(1, b.stride, 1)?, conv(2, 1, 1)?],
-                BlockKind::Bottleneck => vec![conv(1, 1, 0)?, conv(2, b.stride, 1)?, conv(3, 1, 0)?],
+                BlockKind::Basic => vec![conv(1, [p, i, 3, 3], b.stride, 1)?, conv(2, [p, p, 3, 3], 1, 1)?],
+                BlockKind::Bottleneck => vec![conv(1, [p, i, 1, 1], 1, 0)?, conv(2, [p, p, 3, 3], b.stride, 1)?, conv(3, [b.cout, p, 1, 1], 1, 0)?],
             };
             let skip = match (b.reshapes(), cfg.shortcut) {
                 (false, _) => Skip::Identity,
                 (true, Shortcut::Pad) => Skip::Pad { stride: b.stride, channels: (b.cout - b.cin) / 2 },
-                (true, Shortcut::Conv) => {
-                    let (conv, bn) = (format!("{pre}.downsample.0"), format!("{pre}.downsample.1"));
-                    Skip::Conv(ConvBn::lookup(p, &conv, &bn, b.stride, 0)?)
-                }
+                (true, Shortcut::Conv) => Skip::Conv(ConvBn::load(&mut v, "downsample.0", "downsample.1", [b.cout, i, 1, 1], b.stride, 0)?),
             };
             blocks.push(Block { convs, skip });
         }

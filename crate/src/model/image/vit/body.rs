@@ -13,6 +13,7 @@ use crate::model::image::pixels;
 use crate::model::input::Input;
 use crate::model::layers::Dropout;
 use crate::model::params::ParamStore;
+use crate::model::vars::Vars;
 use burn::tensor::Tensor;
 use serde_json::{json, Map, Value};
 
@@ -56,7 +57,7 @@ impl Body for Vit {
     }
 
     fn rebind(&mut self, p: &ParamStore) -> Result<()> {
-        *self = Vit::bind(p, &self.config)?;
+        *self = Vit::load(Vars::bind(p), &self.config)?;
         Ok(())
     }
 
@@ -147,11 +148,7 @@ mod tests {
         let c = VitConfig::from_json(&json!({"num_hidden_layers": 1}), "config.json").unwrap();
         let mut p = ParamStore::default();
         let device = crate::device::block_on(crate::device::init(crate::device::Backend::Cpu)).unwrap();
-        for (name, shape, transposed) in super::super::body_tensors(&c) {
-            let n = shape.iter().product();
-            p.insert(&name, &shape, vec![0.0; n], transposed, crate::model::params::Group::Body, &device).unwrap();
-        }
-        let vit = Vit::bind(&p, &c).unwrap();
+        let vit = Vit::load(Vars::zeros(&mut p, &device), &c).unwrap();
         assert_eq!(vit.peft_key("encoder.layer.0.attention.attention.query.lora_A.weight"), "vit.layers.0.attention.q_proj.lora_A.weight");
         assert_eq!(vit.peft_key("encoder.layer.0.output.dense.lora_B.weight"), "vit.layers.0.mlp.fc2.lora_B.weight");
         assert_eq!(vit.peft_key("encoder.layer.0.attention.output.dense.lora_B.weight"), "vit.layers.0.attention.o_proj.lora_B.weight");

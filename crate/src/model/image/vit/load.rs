@@ -4,14 +4,15 @@
 //! the head (`classifier`) through [`load_head`](crate::model::head::load_head), and a PEFT
 //! adapter when one is given.
 
-use super::{body_tensors, Vit, VitConfig};
+use super::{Vit, VitConfig};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::model::head::HeadSpec;
 use crate::model::image::{classifier, processor};
 use crate::model::input::ImageInput;
 use crate::model::load::ModelFiles;
-use crate::model::params::{Group, ParamStore};
+use crate::model::params::ParamStore;
+use crate::model::vars::Vars;
 use crate::model::Classifier;
 use crate::weights::SafeTensors;
 use serde_json::Value;
@@ -63,11 +64,8 @@ pub fn load(files: &ModelFiles, spec: Option<&HeadSpec>, device: &Device) -> Res
     let (raw, cfg) = config(files)?;
     let input = input(files, &cfg)?;
     let st = SafeTensors::parse(files.weights.clone(), "model.safetensors")?;
-    let prefix = if st.info(&format!("{PREFIX}embeddings.cls_token")).is_some() { PREFIX } else { "" };
+    let prefix = if st.names().any(|n| n.starts_with(PREFIX)) { PREFIX } else { "" };
     let mut params = ParamStore::default();
-    for (name, shape, transposed) in body_tensors(&cfg) {
-        params.insert(&name, &shape, st.f32(&format!("{prefix}{name}"), &shape)?, transposed, Group::Body, device)?;
-    }
-    let net = Vit::bind(&params, &cfg)?;
+    let net = Vit::load(Vars::read(&st, prefix, &mut params, device), &cfg)?;
     classifier(files, &st, Some(&raw), params, Box::new(net), input, HEAD, spec, device)
 }

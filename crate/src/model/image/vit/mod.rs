@@ -18,8 +18,9 @@ pub use config::VitConfig;
 pub use load::{load, preprocessing};
 
 use crate::error::Result;
-use crate::model::layers::{attention, dropout, need, Dense, Dropout, Norm};
+use crate::model::layers::{attention, dropout, Dense, Dropout, Norm};
 use crate::model::params::{ParamId, ParamStore};
+use crate::model::vars::Vars;
 use burn::tensor::module::linear;
 use burn::tensor::Tensor;
 
@@ -48,6 +49,24 @@ struct Layer {
     output: Dense,
 }
 
+impl Layer {
+    /// `encoder.layer.{i}` at `vars`.
+    fn load(mut vars: Vars, c: &VitConfig) -> Result<Self> {
+        let [q, k, v, o, inter, out] = LINEARS;
+        let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
+        Ok(Layer {
+            before: Norm::load(vars.pp("layernorm_before"), h, eps)?,
+            query: Dense::load(vars.pp(q), h, h)?,
+            key: Dense::load(vars.pp(k), h, h)?,
+            value: Dense::load(vars.pp(v), h, h)?,
+            attn_out: Dense::load(vars.pp(o), h, h)?,
+            after: Norm::load(vars.pp("layernorm_after"), h, eps)?,
+            intermediate: Dense::load(vars.pp(inter), h, i)?,
+            output: Dense::load(vars.pp(out), i, h)?,
+        })
+    }
+}
+
 /// A ViT up to the class token's final hidden state.
 #[derive(Clone, Debug)]
 pub struct Vit {
@@ -67,60 +86,21 @@ pub fn linear_shapes(c: &VitConfig) -> [(&'static str, usize, usize); 6] {
     [(n[0], h, h), (n[1], h, h), (n[2], h, h), (n[3], h, h), (n[4], i, h), (n[5], h, i)]
 }
 
-/// Every body tensor with its upstream shape, and whether it is a linear weight (stored
-/// transposed): what the loader reads and the exporter writes.
-pub fn body_tensors(c: &VitConfig) -> Vec<(String, Vec<usize>, bool)> {
-    let (h, p) = (c.hidden_size, c.patch_size);
-    let mut v = vec![
-        ("embeddings.cls_token".to_string(), vec![1, 1, h], false),
-        ("embeddings.position_embeddings".into(), vec![1, c.tokens(), h], false),
-        ("embeddings.patch_embeddings.projection.weight".into(), vec![h, c.num_channels, p, p], false),
-        ("embeddings.patch_embeddings.projection.bias".into(), vec![h], false),
-    ];
-    for l in 0..c.num_hidden_layers {
-        let pre = format!("{LAYERS}.{l}");
-        for norm in ["layernorm_before", "layernorm_after"] {
-            v.push((format!("{pre}.{norm}.weight"), vec![h], false));
-            v.push((format!("{pre}.{norm}.bias"), vec![h], false));
-        }
-        for (name, out, inp) in linear_shapes(c) {
-            v.push((format!("{pre}.{name}.weight"), vec![out, inp], true));
-            v.push((format!("{pre}.{name}.bias"), vec![out], false));
-        }
-    }
-    v.push(("layernorm.weight".into(), vec![h], false));
-    v.push(("layernorm.bias".into(), vec![h], false));
-    v
-}
-
 impl Vit {
-    /// Binds to the body parameters already in `p` (see [`body_tensors`]).
-    pub fn bind(p: &ParamStore, config: &VitConfig) -> Result<Self> {
-        let eps = config.layer_norm_eps;
-        let layers = (0..config.num_hidden_layers)
-            .map(|l| {
-                let at = |name: &str| format!("{LAYERS}.{l}.{name}");
-                Ok(Layer {
-                    before: Norm::lookup(p, &at("layernorm_before"), eps)?,
-                    query: Dense::lookup(p, &at(LINEARS[0]))?,
-                    key: Dense::lookup(p, &at(LINEARS[1]))?,
-                    value: Dense::lookup(p, &at(LINEARS[2]))?,
-                    attn_out: Dense::lookup(p, &at(LINEARS[3]))?,
-                    after: Norm::lookup(p, &at("layernorm_after"), eps)?,
-                    intermediate: Dense::lookup(p, &at(LINEARS[4]))?,
-                    output: Dense::lookup(p, &at(LINEARS[5]))?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Vit {
-            config: config.clone(),
-            cls: need(p, "embeddings.cls_token")?,
-            positions: need(p, "embeddings.position_embeddings")?,
-            patch_weight: need(p, "embeddings.patch_embeddings.projection.weight")?,
-            patch_bias: need(p, "embeddings.patch_embeddings.projection.bias")?,
-            layers,
-            norm: Norm::lookup(p, "layernorm", eps)?,
-        })
+    /// The network at `vars` (the checkpoint's names without `vit.`).
+    pub fn load(mut vars: Vars, config: &VitConfig) -> Result<Self> {
+        let c = config;
+        let (h, p, eps) = (c.hidden_size, c.patch_size, c.layer_norm_eps);
+        let mut emb = vars.pp("embeddings");
+        let cls = emb.tensor("cls_token", &[1, 1, h])?;
+        let positions = emb.tensor("position_embeddings", &[1, c.tokens(), h])?;
+        let mut patch = emb.pp("patch_embeddings.projection");
+        let patch_weight = patch.tensor("weight", &[h, c.num_channels, p, p])?;
+        let patch_bias = patch.tensor("bias", &[h])?;
+        let mut layers = vars.pp(LAYERS);
+        let layers = (0..c.num_hidden_layers).map(|l| Layer::load(layers.pp(l), c)).collect::<Result<Vec<_>>>()?;
+        let norm = Norm::load(vars.pp("layernorm"), h, eps)?;
+        Ok(Vit { config: config.clone(), cls, positions, patch_weight, patch_bias, layers, norm })
     }
 
     /// The encoder's linear layers as (module name, sub-module kind, layer): where LoRA attaches.

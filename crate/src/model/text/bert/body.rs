@@ -9,6 +9,7 @@ use crate::model::head::{Head, Pooling};
 use crate::model::input::Input;
 use crate::model::layers::Dropout;
 use crate::model::params::ParamStore;
+use crate::model::vars::Vars;
 use crate::model::text::{pool, tokens, MODELING};
 use burn::tensor::Tensor;
 use serde_json::{json, Map, Value};
@@ -67,7 +68,7 @@ impl Body for Bert {
     }
 
     fn rebind(&mut self, p: &ParamStore) -> Result<()> {
-        *self = Bert::bind(p, &self.config, self.variant)?;
+        *self = Bert::load(Vars::bind(p), &self.config, self.variant)?;
         Ok(())
     }
 

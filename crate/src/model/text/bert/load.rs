@@ -1,6 +1,6 @@
 //! Loading a classifier with a BERT-architecture encoder from a Hugging Face directory: the
 //! encoder (keys with or without the sequence-classification checkpoint's prefix, `bert.` or
-//! `roberta.`; LayerNorm's old gamma/beta names too), the head (see [`load_head`]), the
+//! `roberta.`: [`Bert::load`] walks the names), the head (see [`load_head`]), the
 //! tokenizer, and a PEFT adapter when one is given.
 
 use super::{Bert, BertConfig, Variant, BERT};
@@ -9,9 +9,10 @@ use crate::error::{Error, Result};
 use crate::model::head::{load_head, HeadSpec, SavedHead};
 use crate::model::input::Input;
 use crate::model::load::ModelFiles;
-use crate::model::params::{Group, ParamStore};
+use crate::model::params::ParamStore;
 use crate::model::peft::apply as apply_adapter;
 use crate::model::text::{check_tokenizer, saved_head};
+use crate::model::vars::Vars;
 use crate::model::Classifier;
 use crate::weights::SafeTensors;
 
@@ -42,20 +43,10 @@ pub fn load_variant(files: &ModelFiles, spec: Option<&HeadSpec>, device: &Device
     }
     let adapter = files.adapter()?;
     let st = SafeTensors::parse(files.weights.clone(), "model.safetensors")?;
-    let prefix = if st.info(&format!("{}embeddings.word_embeddings.weight", variant.prefix)).is_some() { variant.prefix } else { "" };
+    // A sequence-classification checkpoint puts its prefix (`bert.`) before the encoder's names.
+    let prefix = if st.names().any(|n| n.starts_with(variant.prefix)) { variant.prefix } else { "" };
     let mut params = ParamStore::default();
-    for (name, shape, transposed) in variant.encoder_tensors(&config) {
-        let mut key = format!("{prefix}{name}");
-        // Old checkpoints name LayerNorm parameters gamma/beta.
-        if st.info(&key).is_none() && name.contains("LayerNorm") {
-            let old = key.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta");
-            if st.info(&old).is_some() {
-                key = old;
-            }
-        }
-        params.insert(&name, &shape, st.f32(&key, &shape)?, transposed, Group::Body, device)?;
-    }
-    let bert = Bert::bind(&params, &config, variant)?;
+    let bert = Bert::load(Vars::read(&st, prefix, &mut params, device), &config, variant)?;
 
     let (task, labels, pooling, threshold) = saved_head(&config.raw);
     // An adapter saves the head it was trained with (`modules_to_save`): that one wins.

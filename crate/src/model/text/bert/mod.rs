@@ -15,8 +15,9 @@ pub use config::{BertConfig, FieldNames, BERT_FIELDS};
 pub use load::{load, load_variant};
 
 use crate::model::head::PoolerAct;
-use crate::model::layers::{attention, dropout, need, Dense, Dropout, Norm};
+use crate::model::layers::{attention, dropout, Dense, Dropout, Norm};
 use crate::model::params::{ParamId, ParamStore};
+use crate::model::vars::Vars;
 use crate::error::Result;
 use burn::tensor::module::embedding;
 use burn::tensor::{Int, Tensor};
@@ -31,6 +32,24 @@ struct Layer {
     intermediate: Dense,
     output: Dense,
     out_norm: Norm,
+}
+
+impl Layer {
+    /// Layer `i` at `vars` (`encoder.layer.{i}`), its sub-modules as the variant names them.
+    fn load(mut vars: Vars, c: &BertConfig, variant: &Variant) -> Result<Self> {
+        let [q, k, v, o, attn_norm, inter, out, out_norm] = variant.names;
+        let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
+        Ok(Layer {
+            query: Dense::load(vars.pp(q), h, h)?,
+            key: Dense::load(vars.pp(k), h, h)?,
+            value: Dense::load(vars.pp(v), h, h)?,
+            attn_out: Dense::load(vars.pp(o), h, h)?,
+            attn_norm: Norm::load(vars.pp(attn_norm), h, eps)?,
+            intermediate: Dense::load(vars.pp(inter), h, i)?,
+            output: Dense::load(vars.pp(out), i, h)?,
+            out_norm: Norm::load(vars.pp(out_norm), h, eps)?,
+        })
+    }
 }
 
 /// What sets a BERT-architecture family apart (BERT itself; RoBERTa and XLM-RoBERTa in
@@ -131,68 +150,26 @@ impl Variant {
         let n = &self.names;
         [(n[0], h, h), (n[1], h, h), (n[2], h, h), (n[3], h, h), (n[5], i, h), (n[6], h, i)]
     }
-
-    /// Every encoder tensor name with its upstream shape, and whether it is a linear weight
-    /// (stored transposed): what the loader reads.
-    pub fn encoder_tensors(&self, c: &BertConfig) -> Vec<(String, Vec<usize>, bool)> {
-        let (h, i) = (c.hidden_size, c.intermediate_size);
-        let mut v = vec![
-            ("embeddings.word_embeddings.weight".to_string(), vec![c.vocab_size, h], false),
-            ("embeddings.position_embeddings.weight".into(), vec![c.max_position_embeddings, h], false),
-        ];
-        if c.type_vocab_size > 0 {
-            v.push(("embeddings.token_type_embeddings.weight".into(), vec![c.type_vocab_size, h], false));
-        }
-        v.push(("embeddings.LayerNorm.weight".into(), vec![h], false));
-        v.push(("embeddings.LayerNorm.bias".into(), vec![h], false));
-        if let Some(table) = self.relative_bias {
-            v.push((format!("{table}.weight"), vec![c.relative_attention_num_buckets, c.num_attention_heads], false));
-        }
-        for l in 0..c.num_hidden_layers {
-            let pre = format!("{}.{l}", self.layers);
-            for (name, out, inp) in self.linear_shapes(h, i) {
-                v.push((format!("{pre}.{name}.weight"), vec![out, inp], true));
-                v.push((format!("{pre}.{name}.bias"), vec![out], false));
-            }
-            for norm in [self.names[4], self.names[7]] {
-                v.push((format!("{pre}.{norm}.weight"), vec![h], false));
-                v.push((format!("{pre}.{norm}.bias"), vec![h], false));
-            }
-        }
-        v
-    }
 }
 
 impl Bert {
-    /// Binds to the encoder parameters already in `p` (see [`Variant::encoder_tensors`]).
-    pub fn bind(p: &ParamStore, config: &BertConfig, variant: &'static Variant) -> Result<Self> {
-        let eps = config.layer_norm_eps;
-        let n = &variant.names;
-        let layers = (0..config.num_hidden_layers)
-            .map(|l| {
-                let at = |name: &str| format!("{}.{l}.{name}", variant.layers);
-                Ok(Layer {
-                    query: Dense::lookup(p, &at(n[0]))?,
-                    key: Dense::lookup(p, &at(n[1]))?,
-                    value: Dense::lookup(p, &at(n[2]))?,
-                    attn_out: Dense::lookup(p, &at(n[3]))?,
-                    attn_norm: Norm::lookup(p, &at(n[4]), eps)?,
-                    intermediate: Dense::lookup(p, &at(n[5]))?,
-                    output: Dense::lookup(p, &at(n[6]))?,
-                    out_norm: Norm::lookup(p, &at(n[7]), eps)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Bert {
-            config: config.clone(),
-            variant,
-            word: need(p, "embeddings.word_embeddings.weight")?,
-            position: need(p, "embeddings.position_embeddings.weight")?,
-            token_type: if config.type_vocab_size > 0 { Some(need(p, "embeddings.token_type_embeddings.weight")?) } else { None },
-            relative_bias: variant.relative_bias.map(|t| need(p, &format!("{t}.weight"))).transpose()?,
-            emb_norm: Norm::lookup(p, "embeddings.LayerNorm", eps)?,
-            layers,
-        })
+    /// The encoder at `vars` (the root of the checkpoint's names without the task model's
+    /// prefix): `embeddings`, MPNet's relative position bias, then the layers.
+    pub fn load(mut vars: Vars, config: &BertConfig, variant: &'static Variant) -> Result<Self> {
+        let c = config;
+        let h = c.hidden_size;
+        let mut emb = vars.pp("embeddings");
+        let word = emb.tensor("word_embeddings.weight", &[c.vocab_size, h])?;
+        let position = emb.tensor("position_embeddings.weight", &[c.max_position_embeddings, h])?;
+        let token_type = (c.type_vocab_size > 0).then(|| emb.tensor("token_type_embeddings.weight", &[c.type_vocab_size, h])).transpose()?;
+        let emb_norm = Norm::load(emb.pp("LayerNorm"), h, c.layer_norm_eps)?;
+        let relative_bias = match variant.relative_bias {
+            Some(table) => Some(vars.pp(table).tensor("weight", &[c.relative_attention_num_buckets, c.num_attention_heads])?),
+            None => None,
+        };
+        let mut layers = vars.pp(variant.layers);
+        let layers = (0..c.num_hidden_layers).map(|l| Layer::load(layers.pp(l), c, variant)).collect::<Result<Vec<_>>>()?;
+        Ok(Bert { config: config.clone(), variant, word, position, token_type, relative_bias, emb_norm, layers })
     }
 
     /// The encoder's linear layers as (module name, sub-module kind, layer), e.g.
