@@ -28,7 +28,9 @@ EDGETUNE_AARCH64_BIN=$(bash scripts/aarch64.sh --cpu | tail -1)
 export EDGETUNE_AARCH64_BIN
 phase "cargo test"
 cargo test --release --workspace
-cargo build --release -q -p edgetune-cli
+# The runner the CLI tests just built is the browser tests' too (`cargo build -p edgetune-cli`
+# would build it again with another feature set: about 10 minutes here).
+[ -x "$CARGO_TARGET_DIR/release/edgetune" ] || cargo build --release -q -p edgetune-cli
 # Every parser of outside input under libFuzzer for a few seconds each (fuzz/README.md has the
 # long runs). Its build (another toolchain, so its own compile of every dependency) runs beside
 # the browser tests, which keep about one core busy.

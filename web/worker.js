@@ -200,35 +200,25 @@ const STEP_EVENT_MS = 50;
 // ... and, not checkpointing, it steps for up to this long per call into the core.
 const STEP_BUDGET_MS = 25;
 
-/** The fast path's features: from this page's memory, else OPFS, else embedded here one batch
- *  at a time (`embedding` events), then kept in OPFS; the `embedded` event says which, in the
- *  shape of the CLI's. False when stop was pressed before they were ready. */
+/** The fast path's features, by the core's rules (crate/src/train/fast_features.rs, which the
+ *  native runner follows too): this page's memory, else the OPFS file, else embedded here one
+ *  batch at a time and kept in OPFS. The core makes the `embedding` and `embedded` events; this
+ *  only moves the bytes. False when stop was pressed before they were ready. */
 async function fastFeatures() {
-  const t0 = performance.now();
   const k = await session.featureKey();
-  const where = `OPFS ${EMBEDDINGS}/${k.file}`;
-  const embedded = (cache, path, warning) =>
-    event({ event: 'embedded', rows: k.rows, dim: k.dim, cache, cache_path: path, warning, elapsed_s: (performance.now() - t0) / 1000 });
-  if (k.hit) return embedded('hit', 'memory', null), true;
-  let warning = null;
-  const saved = await readEmbeddings(k.file);
-  if (saved) {
-    const r = session.useFeatureFile(saved);
-    if (r.ok) return embedded('hit', where, null), true;
-    warning = r.warning;
-  }
+  if (k.event) return event(k.event), true;
+  const offered = session.useFeatureFile(await readEmbeddings(k.file));
+  if (offered.event) return event(offered.event), true;
   for (let done = 0; ;) {
     if (await between(done)) return false;
     const r = await session.embedStep();
-    done = r.embedded;
-    event({ event: 'embedding', embedded: r.embedded, total: r.total });
+    event(r.event);
+    done = r.event.embedded;
     if (r.finished) break;
   }
   // Embeddings that cannot be kept cost the next run time, not this one its result.
-  await keepEmbeddings(k.file, session.featureFile()).catch((e) => {
-    warning = `${warning ? `${warning}; ` : ''}cannot keep the embeddings in OPFS: ${errorText(e)}`;
-  });
-  embedded('miss', where, warning);
+  const failed = await keepEmbeddings(k.file, session.featureFile()).then(() => null, (e) => errorText(e));
+  event(session.embeddingsKept(failed));
   return true;
 }
 

@@ -5,20 +5,8 @@
 //! kernel is the whole output map (for ResNet-20 on 32×32 inputs, 60 % of a training step);
 //! here it is one `[out, in·k²] += dy[out, h'w'] × cols[h'w', in·k²]` GEMM per sample.
 
-use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::NodeId;
-use burn::backend::flex::FlexTensor;
-use burn::backend::ops::ModuleOps;
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
-use burn::tensor::module::conv2d as burn_conv2d;
-use burn::tensor::ops::ConvOptions;
-use burn::backend::TensorMetadata;
-use super::host::{filled, flex, host_f32, on_host_f32, simd};
+use super::host::{filled, simd};
 use std::mem::MaybeUninit;
-use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 /// The shapes of one convolution: input `[n, c, h, w]`, weight `[o, c, k, k]`, output
@@ -391,87 +379,14 @@ pub fn backward_w(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     dw
 }
 
-/// `conv2d(x, weight)` with `stride` and `pad` on both axes (no bias, groups or dilation):
-/// on the CPU backend the host kernels above, forward and backward; elsewhere burn's `conv2d`.
-pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, stride: usize, pad: usize) -> Tensor<4> {
-    if runs_on_host(&x, &weight) {
-        Tensor::from_dispatch(<Dispatch as HostConv>::host_conv2d(x.into_dispatch(), weight.into_dispatch(), stride, pad))
-    } else {
-        burn_conv2d(x, weight, None, ConvOptions::new([stride; 2], [pad; 2], [1, 1], 1))
-    }
-}
-
-/// Whether [`conv2d`] takes the host kernels for these tensors.
-fn runs_on_host(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
-    on_host_f32(&[x.device(), weight.device()], &[x.dtype(), weight.dtype()])
-}
-
-/// The host convolution as a burn backend operation, with its own backward pass under autodiff.
-#[backend_extension(Flex, Autodiff)]
-pub trait HostConv: Backend {
-    fn host_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride: usize, pad: usize) -> FloatTensor<Self>;
-}
-
-fn geom(x: &FlexTensor, weight: &FlexTensor, stride: usize, pad: usize) -> Geom {
-    let [n, c, h, w] = x.shape().dims();
-    let [o, _, k, _] = weight.shape().dims();
-    Geom { n, c, h, w, o, k, stride, pad }
-}
-
-impl HostConv for Flex {
-    fn host_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize, pad: usize) -> FlexTensor {
-        let g = geom(&x, &weight, stride, pad);
-        let square = weight.shape().dims::<4>()[2] == weight.shape().dims::<4>()[3];
-        if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || !square || g.h + 2 * pad < g.k || g.w + 2 * pad < g.k {
-            return Flex::conv2d(x, weight, None, ConvOptions::new([stride; 2], [pad; 2], [1, 1], 1));
-        }
-        let y = forward(&g, &host_f32(&x), &host_f32(&weight));
-        flex(y, [g.n, g.o, g.ho(), g.wo()])
-    }
-}
-
-#[derive(Debug)]
-struct HostConvBackward;
-
-impl Backward<Flex, 2> for HostConvBackward {
-    /// The checkpointed input and weight, stride, padding.
-    type State = (NodeId, NodeId, usize, usize);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
-        let (x_state, w_state, stride, pad) = ops.state;
-        let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
-        let w: FlexTensor = checkpointer.retrieve_node_output(w_state);
-        let g = geom(&x, &w, stride, pad);
-        let dy = host_f32(&dy);
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex(backward_x(&g, &host_f32(&w), &dy), [g.n, g.c, g.h, g.w]));
-        }
-        if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, flex(backward_w(&g, &host_f32(&x), &dy), [g.o, g.c, g.k, g.k]));
-        }
-    }
-}
-
-impl<C: CheckpointStrategy> HostConv for Autodiff<Flex, C> {
-    fn host_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride: usize, pad: usize) -> FloatTensor<Self> {
-        match HostConvBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let w_state = prep.checkpoint(&weight);
-                let y = Flex::host_conv2d(x.into_primitive(), weight.into_primitive(), stride, pad);
-                prep.finish((x_state, w_state, stride, pad), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::host_conv2d(x.into_primitive(), weight.into_primitive(), stride, pad)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernels::host::test_values as values;
+    use crate::kernels::conv2d;
+    use burn::tensor::module::conv2d as burn_conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::Tensor;
     use burn::tensor::{Device, TensorData};
 
     /// Direct definitions, for checking.
@@ -551,7 +466,7 @@ mod tests {
             let run = |ours: bool| {
                 let x = x0.clone().autodiff().require_grad();
                 let w = w0.clone().autodiff().require_grad();
-                assert!(runs_on_host(&x, &w), "the CPU backend under autodiff takes the host kernels");
+                assert!(crate::kernels::host::tensors_on_host(&[&x, &w]), "the CPU backend under autodiff takes the host kernels");
                 let y = if ours {
                     conv2d(x.clone(), w.clone(), stride, pad)
                 } else {

@@ -10,19 +10,7 @@
 //! layers, on the largest maps of the network.
 
 use super::conv::valid_range;
-use super::host::{filled, flex, host_f32, on_host_f32, simd};
-use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::NodeId;
-use burn::backend::flex::FlexTensor;
-use burn::backend::ops::ModuleOps;
-use burn::backend::tensor::FloatTensor;
-use burn::backend::TensorMetadata;
-use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
-use burn::tensor::module::conv2d as burn_conv2d;
-use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Tensor};
+use super::host::{filled, simd};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -173,86 +161,14 @@ pub fn backward_w(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     dw
 }
 
-/// A depthwise `conv2d(x, weight)` (`weight [c, 1, k, k]`, one filter per channel of `x`) with
-/// `stride` and `pad` on both axes, no bias: on the CPU backend the host kernels above, forward
-/// and backward; elsewhere burn's grouped `conv2d`.
-pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>, stride: usize, pad: usize) -> Tensor<4> {
-    if on_host_f32(&[x.device(), weight.device()], &[x.dtype(), weight.dtype()]) {
-        Tensor::from_dispatch(<Dispatch as HostDepthwise>::host_depthwise_conv2d(x.into_dispatch(), weight.into_dispatch(), stride, pad))
-    } else {
-        let [c, ..] = weight.dims();
-        burn_conv2d(x, weight, None, ConvOptions::new([stride; 2], [pad; 2], [1, 1], c))
-    }
-}
-
-/// The host depthwise convolution as a burn backend operation, with its own backward pass.
-#[backend_extension(Flex, Autodiff)]
-pub trait HostDepthwise: Backend {
-    fn host_depthwise_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride: usize, pad: usize) -> FloatTensor<Self>;
-}
-
-fn geom(x: &FlexTensor, weight: &FlexTensor, stride: usize, pad: usize) -> Geom {
-    let [n, c, h, w] = x.shape().dims();
-    let [_, _, k, _] = weight.shape().dims();
-    Geom { n, c, h, w, k, stride, pad }
-}
-
-impl HostDepthwise for Flex {
-    fn host_depthwise_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize, pad: usize) -> FlexTensor {
-        let g = geom(&x, &weight, stride, pad);
-        let [wc, one, kh, kw] = weight.shape().dims();
-        let fits = wc == g.c && one == 1 && kh == kw && g.h + 2 * pad >= g.k && g.w + 2 * pad >= g.k && stride > 0;
-        if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || !fits {
-            // burn's own operation says what is wrong with the shapes, or runs other types.
-            return Flex::conv2d(x, weight, None, ConvOptions::new([stride; 2], [pad; 2], [1, 1], wc));
-        }
-        let y = forward(&g, &host_f32(&x), &host_f32(&weight));
-        flex(y, [g.n, g.c, g.ho(), g.wo()])
-    }
-}
-
-#[derive(Debug)]
-struct DepthwiseBackward;
-
-impl Backward<Flex, 2> for DepthwiseBackward {
-    /// The checkpointed input and weight, stride, padding.
-    type State = (NodeId, NodeId, usize, usize);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
-        let (x_state, w_state, stride, pad) = ops.state;
-        let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
-        let w: FlexTensor = checkpointer.retrieve_node_output(w_state);
-        let g = geom(&x, &w, stride, pad);
-        let dy = host_f32(&dy);
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex(backward_x(&g, &host_f32(&w), &dy), [g.n, g.c, g.h, g.w]));
-        }
-        if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, flex(backward_w(&g, &host_f32(&x), &dy), [g.c, 1, g.k, g.k]));
-        }
-    }
-}
-
-impl<C: CheckpointStrategy> HostDepthwise for Autodiff<Flex, C> {
-    fn host_depthwise_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride: usize, pad: usize) -> FloatTensor<Self> {
-        match DepthwiseBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let w_state = prep.checkpoint(&weight);
-                let y = Flex::host_depthwise_conv2d(x.into_primitive(), weight.into_primitive(), stride, pad);
-                prep.finish((x_state, w_state, stride, pad), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::host_depthwise_conv2d(x.into_primitive(), weight.into_primitive(), stride, pad)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernels::host::test_values as values;
+    use crate::kernels::depthwise_conv2d;
+    use burn::tensor::module::conv2d as burn_conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::Tensor;
     use burn::tensor::{Device, TensorData};
 
     fn naive(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {

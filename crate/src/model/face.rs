@@ -127,8 +127,10 @@ pub trait Body: std::fmt::Debug + Send + Sync {
     /// first `layers` layers (or stages).
     fn frozen(&self, name: &str, embeddings: bool, layers: usize) -> bool;
 
-    /// The linear layers LoRA can adapt (none: the family takes no adapters).
-    fn adaptable(&mut self) -> Vec<Adaptable<'_>>;
+    /// The linear layers LoRA can adapt; none by default (the family takes no adapters).
+    fn adaptable(&mut self) -> Vec<Adaptable<'_>> {
+        Vec::new()
+    }
 
     /// Binds again to the parameters in `p` by name (after parameters were removed).
     fn rebind(&mut self, p: &ParamStore) -> Result<()>;
@@ -137,8 +139,11 @@ pub trait Body: std::fmt::Debug + Send + Sync {
     fn activations(&self, batch: usize, seq: usize) -> Activations;
 
     /// The checkpoint key of store parameter `name` in the family's sequence-classification
-    /// model (`embeddings.x` → `bert.embeddings.x`).
-    fn export_key(&self, name: &str) -> String;
+    /// model (`embeddings.x` → `bert.embeddings.x`); by default the store's own name (a family
+    /// whose checkpoint has no task-model prefix: torchvision's).
+    fn export_key(&self, name: &str) -> String {
+        name.to_string()
+    }
 
     /// The family's `config.json` fields for an export with `head` and `input` (architecture,
     /// `model_type`, `architectures`, preprocessing); labels and task are added by the caller.

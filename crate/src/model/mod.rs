@@ -4,6 +4,7 @@
 //! names a family. `README.md` here lists the steps to add one.
 
 pub mod classifier;
+pub mod config_fields;
 pub mod face;
 pub mod head;
 pub mod image;

@@ -11,8 +11,9 @@
 //! (they carry the data, the input size and the fit). A file whose header or values do not match
 //! is ignored with a warning and rewritten — never trusted silently.
 
-use super::features::{rows_of, Embedder, Features};
 use super::events::Event;
+use super::fast_features::FastFeatures;
+use super::features::Features;
 use super::trainer::Trainer;
 use crate::error::{Error, Result};
 use crate::model::params::Group;
@@ -20,7 +21,6 @@ use crate::model::{Classifier, Pooling};
 use crate::prepare::Prepared;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use web_time::Instant;
 
 const MAGIC: &str = "edgetune-embeddings 1\n";
 
@@ -127,17 +127,6 @@ fn checksum(values: &[&[f32]]) -> String {
     h.hex()
 }
 
-/// Reads the features cached at `path` for `key`. `Ok(None)`: no file; `Err(why)`: a file that
-/// does not hold what is expected (`rows` per split of width `dim`), to ignore with a warning.
-pub fn load(path: &Path, key: &str, dim: usize, rows: [usize; 3], has_test: bool) -> std::result::Result<Option<Features>, String> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    decode(&bytes, key, dim, rows, has_test).map(Some).map_err(|why| format!("ignoring the embedding cache {}: {why}", path.display()))
-}
-
 /// The features in a cache file's `bytes`, or why they cannot be used for `key` (`rows` per
 /// split of width `dim`).
 pub fn decode(bytes: &[u8], key: &str, dim: usize, rows: [usize; 3], has_test: bool) -> std::result::Result<Features, String> {
@@ -216,58 +205,41 @@ fn touch(path: &Path) {
     let _ = std::fs::File::options().write(true).open(path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
 }
 
-/// The fast path's features for the native loop: from the cache in `dir` when it holds them for
-/// this body and data, else embedded now (with `embedding` events) and cached; then the
-/// `embedded` event that says which.
+/// The fast path's features for the native loop, by [`FastFeatures`]' rules: from the cache
+/// in `dir` when it holds them for this body and data, else embedded now (with `embedding`
+/// events) and written there; then the `embedded` event that says which. Without `dir`, no cache.
 pub async fn cached_features(t: &Trainer, data: &Prepared, dir: Option<PathBuf>, on_event: &mut dyn FnMut(&Event)) -> Result<Features> {
-    let t0 = Instant::now();
-    let m = &t.model;
-    let (rows, dim) = (rows_of(data), m.feature_dim());
-    let embedded = |f: &Features, cache, cache_path, warning| Event::Embedded {
-        rows: f.rows().iter().sum(),
-        dim,
-        cache,
-        cache_path,
-        warning,
-        elapsed_s: t0.elapsed().as_secs_f64(),
+    let mut search = FastFeatures::new(t, data, dir.is_some()).await?;
+    let file = match (&dir, search.key()) {
+        (Some(dir), Some(key)) => Some(path(dir, key)),
+        _ => None,
     };
-    let Some(dir) = dir else {
-        let f = embed(m, data, t.cfg.eval_batch_size, on_event).await?;
-        on_event(&embedded(&f, "off", None, None));
-        return Ok(f);
-    };
-    let key = key(m, data).await?;
-    let path = path(&dir, &key);
-    let warning = match load(&path, &key, dim, rows, data.test.is_some()) {
-        Ok(Some(f)) => {
-            touch(&path);
-            on_event(&embedded(&f, "hit", Some(path), None));
+    if let Some(file) = &file {
+        search.at(file.display().to_string());
+        let bytes = match std::fs::read(file) {
+            Ok(b) => Some(Ok(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(Err(e.to_string())),
+        };
+        if let Some((f, event)) = search.offer(bytes) {
+            touch(file);
+            on_event(&event);
             return Ok(f);
         }
-        Ok(None) => None,
-        Err(why) => Some(why),
-    };
-    let f = embed(m, data, t.cfg.eval_batch_size, on_event).await?;
-    // A cache that cannot be written costs the next run time, not this one its result.
-    let warning = match store(&path, &key, &f) {
-        Ok(()) => {
-            prune(&dir, KEEP);
-            warning
-        }
-        Err(e) => Some(warning.map_or(String::new(), |w| format!("{w}; ")) + &format!("cannot write the embedding cache: {e}")),
-    };
-    on_event(&embedded(&f, "miss", Some(path), warning));
-    Ok(f)
-}
-
-/// Embeds every split, with an `embedding` event after each batch.
-async fn embed(model: &Classifier, data: &Prepared, batch_size: usize, on_event: &mut dyn FnMut(&Event)) -> Result<Features> {
-    let mut e = Embedder::new(model, data, batch_size);
-    while !e.is_done() {
-        e.step(model, data).await?;
-        on_event(&Event::Embedding { embedded: e.done(), total: e.total() });
     }
-    Ok(e.finish())
+    let f = loop {
+        let (event, done) = search.step(&t.model, data).await?;
+        on_event(&event);
+        if let Some(f) = done {
+            break f;
+        }
+    };
+    let kept = match (&file, &dir) {
+        (Some(file), Some(dir)) => store(file, search.key().unwrap_or_default(), &f).map(|()| prune(dir, KEEP)).map_err(|e| e.to_string()),
+        _ => Ok(()),
+    };
+    on_event(&search.embedded(kept));
+    Ok(f)
 }
 
 #[cfg(test)]
@@ -303,6 +275,11 @@ mod tests {
         left.sort();
         assert_eq!(left, ["k0.f32", "k3.f32", "k4.f32", "notes.txt"]);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// The file at `p` decoded for `key` (None: no file).
+    fn load(p: &Path, key: &str, dim: usize, rows: [usize; 3], has_test: bool) -> std::result::Result<Option<Features>, String> {
+        std::fs::read(p).ok().map(|b| decode(&b, key, dim, rows, has_test)).transpose()
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod driver;
 pub mod embed_cache;
 pub mod eval;
 pub mod events;
+pub mod fast_features;
 pub mod features;
 pub mod fit;
 pub mod memory;

@@ -1,16 +1,17 @@
-//! The head-only fast path in the page ("Quick train", or "Train the head only"): the run's
-//! features come from this page's memory, else from the OPFS file the worker keeps under the
-//! same key as the native cache (`embed_cache::key`: body weights + preprocessing + the data's
-//! inputs), else they are embedded here one batch per call, so the worker can post progress.
+//! The head-only fast path in the page ("Quick train", or "Train the head only"), by the core's
+//! rules ([`FastFeatures`]: the native runner follows them too): the run's features come from this
+//! page's memory, else from the OPFS file the worker keeps under the run's key, else they are
+//! embedded here one batch per call, so the worker can post progress, and kept in OPFS.
 //!
-//! The worker's sequence after `startTraining` says `fast`: `featureKey()` → `{key, file, hit}`;
-//! on a miss, the OPFS file's bytes (if any) to `useFeatureFile` → `{ok, warning}`; if still none,
-//! `embedStep()` until `finished`, then `featureFile()` → the bytes to keep in OPFS. Then `step`
-//! as for any run.
+//! The worker's sequence after `startTraining` says `fast`: `featureKey()` → `{file, event}`
+//! (`event`: the features were in memory); else the OPFS file's bytes, or null, to
+//! `useFeatureFile` → `{event}` (null: embed); else `embedStep()` → `{event, finished}` until
+//! finished, `featureFile()` → the bytes to keep in OPFS, and `embeddingsKept(error or null)` →
+//! the `embedded` event. The worker posts the events it is given. Then `step` as for any run.
 
 use super::{err, msg, take_trainer, to_js, Session, State};
-use crate::train::embed_cache;
-use crate::train::features::{rows_of, Embedder, Features};
+use crate::train::fast_features::FastFeatures;
+use crate::train::features::Features;
 use js_sys::{Promise, Uint8Array};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -21,12 +22,14 @@ use wasm_bindgen_futures::future_to_promise;
 /// Feature sets kept in memory for the page's life (each is `[n, dim]` f32: a few MB).
 const KEEP: usize = 4;
 
+/// The OPFS directory of the cache files (`web/worker.js` keeps them there).
+const EMBEDDINGS: &str = "edgetune-embeddings";
+
 /// The fast path's state beside the trainer.
 #[derive(Default)]
 pub(super) struct Fast {
-    /// The run's cache key, once `featureKey` computed it.
-    key: Option<String>,
-    embedder: Option<Embedder>,
+    /// The run's search for its features, once `featureKey` started it.
+    search: Option<FastFeatures>,
     /// Recently used feature sets, newest first, by key.
     kept: Vec<(String, Arc<Features>)>,
 }
@@ -34,8 +37,7 @@ pub(super) struct Fast {
 impl Fast {
     /// Forgets the run's progress (not the kept features).
     pub(super) fn reset(&mut self) {
-        self.key = None;
-        self.embedder = None;
+        self.search = None;
     }
 
     fn find(&mut self, key: &str) -> Option<Arc<Features>> {
@@ -46,14 +48,20 @@ impl Fast {
         Some(f)
     }
 
-    fn keep(&mut self, key: String, f: Arc<Features>) {
+    fn keep(&mut self, f: Arc<Features>) -> Result<(), JsValue> {
+        let key = self.key()?;
         self.kept.retain(|(k, _)| *k != key);
         self.kept.insert(0, (key, f));
         self.kept.truncate(KEEP);
+        Ok(())
     }
 
-    fn key(&self) -> Result<String, JsValue> {
-        self.key.clone().ok_or_else(|| msg("no feature key yet: call featureKey first"))
+    fn search(&mut self) -> Result<&mut FastFeatures, JsValue> {
+        self.search.as_mut().ok_or_else(|| msg("no feature search yet: call featureKey first"))
+    }
+
+    fn key(&mut self) -> Result<String, JsValue> {
+        Ok(self.search()?.key().unwrap_or_default().to_string())
     }
 }
 
@@ -70,72 +78,69 @@ async fn with_trainer<T>(
 
 #[wasm_bindgen]
 impl Session {
-    /// The cache key of the fast-path run's features: `{key, file, hit, rows, dim}`; `file` is
-    /// the OPFS file name for them, `hit` says this page already holds them (the run then
-    /// uses them at once).
+    /// Starts the fast-path run's search for its features: `{key, file, event}`; `file` is the
+    /// OPFS file name for them, `event` the `embedded` event when this page already holds them
+    /// (the run then uses them at once), else null.
     #[wasm_bindgen(js_name = featureKey)]
     pub fn feature_key(&self) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
             let st = state.clone();
             with_trainer(&state, async move |trainer, data| {
-                let key = embed_cache::key(&trainer.model, data).await.map_err(err)?;
+                let mut search = FastFeatures::new(trainer, data, true).await.map_err(err)?;
+                let (key, file) = (search.key().unwrap_or_default().to_string(), search.file_name().unwrap_or_default());
+                search.at(format!("OPFS {EMBEDDINGS}/{file}"));
                 let found = st.borrow_mut().fast.find(&key);
-                let hit = found.is_some();
-                if let Some(f) = found {
-                    trainer.use_features(data, f).map_err(err)?;
-                }
-                st.borrow_mut().fast.key = Some(key.clone());
-                let rows: usize = rows_of(data).iter().sum();
-                to_js(&serde_json::json!({ "key": key, "file": embed_cache::file_name(&key), "hit": hit, "rows": rows, "dim": trainer.model.feature_dim() }))
+                let event = match found {
+                    Some(f) => {
+                        trainer.use_features(data, f).map_err(err)?;
+                        Some(search.found_in_memory())
+                    }
+                    None => None,
+                };
+                st.borrow_mut().fast.search = Some(search);
+                to_js(&serde_json::json!({ "key": key, "file": file, "event": event }))
             })
             .await
         })
     }
 
-    /// Uses the features of a cache file (read from OPFS): `{ok, warning}`; a file made from
-    /// another model or data, or damaged, is refused with the reason (then embed).
+    /// Offers the OPFS file's bytes (null: there is none): `{event}`, the `embedded` event when
+    /// they are this run's features (the run then uses them), else null: embed (why a file was
+    /// ignored goes in the final event's warning).
     #[wasm_bindgen(js_name = useFeatureFile)]
-    pub fn use_feature_file(&self, bytes: Vec<u8>) -> Result<JsValue, JsValue> {
+    pub fn use_feature_file(&self, bytes: Option<Vec<u8>>) -> Result<JsValue, JsValue> {
         let mut st = self.state.borrow_mut();
-        let key = st.fast.key()?;
         let data = st.prepared.as_ref().map(|(_, p)| p.clone()).ok_or_else(|| msg("no run in progress"))?;
+        let Some((f, event)) = st.fast.search()?.offer(bytes.map(Ok)) else {
+            return to_js(&serde_json::json!({ "event": null }));
+        };
+        let f = Arc::new(f);
         let trainer = st.trainer.as_mut().ok_or_else(|| msg("no run in progress, or a step is still running"))?;
-        let dim = trainer.model.feature_dim();
-        match embed_cache::decode(&bytes, &key, dim, rows_of(&data), data.test.is_some()) {
-            Ok(f) => {
-                let f = Arc::new(f);
-                trainer.use_features(&data, f.clone()).map_err(err)?;
-                st.fast.keep(key, f);
-                to_js(&serde_json::json!({ "ok": true, "warning": null }))
-            }
-            Err(why) => to_js(&serde_json::json!({ "ok": false, "warning": format!("ignoring the saved embeddings: {why}") })),
-        }
+        trainer.use_features(&data, f.clone()).map_err(err)?;
+        st.fast.keep(f)?;
+        to_js(&serde_json::json!({ "event": event }))
     }
 
-    /// Embeds the next batch of the run's examples with the frozen body:
-    /// `{embedded, total, finished}`; once finished the run trains on them.
+    /// Embeds the next batch of the run's examples with the frozen body: `{event, finished}`
+    /// (`event`: the `embedding` progress); once finished the run trains on them.
     #[wasm_bindgen(js_name = embedStep)]
     pub fn embed_step(&self) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
             let st = state.clone();
             with_trainer(&state, async move |trainer, data| {
-                let (key, embedder) = {
-                    let mut s = st.borrow_mut();
-                    (s.fast.key()?, s.fast.embedder.take())
-                };
-                let mut e = embedder.unwrap_or_else(|| Embedder::new(&trainer.model, data, trainer.cfg.eval_batch_size));
-                e.step(&trainer.model, data).await.map_err(err)?;
-                let (embedded, total, finished) = (e.done(), e.total(), e.is_done());
-                if finished {
-                    let f = Arc::new(e.finish());
+                let mut search = st.borrow_mut().fast.search.take().ok_or_else(|| msg("no feature search yet: call featureKey first"))?;
+                let stepped = search.step(&trainer.model, data).await;
+                st.borrow_mut().fast.search = Some(search);
+                let (event, done) = stepped.map_err(err)?;
+                let finished = done.is_some();
+                if let Some(f) = done {
+                    let f = Arc::new(f);
                     trainer.use_features(data, f.clone()).map_err(err)?;
-                    st.borrow_mut().fast.keep(key, f);
-                } else {
-                    st.borrow_mut().fast.embedder = Some(e);
+                    st.borrow_mut().fast.keep(f)?;
                 }
-                to_js(&serde_json::json!({ "embedded": embedded, "total": total, "finished": finished }))
+                to_js(&serde_json::json!({ "event": event, "finished": finished }))
             })
             .await
         })
@@ -147,6 +152,16 @@ impl Session {
         let mut st = self.state.borrow_mut();
         let key = st.fast.key()?;
         let f = st.fast.find(&key).ok_or_else(|| msg("the run's features are not ready yet"))?;
-        Ok(Uint8Array::from(embed_cache::encode(&key, &f).map_err(err)?.as_slice()))
+        let bytes = st.fast.search()?.encode(&f).ok_or_else(|| msg("no cache for this run"))?.map_err(err)?;
+        Ok(Uint8Array::from(bytes.as_slice()))
+    }
+
+    /// After the worker kept the embedded features in OPFS (`error`: why it could not): the
+    /// `embedded` event.
+    #[wasm_bindgen(js_name = embeddingsKept)]
+    pub fn embeddings_kept(&self, error: Option<String>) -> Result<JsValue, JsValue> {
+        let mut st = self.state.borrow_mut();
+        let event = st.fast.search()?.embedded(error.map_or(Ok(()), Err));
+        to_js(&event)
     }
 }

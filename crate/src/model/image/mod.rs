@@ -20,7 +20,7 @@ use crate::device::Device;
 use crate::error::Result;
 use crate::weights::SafeTensors;
 use burn::tensor::Tensor;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// What an exported image model's `config.json` says about its head: task, classes, threshold.
 pub fn saved_head(config: Option<&Value>) -> (Task, Vec<String>, f64) {
@@ -35,6 +35,15 @@ pub fn pixels(batch: Batch) -> Tensor<4> {
         Batch::Pixels(x) => x,
         Batch::Tokens { mask, .. } => Tensor::<4>::zeros([0, 3, 1, 1], &mask.device()),
     }
+}
+
+/// The `config.json` fields of an export whose architecture is `fields` (an edgetune config of
+/// a torchvision network): those, and the input's size and normalisation.
+pub fn export_config(mut fields: Map<String, Value>, input: &Input) -> Map<String, Value> {
+    if let Some(i) = input.image() {
+        fields.extend(i.to_json_fields());
+    }
+    fields
 }
 
 /// An image classifier around a loaded `body` (its tensors already in `params`): the head

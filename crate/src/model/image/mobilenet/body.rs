@@ -3,9 +3,9 @@
 
 use super::{MobileNetConfig, MobileNetV2};
 use crate::error::Result;
-use crate::model::face::{Activations, Adaptable, Batch, Body, BufferUpdate, Mode};
+use crate::model::face::{Activations, Batch, Body, BufferUpdate, Mode};
 use crate::model::head::{Head, Pooling};
-use crate::model::image::pixels;
+use crate::model::image::{export_config, pixels};
 use crate::model::input::Input;
 use crate::model::layers::Dropout;
 use crate::model::params::ParamStore;
@@ -53,10 +53,6 @@ impl Body for MobileNetV2 {
         }
     }
 
-    fn adaptable(&mut self) -> Vec<Adaptable<'_>> {
-        Vec::new()
-    }
-
     fn rebind(&mut self, p: &ParamStore) -> Result<()> {
         *self = MobileNetV2::load(Vars::bind(p), &self.config)?;
         Ok(())
@@ -66,16 +62,8 @@ impl Body for MobileNetV2 {
         activations(&self.config, batch)
     }
 
-    fn export_key(&self, name: &str) -> String {
-        name.to_string()
-    }
-
     fn export_config(&self, _: &Head, input: &Input) -> Map<String, Value> {
-        let mut c = self.config.to_json_fields();
-        if let Some(i) = input.image() {
-            c.extend(i.to_json_fields());
-        }
-        c
+        export_config(self.config.to_json_fields(), input)
     }
 
     fn export_code(&self, _: &Head) -> Vec<(&'static str, &'static str)> {

@@ -4,9 +4,9 @@
 use super::load::architecture_name;
 use super::{BlockKind, Family, ResNet, ResNetConfig};
 use crate::error::Result;
-use crate::model::face::{Activations, Adaptable, Batch, Body, BufferUpdate, Mode};
+use crate::model::face::{Activations, Batch, Body, BufferUpdate, Mode};
 use crate::model::head::{Head, Pooling};
-use crate::model::image::pixels;
+use crate::model::image::{export_config, pixels};
 use crate::model::input::Input;
 use crate::model::layers::Dropout;
 use crate::model::params::ParamStore;
@@ -50,10 +50,6 @@ impl Body for ResNet {
         stem || layer
     }
 
-    fn adaptable(&mut self) -> Vec<Adaptable<'_>> {
-        Vec::new()
-    }
-
     fn rebind(&mut self, p: &ParamStore) -> Result<()> {
         *self = ResNet::load(Vars::bind(p), &self.config)?;
         Ok(())
@@ -63,16 +59,8 @@ impl Body for ResNet {
         activations(&self.config, batch)
     }
 
-    fn export_key(&self, name: &str) -> String {
-        name.to_string()
-    }
-
     fn export_config(&self, _: &Head, input: &Input) -> Map<String, Value> {
-        let mut c = self.config.to_json_fields();
-        if let Some(i) = input.image() {
-            c.extend(i.to_json_fields());
-        }
-        c
+        export_config(self.config.to_json_fields(), input)
     }
 
     fn export_code(&self, _: &Head) -> Vec<(&'static str, &'static str)> {

@@ -2,6 +2,7 @@
 //! whole object is kept so an export writes it back with the classifier's labels.
 
 use crate::error::{Error, Result};
+use crate::model::config_fields::Fields;
 use crate::model::layers::Activation;
 use serde_json::{Map, Value};
 
@@ -40,14 +41,8 @@ impl VitConfig {
                 None => default.ok_or_else(|| bad(format!("missing field '{name}' (a ViT config needs it)"))),
             }
         };
-        let float = |name: &str, default: f64| -> Result<f64> {
-            match raw.get(name) {
-                None | Some(Value::Null) => Ok(default),
-                Some(x) => x.as_f64().ok_or_else(|| bad(format!("'{name}' is {x}, expected a number"))),
-            }
-        };
-        let act = raw.get("hidden_act").and_then(Value::as_str).unwrap_or("gelu");
-        let hidden_act = Activation::from_name(act).ok_or_else(|| bad(format!("hidden_act '{act}' is not supported (gelu, gelu_new, relu)")))?;
+        let fields = Fields { raw, file };
+        let hidden_act = fields.activation("hidden_act")?;
         if raw.get("qkv_bias").and_then(Value::as_bool) == Some(false) {
             return Err(bad("qkv_bias is false: edgetune reads ViTs whose query, key and value layers have biases (the usual ones)".into()));
         }
@@ -57,25 +52,23 @@ impl VitConfig {
             num_attention_heads: int("num_attention_heads", Some(12))?,
             intermediate_size: int("intermediate_size", Some(3072))?,
             hidden_act,
-            hidden_dropout_prob: float("hidden_dropout_prob", 0.0)?,
-            attention_probs_dropout_prob: float("attention_probs_dropout_prob", 0.0)?,
-            layer_norm_eps: float("layer_norm_eps", 1e-12)?,
+            hidden_dropout_prob: fields.probability("hidden_dropout_prob", 0.0)?,
+            attention_probs_dropout_prob: fields.probability("attention_probs_dropout_prob", 0.0)?,
+            layer_norm_eps: fields.float("layer_norm_eps", 1e-12)?,
             image_size: int("image_size", Some(224))?,
             patch_size: int("patch_size", Some(16))?,
             num_channels: int("num_channels", Some(3))?,
             raw: raw.clone(),
         };
+        fields.check_attention(c.hidden_size, c.num_attention_heads, c.num_hidden_layers)?;
         c.validate(file)?;
         Ok(c)
     }
 
     fn validate(&self, file: &str) -> Result<()> {
         let bad = |m: String| Err(Error::model(file, m));
-        if self.hidden_size == 0 || self.num_attention_heads == 0 || self.num_hidden_layers == 0 || self.intermediate_size == 0 {
-            return bad("hidden_size, num_attention_heads, num_hidden_layers and intermediate_size must be positive".into());
-        }
-        if self.hidden_size % self.num_attention_heads != 0 {
-            return bad(format!("hidden_size {} is not a multiple of num_attention_heads {}", self.hidden_size, self.num_attention_heads));
+        if self.intermediate_size == 0 {
+            return bad("intermediate_size must be positive".into());
         }
         if self.num_channels != 3 {
             return bad(format!("num_channels is {}, expected 3 (edgetune reads RGB images)", self.num_channels));
@@ -86,11 +79,6 @@ impl VitConfig {
         // Guard absurd sizes before anything is allocated from them (a hostile config).
         if self.hidden_size > 1 << 14 || self.intermediate_size > 1 << 16 || self.num_hidden_layers > 256 || self.image_size > 4096 || self.tokens() > 1 << 16 {
             return bad("sizes are too large for an on-device model".into());
-        }
-        for (name, p) in [("hidden_dropout_prob", self.hidden_dropout_prob), ("attention_probs_dropout_prob", self.attention_probs_dropout_prob)] {
-            if !(0.0..1.0).contains(&p) {
-                return bad(format!("{name} is {p}, expected a probability in [0, 1)"));
-            }
         }
         Ok(())
     }

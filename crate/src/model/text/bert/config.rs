@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use crate::model::config_fields::Fields;
 use crate::model::layers::Activation;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,16 +88,8 @@ impl BertConfig {
                 None => Err(Error::model(file, format!("missing field '{name}' (a BertModel config needs it)"))),
             }
         };
-        let float_or = |name: &str, default: f64| -> Result<f64> {
-            match raw.get(name) {
-                None | Some(Value::Null) => Ok(default),
-                Some(v) => v.as_f64().ok_or_else(|| Error::model(file, format!("field '{name}' is {v}, expected a number"))),
-            }
-        };
-        let act = raw.get(f.hidden_act).and_then(Value::as_str).unwrap_or("gelu");
-        let Some(hidden_act) = Activation::from_name(act) else {
-            return Err(Error::model(file, format!("hidden_act '{act}' is not supported (gelu, gelu_new, relu)")));
-        };
+        let fields = Fields { raw: &raw, file };
+        let hidden_act = fields.activation(f.hidden_act)?;
         if let Some(p) = raw.get("position_embedding_type").and_then(Value::as_str) {
             if p != "absolute" {
                 return Err(Error::model(file, format!("position_embedding_type '{p}' is not supported (absolute)")));
@@ -110,10 +103,10 @@ impl BertConfig {
             intermediate_size: usize_field(f.intermediate_size)?,
             max_position_embeddings: usize_field("max_position_embeddings")?,
             type_vocab_size: f.type_vocab_size.map_or(0, |name| raw.get(name).and_then(Value::as_u64).unwrap_or(2) as usize),
-            layer_norm_eps: float_or("layer_norm_eps", 1e-12)?,
+            layer_norm_eps: fields.float("layer_norm_eps", 1e-12)?,
             hidden_act,
-            hidden_dropout_prob: float_or(f.hidden_dropout_prob, 0.1)?,
-            attention_probs_dropout_prob: float_or(f.attention_probs_dropout_prob, 0.1)?,
+            hidden_dropout_prob: fields.probability(f.hidden_dropout_prob, 0.1)?,
+            attention_probs_dropout_prob: fields.probability(f.attention_probs_dropout_prob, 0.1)?,
             pad_token_id: raw.get("pad_token_id").and_then(Value::as_u64).unwrap_or(0) as usize,
             relative_attention_num_buckets: raw.get("relative_attention_num_buckets").and_then(Value::as_u64).map_or(default_buckets(), |n| n as usize),
             raw: raw.clone(),
@@ -121,21 +114,13 @@ impl BertConfig {
         if f.type_vocab_size.is_some() && cfg.type_vocab_size == 0 {
             return Err(Error::model(file, "type_vocab_size must be positive"));
         }
+        fields.check_attention(cfg.hidden_size, cfg.num_attention_heads, cfg.num_hidden_layers)?;
         cfg.validate(file)?;
         Ok(cfg)
     }
 
     fn validate(&self, file: &str) -> Result<()> {
         let bad = |msg: String| Err(Error::model(file, msg));
-        if self.hidden_size == 0 || self.num_attention_heads == 0 || self.num_hidden_layers == 0 {
-            return bad("hidden_size, num_attention_heads and num_hidden_layers must be positive".into());
-        }
-        if self.hidden_size % self.num_attention_heads != 0 {
-            return bad(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ));
-        }
         if self.vocab_size == 0 || self.max_position_embeddings < 2 {
             return bad("vocab_size and max_position_embeddings must be positive".into());
         }
@@ -146,11 +131,6 @@ impl BertConfig {
         let emb = self.vocab_size.checked_mul(self.hidden_size);
         if emb.is_none_or(|n| n > 1 << 31) || self.intermediate_size > 1 << 20 || self.num_hidden_layers > 256 {
             return bad("sizes are too large for an on-device model".into());
-        }
-        for (name, p) in [("hidden_dropout_prob", self.hidden_dropout_prob), ("attention_probs_dropout_prob", self.attention_probs_dropout_prob)] {
-            if !(0.0..1.0).contains(&p) {
-                return bad(format!("{name} is {p}, expected a probability in [0, 1)"));
-            }
         }
         Ok(())
     }
