@@ -24,6 +24,7 @@ pub mod device;
 pub mod error;
 pub mod export;
 pub mod fsutil;
+pub mod gguf;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod kernels;
