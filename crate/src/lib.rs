@@ -19,6 +19,7 @@
 //!   convolution and fused batch norm) that model code calls as plain operations.
 
 pub mod archive;
+pub mod chat;
 pub mod data;
 pub mod device;
 pub mod error;
