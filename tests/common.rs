@@ -29,6 +29,17 @@ pub fn python() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// The Python interpreter, or None where there is none outside CI (the caller skips: the
+/// message says what it `needs`); CI must have it.
+pub fn python_or_skip(needs: &str) -> Option<PathBuf> {
+    let python = python();
+    if python.is_none() {
+        assert!(!must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
+        eprintln!("skipping: no Python with {needs} (run scripts/setup-python.sh)");
+    }
+    python
+}
+
 /// The wgpu device, or None (skip) where no adapter exists outside CI.
 #[cfg(feature = "wgpu")]
 pub fn wgpu() -> Option<edgetune::device::Device> {

@@ -24,9 +24,7 @@ fn roundtrip(pooling: &str, plain: bool) {
 /// Fine-tunes `model` for `steps` steps with `pooling`, exports it, and has transformers load
 /// the export and agree with `edgetune predict` on banking77's test set.
 fn roundtrip_of(model: &Path, pooling: &str, plain: bool, steps: usize) {
-    let Some(python) = common::python() else {
-        assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
-        eprintln!("skipping: no Python with torch + transformers (run scripts/setup-python.sh)");
+    let Some(python) = common::python_or_skip("torch + transformers") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -38,9 +38,7 @@ fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// Runs the golden script for `families` into a temporary directory; None (skip) without Python
 /// outside CI.
 fn make(families: &[&str]) -> Option<tempfile::TempDir> {
-    let Some(python) = common::python() else {
-        assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
-        eprintln!("skipping: no Python with torch + transformers (run scripts/setup-python.sh)");
+    let Some(python) = common::python_or_skip("torch + transformers") else {
         return None;
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -11,9 +11,7 @@ use serde_json::Value;
 
 /// Runs the golden script into a temporary directory; None (skip) without Python outside CI.
 fn golden() -> Option<tempfile::TempDir> {
-    let Some(python) = common::python() else {
-        assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
-        eprintln!("skipping: no Python with gguf (run scripts/setup-python.sh)");
+    let Some(python) = common::python_or_skip("gguf") else {
         return None;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -222,9 +222,7 @@ fn resnet20_training_step_matches_pytorch_on_cpu() {
 /// their golden values into a temporary directory.
 #[test]
 fn torchvision_resnets_match_pytorch_on_cpu() {
-    let Some(python) = common::python() else {
-        assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
-        eprintln!("skipping: no Python with torch + torchvision (run scripts/setup-python.sh)");
+    let Some(python) = common::python_or_skip("torch + torchvision") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

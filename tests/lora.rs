@@ -180,9 +180,7 @@ fn lora_resume_after_kill_matches_an_uninterrupted_run() {
 /// MiniLM and gives PEFT's mean-pooled hidden states.
 #[test]
 fn a_peft_made_adapter_gives_peft_hidden_states() {
-    let Some(python) = common::python() else {
-        assert!(!common::must_run_everything(), "CI needs the Python env (scripts/setup-python.sh)");
-        eprintln!("skipping: no Python with torch + transformers + peft (run scripts/setup-python.sh)");
+    let Some(python) = common::python_or_skip("torch + transformers + peft") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
