@@ -36,6 +36,7 @@ pub mod predict;
 pub mod prepare;
 pub mod rng;
 pub mod run;
+pub mod sft;
 pub mod tokenize;
 pub mod train;
 pub mod vision;

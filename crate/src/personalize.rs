@@ -287,7 +287,7 @@ pub async fn imprint(model: &mut Classifier, data: &Prepared, first_new: usize, 
     }
     let rows: Vec<usize> = (0..data.train.len()).collect();
     let (features, dim) = head_features(model, &data.train, &rows, batch_size).await?;
-    let (w_id, b_id) = (model.head.classifier.weight, model.head.classifier.bias);
+    let (w_id, b_id) = (model.head.classifier.weight, model.head.classifier.bias_id());
     let device = model.device().clone();
     let params = model.params_mut();
     let (w_name, b_name) = (params.get(w_id).name.clone(), params.get(b_id).name.clone());

@@ -39,6 +39,11 @@ pub enum Command {
     /// Serve a model over HTTP on an edge box: predictions, labelled examples, background
     /// training runs and model swaps.
     Serve(crate::serve::ServeArgs),
+    /// Answer prompts with a generative model (a GGUF file or a Hugging Face directory; default
+    /// SmolLM2-135M-Instruct), streaming the text.
+    Generate(crate::generate::GenerateArgs),
+    /// Chat with a generative model on the terminal: the conversation is kept between turns.
+    Chat(crate::generate::ChatArgs),
 }
 
 pub fn parse_backend(s: &str) -> Result<Backend, String> {

@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod demo;
+mod generate;
 mod personalize;
 mod progress;
 mod serve;
@@ -43,6 +44,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::PreviewAugment(a) => demo::preview_augment(a),
         Command::Personalize(a) => personalize::personalize(a),
         Command::Serve(a) => serve::serve(a),
+        Command::Generate(a) => generate::generate_cmd(a),
+        Command::Chat(a) => generate::chat_cmd(a),
     }
 }
 

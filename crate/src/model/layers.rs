@@ -54,17 +54,18 @@ pub fn need(p: &ParamStore, name: &str) -> Result<ParamId> {
     p.id(name).ok_or_else(|| Error::weights("model", format!("no parameter '{name}'")))
 }
 
-/// A dense layer: `x @ W + b` with `W` stored `[in, out]`, optionally with a LoRA adapter.
+/// A dense layer: `x @ W + b` with `W` stored `[in, out]` (the bias optional: decoder LMs'
+/// projections have none), optionally with a LoRA adapter.
 #[derive(Clone, Copy, Debug)]
 pub struct Dense {
     pub weight: ParamId,
-    pub bias: ParamId,
+    pub bias: Option<ParamId>,
     pub lora: Option<Lora>,
 }
 
 impl Dense {
     pub fn new(weight: ParamId, bias: ParamId) -> Self {
-        Dense { weight, bias, lora: None }
+        Dense { weight, bias: Some(bias), lora: None }
     }
 
     pub fn lookup(p: &ParamStore, prefix: &str) -> Result<Self> {
@@ -72,8 +73,20 @@ impl Dense {
     }
 
     /// PyTorch's `nn.Linear(inp, out)` at `vars`: `weight` `[out, inp]`, `bias` `[out]`.
-    pub fn load(mut vars: Vars, inp: usize, out: usize) -> Result<Self> {
-        Ok(Dense::new(vars.linear_weight("weight", out, inp)?, vars.tensor("bias", &[out])?))
+    pub fn load(vars: Vars, inp: usize, out: usize) -> Result<Self> {
+        Dense::load_with(vars, inp, out, true)
+    }
+
+    /// `nn.Linear(inp, out, bias=bias)` at `vars`.
+    pub fn load_with(mut vars: Vars, inp: usize, out: usize, bias: bool) -> Result<Self> {
+        let weight = vars.linear_weight("weight", out, inp)?;
+        let bias = if bias { Some(vars.tensor("bias", &[out])?) } else { None };
+        Ok(Dense { weight, bias, lora: None })
+    }
+
+    /// The bias of a layer that has one (a classifier head always does).
+    pub fn bias_id(&self) -> ParamId {
+        self.bias.expect("a classifier layer has a bias")
     }
 
     /// The layer at evaluation (no adapter dropout).
@@ -84,8 +97,8 @@ impl Dense {
     /// `x·W + b`, plus the adapter's `scale·dropout(x)·Aᵀ·Bᵀ` (dropout only while `training`).
     pub fn forward_with<const D: usize>(&self, p: &ParamStore, x: Tensor<D>, training: bool) -> Tensor<D> {
         match &self.lora {
-            None => linear(x, p.t2(self.weight), Some(p.t1(self.bias))),
-            Some(l) => linear(x.clone(), p.t2(self.weight), Some(p.t1(self.bias))) + l.delta(p, x, training),
+            None => linear(x, p.t2(self.weight), self.bias.map(|b| p.t1(b))),
+            Some(l) => linear(x.clone(), p.t2(self.weight), self.bias.map(|b| p.t1(b))) + l.delta(p, x, training),
         }
     }
 }
@@ -106,6 +119,25 @@ impl Norm {
 
     pub fn forward<const D: usize>(&self, p: &ParamStore, x: Tensor<D>) -> Tensor<D> {
         layer_norm(x, p.t1(self.weight), Some(p.t1(self.bias)), self.eps)
+    }
+}
+
+/// Root-mean-square normalisation over the last dimension (`LlamaRMSNorm`):
+/// `weight · x / √(mean(x²) + eps)`, no centring and no bias.
+#[derive(Clone, Copy, Debug)]
+pub struct RmsNorm {
+    pub weight: ParamId,
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    pub fn load(mut vars: Vars, dim: usize, eps: f64) -> Result<Self> {
+        Ok(RmsNorm { weight: vars.tensor("weight", &[dim])?, eps })
+    }
+
+    pub fn forward<const D: usize>(&self, p: &ParamStore, x: Tensor<D>) -> Tensor<D> {
+        let inv_rms = x.clone().powi_scalar(2).mean_dim(D - 1).add_scalar(self.eps).sqrt().recip(); // [..., 1]
+        x * inv_rms * p.t1(self.weight).unsqueeze::<D>()
     }
 }
 

@@ -263,7 +263,7 @@ mod tests {
         let bias_id = p.insert("l.bias", &[out], bias.clone(), false, Group::Body, &dev).unwrap();
         let a_id = p.insert("l.lora_A.weight", &[r, inp], a.clone(), true, Group::Adapter, &dev).unwrap();
         let b_id = p.insert("l.lora_B.weight", &[out, r], b.clone(), true, Group::Adapter, &dev).unwrap();
-        let dense = Dense { weight, bias: bias_id, lora: Some(Lora { a: a_id, b: b_id, scale, dropout: 0.5 }) };
+        let dense = Dense { weight, bias: Some(bias_id), lora: Some(Lora { a: a_id, b: b_id, scale, dropout: 0.5 }) };
         let xt = Tensor::<2>::from_data(burn::tensor::TensorData::new(x.clone(), [2, inp]), &dev);
         let y = crate::device::block_on(crate::device::read_f32(dense.forward(&p, xt), "y")).unwrap();
         for n in 0..2 {

@@ -3,6 +3,7 @@
 //! table ([`load::FAMILIES`]) says which `config.json` is whose. Outside this module nothing
 //! names a family. `README.md` here lists the steps to add one.
 
+pub mod causal;
 pub mod classifier;
 pub mod config_fields;
 pub mod face;

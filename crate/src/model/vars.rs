@@ -16,15 +16,43 @@ use crate::error::{Error, Result};
 use crate::weights::SafeTensors;
 use std::fmt::Display;
 
+/// What a network's tensors are read from, by checkpoint key: a safetensors file, or a file in
+/// another format seen under Hugging Face's names (a GGUF file through its family's name map).
+pub trait Checkpoint {
+    /// The file, for messages.
+    fn source(&self) -> &str;
+    /// Whether tensor `key` is in the file.
+    fn has(&self, key: &str) -> bool;
+    /// Tensor `key` as f32 in PyTorch's layout; it must have shape `shape`.
+    fn f32(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>>;
+    /// Checks that tensor `key` exists with shape `shape`, without decoding it.
+    fn check(&self, key: &str, shape: &[usize]) -> Result<()>;
+}
+
+impl Checkpoint for SafeTensors {
+    fn source(&self) -> &str {
+        SafeTensors::source(self)
+    }
+    fn has(&self, key: &str) -> bool {
+        self.info(key).is_some()
+    }
+    fn f32(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        SafeTensors::f32(self, key, shape)
+    }
+    fn check(&self, key: &str, shape: &[usize]) -> Result<()> {
+        SafeTensors::check(self, key, shape).map(|_| ())
+    }
+}
+
 /// Where the tensors come from.
 enum Source<'a> {
     /// A checkpoint, read into `store`; checkpoint keys are `prefix` + the store name.
-    Read { st: &'a SafeTensors, prefix: &'a str, store: &'a mut ParamStore, device: &'a Device },
+    Read { st: &'a dyn Checkpoint, prefix: &'a str, store: &'a mut ParamStore, device: &'a Device },
     /// A store that already holds them.
     Bind(&'a ParamStore),
     /// Only checks that the checkpoint has each tensor at its shape (a layout's detection): the
     /// network it gives has no parameters and is thrown away.
-    Probe { st: &'a SafeTensors, prefix: &'a str },
+    Probe { st: &'a dyn Checkpoint, prefix: &'a str },
     /// Zeros of the asked shapes, into `store` (tests: a network without a checkpoint).
     Zeros { store: &'a mut ParamStore, device: &'a Device },
 }
@@ -51,7 +79,7 @@ pub struct Vars<'a> {
 impl<'a> Vars<'a> {
     /// Reads from `st` into `store` (all in the body group); `prefix` is what the checkpoint puts
     /// before the names the network uses (`"bert."`, or `""`).
-    pub fn read(st: &'a SafeTensors, prefix: &'a str, store: &'a mut ParamStore, device: &'a Device) -> Self {
+    pub fn read(st: &'a dyn Checkpoint, prefix: &'a str, store: &'a mut ParamStore, device: &'a Device) -> Self {
         Vars { source: Source::Read { st, prefix, store, device }, path: String::new() }
     }
 
@@ -61,7 +89,7 @@ impl<'a> Vars<'a> {
     }
 
     /// Checks names and shapes against `st` without reading values (see `Source::Probe`).
-    pub fn probe(st: &'a SafeTensors, prefix: &'a str) -> Self {
+    pub fn probe(st: &'a dyn Checkpoint, prefix: &'a str) -> Self {
         Vars { source: Source::Probe { st, prefix }, path: String::new() }
     }
 
@@ -89,7 +117,7 @@ impl<'a> Vars<'a> {
     /// Whether tensor `name` exists here (in the checkpoint being read, or the store).
     pub fn contains(&self, name: &str) -> bool {
         match &self.source {
-            Source::Read { st, prefix, .. } | Source::Probe { st, prefix } => st.info(&format!("{prefix}{}", self.name(name))).is_some(),
+            Source::Read { st, prefix, .. } | Source::Probe { st, prefix } => st.has(&format!("{prefix}{}", self.name(name))),
             Source::Bind(store) => store.id(&self.name(name)).is_some(),
             Source::Zeros { .. } => true,
         }

@@ -59,7 +59,7 @@ fn run(model: Classifier, data: &Prepared, f: Features, cfg: &TrainConfig) -> (c
 
 fn head(model: &Classifier) -> Vec<f32> {
     let p = model.params();
-    [model.head.classifier.weight, model.head.classifier.bias].iter().flat_map(|&id| block_on(read_f32(p.t1(id), "head")).unwrap()).collect()
+    [model.head.classifier.weight, model.head.classifier.bias_id()].iter().flat_map(|&id| block_on(read_f32(p.t1(id), "head")).unwrap()).collect()
 }
 
 fn poison(f: &mut Features, row: usize) {
