@@ -147,6 +147,26 @@ fn streaming_stop_strings_and_cancel() {
     assert_eq!(a.ids, b.ids);
 }
 
+/// LoRA on every linear layer (PEFT's `all-linear`, r 8): PEFT's count of trainable values
+/// (2,442,240 on SmolLM2-135M: r·(in+out) per projection), only the adapters trainable, and the
+/// model unchanged until trained (B starts at zero).
+#[test]
+fn lora_adapters_attach_like_peft() {
+    use edgetune::model::LoraSpec;
+    let mut lm = load_lm(&smollm2(), &Device::flex()).unwrap();
+    let ids = lm.encode_text("LoRA adapters start as zero.").unwrap();
+    let before = block_on(lm.all_logits(&ids)).unwrap();
+    let spec = LoraSpec { target_modules: vec!["all-linear".into()], ..LoraSpec::default() };
+    lm.attach_lora(&spec, 0).unwrap();
+    assert_eq!(lm.params.trainable_count(), 30 * 8 * ((576 + 576) * 2 + (576 + 192) * 2 + (576 + 1536) * 3));
+    assert_eq!(block_on(lm.all_logits(&ids)).unwrap(), before);
+    let mut qv = load_lm(&smollm2(), &Device::flex()).unwrap();
+    qv.attach_lora(&LoraSpec { target_modules: vec!["q_proj".into(), "v_proj".into()], ..LoraSpec::default() }, 0).unwrap();
+    assert_eq!(qv.params.trainable_count(), 30 * 8 * ((576 + 576) + (576 + 192)));
+    let e = qv.attach_lora(&LoraSpec { target_modules: vec!["query_key".into()], ..LoraSpec::default() }, 0).unwrap_err().to_string();
+    assert!(e.contains("'query_key' matches no linear layer"), "{e}");
+}
+
 /// Files that are not a supported model are refused with the reason, naming the file.
 #[test]
 fn unsupported_and_damaged_models_are_refused() {
@@ -177,6 +197,7 @@ fn sft_examples_encode_as_the_reference_does() {
     let Some(dir) = golden() else { return };
     let want: Value = serde_json::from_slice(&std::fs::read(dir.join("smollm2.json")).unwrap()).unwrap();
     let lm = load_lm(&smollm2(), &Device::flex()).unwrap();
+    let mut encoded = Vec::new();
     for c in want["sft"].as_array().unwrap() {
         let messages: Vec<Message> = serde_json::from_value(c["messages"].clone()).unwrap();
         let turns = messages.iter().filter(|m| m.role == "assistant").count();
@@ -193,6 +214,7 @@ fn sft_examples_encode_as_the_reference_does() {
             assert_eq!(lm.decode(&extra, false).unwrap(), "Hello!<|im_end|>");
         }
         assert!(!e.truncated);
+        encoded.push(e.clone());
         let all = encode(&lm, &rec, "t.jsonl", 256, LossOn::All).unwrap();
         assert!(all.train.iter().all(|&t| t));
         let first = e.train.iter().position(|&t| t).unwrap();
@@ -201,4 +223,35 @@ fn sft_examples_encode_as_the_reference_does() {
         let e = encode(&lm, &rec, "t.jsonl", first, LossOn::Assistant).unwrap_err().to_string();
         assert!(e.starts_with(&format!("t.jsonl:7: the prompt is {first} tokens")), "{e}");
     }
+    // The loss of the base model on them as one padded batch (the reference trains the last
+    // answer of the conversation only: compare on the single-turn three).
+    let single: Vec<&edgetune::sft::Encoded> = encoded.iter().take(3).collect();
+    let pad = want["pad_id"].as_u64().unwrap() as u32;
+    let batch = edgetune::sft::SftBatch::new(&lm, &single, pad);
+    let loss = block_on(edgetune::device::read_f32(edgetune::sft::sft_loss(&lm, &lm.params, &batch, false), "loss")).unwrap()[0];
+    let reference = want["sft_loss"].as_f64().unwrap() as f32;
+    eprintln!("SFT loss of the base model: {loss} (transformers {reference})");
+    assert!((loss - reference).abs() < 1e-4, "loss {loss} vs transformers {reference}");
+
+    // Five LoRA steps from PEFT's initial adapter, at torch_sft.py's settings: PEFT's losses.
+    use edgetune::model::peft::Adapter;
+    use edgetune::train::optim::{lr_factor, Optimizer};
+    use edgetune::train::{Schedule, TrainConfig};
+    let mut lm = lm;
+    let init = dir.join("lora-init");
+    let adapter = Adapter::parse(&std::fs::read(init.join("adapter_config.json")).unwrap(), std::fs::read(init.join("adapter_model.safetensors")).unwrap(), "lora-init").unwrap();
+    lm.apply_adapter(&adapter).unwrap();
+    let spec = edgetune::model::LoraSpec { lr: 2e-4, ..adapter.spec.clone() };
+    let cfg = TrainConfig { lr: 2e-4, weight_decay: 0.0, betas: (0.9, 0.999), eps: 1e-8, lora: Some(spec), ..TrainConfig::default() };
+    let mut opt = Optimizer::new(&cfg, &lm.params).on_host(true);
+    let want: Vec<f32> = want["lora_losses"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    let mut got = Vec::new();
+    for step in 0..want.len() {
+        let batch = edgetune::sft::SftBatch::new(&lm, &single, pad);
+        let s = block_on(edgetune::sft::sft_step(&mut lm, &mut opt, &[batch], lr_factor(Schedule::Linear, step, 1, want.len()), None)).unwrap();
+        got.push(s.loss);
+    }
+    eprintln!("LoRA SFT losses: edgetune {got:?}, PEFT {want:?}");
+    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-3, "LoRA losses differ from PEFT's by up to {worst}");
 }

@@ -1,8 +1,12 @@
 //! GGUF header, metadata, tensor index (crate/src/gguf/): parse, de-quantise every tensor, build
-//! the tokenizer the metadata describes.
+//! the tokenizer the metadata describes, and read the file as a generative model (architecture
+//! sizes from the metadata, tensors under Hugging Face names).
 #![no_main]
 extern crate edgetune_fuzz; // the capped allocator
+use edgetune::device::Device;
 use edgetune::gguf::{tokenizer, Gguf};
+use edgetune::model::causal::load::load_files;
+use edgetune::model::causal::LmFiles;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,4 +17,6 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = tokenizer::tokenizer(&g);
     }
+    let files = LmFiles::Gguf { source: "fuzz.gguf".into(), bytes: std::sync::Arc::new(data.to_vec()) };
+    let _ = load_files(files, &Device::flex());
 });

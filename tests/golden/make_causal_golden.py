@@ -7,7 +7,9 @@ Writes
   every position of four prompts (three through the chat template, one plain text), in float32 and
   computed in float64 (`logits64.N`: transformers' own float32 values are up to ~1e-4 from them), and the greedy
   answers (`generate`, do_sample=False, 24 new tokens, stop at <|im_end|>) to ten chat prompts, and
-  four SFT examples encoded as ../shared/bench/torch_sft.py encodes them (ids, which are trained on);
+  four SFT examples encoded as ../shared/bench/torch_sft.py encodes them (ids, which are trained on)
+  and the base model's loss on the single-turn three as one right-padded batch; five LoRA steps on
+  that batch as torch_sft.py takes them (OUT_DIR/lora-init: PEFT's initial adapter; the losses);
 - OUT_DIR/llama-tiny/, OUT_DIR/qwen2-tiny/: seeded random models built from a config and saved with
   `save_pretrained` (safetensors, with SmolLM2's tokenizer and chat template): a Llama with
   grouped-query attention, an untied output layer and Llama 3 RoPE scaling; a Qwen2 with q/k/v
@@ -81,7 +83,31 @@ for msgs, answer in [
     pr = chat_ids(msgs)
     ans = tok(answer, add_special_tokens=False)["input_ids"] + [end]
     sft.append({"messages": msgs + [{"role": "assistant", "content": answer}], "ids": pr + ans, "train": [False] * len(pr) + [True] * len(ans)})
-json.dump({"prompts": prompts, "greedy": greedy, "sft": sft}, open(os.path.join(out, "smollm2.json"), "w"))
+# The base model's loss on the three single-turn ones as one right-padded batch (labels -100 on
+# prompts and padding).
+single = sft[:3]
+L = max(len(c["ids"]) for c in single)
+x = torch.tensor([c["ids"] + [tok.pad_token_id] * (L - len(c["ids"])) for c in single])
+y = torch.tensor([[t if m else -100 for t, m in zip(c["ids"], c["train"])] + [-100] * (L - len(c["ids"])) for c in single])
+att = torch.tensor([[1] * len(c["ids"]) + [0] * (L - len(c["ids"])) for c in single])
+with torch.no_grad():
+    sft_loss = model(input_ids=x, attention_mask=att, labels=y).loss.item()
+# LoRA SFT as torch_sft.py trains it (PEFT all-linear, r 8, alpha 16, no dropout; AdamW lr 2e-4, no
+# weight decay; linear schedule with one warmup step of five): the initial adapter and five losses
+# on that batch.
+from peft import LoraConfig, get_peft_model
+pm = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
+pm.save_pretrained(os.path.join(out, "lora-init"))
+opt = torch.optim.AdamW([q for q in pm.parameters() if q.requires_grad], lr=2e-4, weight_decay=0.0)
+total, warm = 5, 1
+sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+pm.train()
+lora_losses = []
+for _ in range(total):
+    loss = pm(input_ids=x, attention_mask=att, labels=y).loss
+    opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+    lora_losses.append(loss.item())
+json.dump({"prompts": prompts, "greedy": greedy, "sft": sft, "sft_loss": sft_loss, "lora_losses": lora_losses, "pad_id": tok.pad_token_id}, open(os.path.join(out, "smollm2.json"), "w"))
 
 
 def tiny(cls, cfg, name):

@@ -16,9 +16,10 @@
 //! (`adapter_config.json`, `adapter_model.safetensors`) are in [`super::peft`].
 
 use super::classifier::Classifier;
-use super::face::Body;
+use super::face::{Adaptable, Body};
 use super::layers::dropout as apply_dropout;
 use super::params::{Group, ParamId, ParamStore};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use burn::tensor::module::linear;
@@ -149,13 +150,7 @@ pub fn target_kinds(all: &[&'static str], targets: &[String], what: &str) -> Res
 
 /// The kinds of linear layer a body lets LoRA adapt, in order, each once.
 pub fn body_kinds(body: &mut dyn Body) -> Vec<&'static str> {
-    let mut kinds: Vec<&'static str> = Vec::new();
-    for a in body.adaptable() {
-        if !kinds.contains(&a.kind) {
-            kinds.push(a.kind);
-        }
-    }
-    kinds
+    layer_kinds(&body.adaptable())
 }
 
 /// The target list written to `adapter_config.json`: the full sub-module names, so PEFT's
@@ -185,10 +180,29 @@ pub fn attach(model: &mut Classifier, spec: &LoraSpec, seed: u64, what: &str) ->
     spec.validate()?;
     let targets = own_targets(model.body.as_mut(), &spec.target_modules);
     let kinds = target_kinds(&body_kinds(model.body.as_mut()), &targets, what)?;
+    let device = model.device.clone();
+    attach_layers(&mut model.params, model.body.adaptable(), &kinds, spec, seed, &device)?;
+    model.lora = Some(spec.clone());
+    Ok(())
+}
+
+/// The kinds of linear layer among `layers`, in order, each once.
+pub fn layer_kinds(layers: &[Adaptable]) -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    for a in layers {
+        if !kinds.contains(&a.kind) {
+            kinds.push(a.kind);
+        }
+    }
+    kinds
+}
+
+/// Fresh adapters on the `layers` of the given `kinds` (any model face: a classifier's body, a
+/// decoder), their A and B added to `params` in the adapter group.
+pub fn attach_layers(params: &mut ParamStore, layers: Vec<Adaptable>, kinds: &[&str], spec: &LoraSpec, seed: u64, device: &Device) -> Result<()> {
     let mut rng = Rng::derive(seed, "lora-init");
-    let (r, device) = (spec.r, model.device.clone());
-    let params = &mut model.params;
-    for layer in model.body.adaptable() {
+    let r = spec.r;
+    for layer in layers {
         if !kinds.contains(&layer.kind) {
             continue;
         }
@@ -196,11 +210,10 @@ pub fn attach(model: &mut Classifier, spec: &LoraSpec, seed: u64, what: &str) ->
         // kaiming_uniform_(a=√5) on a [r, in] weight: bound = 1/√in.
         let bound = 1.0 / (inp as f64).sqrt();
         let a_init: Vec<f32> = (0..r * inp).map(|_| ((rng.unit_f64() * 2.0 - 1.0) * bound) as f32).collect();
-        let a = params.insert(&format!("{name}.lora_A.weight"), &[r, inp], a_init, true, Group::Adapter, &device)?;
-        let b = params.insert(&format!("{name}.lora_B.weight"), &[out, r], vec![0.0; out * r], true, Group::Adapter, &device)?;
+        let a = params.insert(&format!("{name}.lora_A.weight"), &[r, inp], a_init, true, Group::Adapter, device)?;
+        let b = params.insert(&format!("{name}.lora_B.weight"), &[out, r], vec![0.0; out * r], true, Group::Adapter, device)?;
         layer.dense.lora = Some(Lora { a, b, scale: spec.scale(), dropout: spec.dropout });
     }
-    model.lora = Some(spec.clone());
     Ok(())
 }
 

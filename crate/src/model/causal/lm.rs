@@ -5,7 +5,8 @@ use super::Decoder;
 use crate::chat::{ChatTemplate, Message};
 use crate::device::{self, Device};
 use crate::error::{Error, Result};
-use crate::model::params::ParamStore;
+use crate::model::lora::{attach_layers, layer_kinds, target_kinds, LoraSpec};
+use crate::model::params::{Group, ParamStore};
 use burn::tensor::{Int, Tensor, TensorData};
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ pub struct LanguageModel {
     pub device: Device,
     /// Where the model came from, for messages.
     pub source: String,
+    /// The LoRA adapters' settings, when the model has adapters.
+    pub lora: Option<LoraSpec>,
 }
 
 impl std::fmt::Debug for LanguageModel {
@@ -63,6 +66,19 @@ impl LanguageModel {
     /// Text of `ids`; `skip_special` leaves out special tokens (`<|im_end|>`).
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
         self.tokenizer.decode(ids, skip_special).map_err(|e| Error::model(&self.source, format!("cannot decode ids: {e}")))
+    }
+
+    /// Puts fresh LoRA adapters (B zero: the model answers as before) on the linear layers
+    /// `spec.target_modules` names (`q_proj`, ..., `all-linear`) and freezes everything else.
+    pub fn attach_lora(&mut self, spec: &LoraSpec, seed: u64) -> Result<()> {
+        spec.validate()?;
+        let kinds = target_kinds(&layer_kinds(&self.net.adaptable()), &spec.target_modules, "lora.target_modules")?;
+        attach_layers(&mut self.params, self.net.adaptable(), &kinds, spec, seed, &self.device)?;
+        for p in self.params.params.iter_mut().filter(|p| p.group != Group::Adapter) {
+            p.trainable = false;
+        }
+        self.lora = Some(spec.clone());
+        Ok(())
     }
 
     /// Whether `id` ends an answer.

@@ -92,7 +92,7 @@ fn from_gguf(g: Gguf, device: &Device) -> Result<LanguageModel> {
     let eot = g.uint("tokenizer.ggml.eot_token_id").ok().and_then(|v| u32::try_from(v).ok());
     let stop: Vec<u32> = [eos, eot].into_iter().flatten().collect();
     let add_bos = matches!(g.meta("tokenizer.ggml.add_bos_token"), Some(gguf::Value::Bool(true)));
-    Ok(LanguageModel { params, net, tokenizer: Arc::new(tokenizer), template, stop, bos: if add_bos { bos } else { None }, device: device.clone(), source: g.source().to_string() })
+    Ok(LanguageModel { params, net, tokenizer: Arc::new(tokenizer), template, stop, bos: if add_bos { bos } else { None }, device: device.clone(), source: g.source().to_string(), lora: None })
 }
 
 /// A special token as `tokenizer_config.json` writes it: a string or `{"content": ...}`.
@@ -150,5 +150,5 @@ fn from_hf(source: &str, files: Vec<(String, Vec<u8>)>, device: &Device) -> Resu
     stop.extend(tokenizer.token_to_id(&eos));
     stop.sort_unstable();
     stop.dedup();
-    Ok(LanguageModel { params, net, tokenizer: Arc::new(tokenizer), template, stop, bos: None, device: device.clone(), source: source.to_string() })
+    Ok(LanguageModel { params, net, tokenizer: Arc::new(tokenizer), template, stop, bos: None, device: device.clone(), source: source.to_string(), lora: None })
 }

@@ -8,7 +8,8 @@
 //! ```text
 //! causal/
 //!   mod.rs        the Decoder trait
-//!   lm.rs         LanguageModel: parameters, decoder, tokenizer, chat template, stop tokens
+//!   lm.rs         LanguageModel: parameters, decoder, tokenizer, chat template, stop tokens, LoRA
+//!   adapter.rs    a PEFT adapter put on a LanguageModel
 //!   load.rs       a .gguf file or a Hugging Face directory → LanguageModel (the family table)
 //!   attention.rs  causal grouped-query attention, KvCache
 //!   rope.rs       rotary position embeddings
@@ -17,6 +18,7 @@
 //!   llama/        Llama, Qwen2, SmolLM2: network, config, GGUF names, loader, impl Decoder
 //! ```
 
+pub mod adapter;
 pub mod attention;
 pub mod generate;
 pub mod llama;
