@@ -20,7 +20,8 @@ use crate::weights::{to_bytes, SafeTensors};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 
-const WRAP: &str = "base_model.model.";
+/// The prefix PEFT puts before the wrapped model's module names.
+pub const WRAP: &str = "base_model.model.";
 
 /// A PEFT LoRA adapter as read from its two files.
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@ use super::loss::{sft_loss, SftBatch};
 use crate::device::read_f32;
 use crate::error::{Error, Result};
 use crate::model::causal::LanguageModel;
-use crate::train::optim::{grad_sq_norm, scale_grads, Optimizer};
+use crate::train::optim::{accumulate_grads, grad_sq_norm, scale_grads, Optimizer};
 use burn::tensor::Tensor;
 
 /// What one step measured.
@@ -35,20 +35,12 @@ pub async fn sft_step(lm: &mut LanguageModel, opt: &mut Optimizer, micro: &[SftB
     let mut step_loss: Option<Tensor<1>> = None;
     for b in micro.iter().filter(|b| b.trained > 0) {
         let loss = sft_loss(lm, &live, b, true).mul_scalar(b.trained as f64 / trained as f64); // [1]
-        let mut grads = loss.backward();
+        accumulate_grads(&live, &loss, &mut acc);
         let value = loss.without_autodiff();
         step_loss = Some(match step_loss {
             Some(s) => s + value,
             None => value,
         });
-        for (i, p) in live.params.iter().enumerate().filter(|(_, p)| p.trainable) {
-            if let Some(g) = p.value.grad_remove(&mut grads) {
-                acc[i] = Some(match acc[i].take() {
-                    Some(a) => a + g,
-                    None => g,
-                });
-            }
-        }
     }
     drop(live);
     let loss = read_f32(step_loss.expect("a batch with trained tokens"), "loss").await?[0];

@@ -241,6 +241,20 @@ impl Optimizer {
     }
 }
 
+/// Backward of `loss` through `live`, each trainable parameter's gradient added into `acc`
+/// (indexed like `live.params`): one micro-batch of gradient accumulation.
+pub fn accumulate_grads(live: &ParamStore, loss: &Tensor<1>, acc: &mut [Option<Tensor<1>>]) {
+    let mut grads = loss.backward();
+    for (i, p) in live.params.iter().enumerate().filter(|(_, p)| p.trainable) {
+        if let Some(g) = p.value.grad_remove(&mut grads) {
+            acc[i] = Some(match acc[i].take() {
+                Some(a) => a + g,
+                None => g,
+            });
+        }
+    }
+}
+
 /// Sum of squares of all gradients, as a 1-element tensor (read together with the loss: one
 /// device sync per step).
 pub fn grad_sq_norm(grads: &[Option<Tensor<1>>]) -> Option<Tensor<1>> {

@@ -12,7 +12,7 @@ use super::events::{EpochEnd, Event, Progress};
 use super::features::{self, rows_of, Features, Which};
 use super::fit::{apply_freezing, epoch_batches, loss_from_logits, split_batch_loss, step_counts, FitOutcome, Resume, TrainCtx};
 use super::multilabel;
-use super::optim::{grad_sq_norm, lr_factor, scale_grads, Optimizer};
+use super::optim::{accumulate_grads, grad_sq_norm, lr_factor, scale_grads, Optimizer};
 use crate::device;
 use crate::error::{Error, Result};
 use crate::model::params::ParamStore;
@@ -236,22 +236,12 @@ impl Trainer {
             };
             bn_updates.extend(bn);
             let loss = loss.mul_scalar(share);
-            let mut grads = loss.backward();
+            accumulate_grads(&live, &loss, &mut acc);
             let value = loss.without_autodiff();
             step_loss = Some(match step_loss {
                 Some(s) => s + value,
                 None => value,
             });
-            for (i, p) in live.params.iter().enumerate() {
-                if p.trainable {
-                    if let Some(g) = p.value.grad_remove(&mut grads) {
-                        acc[i] = Some(match acc[i].take() {
-                            Some(a) => a + g,
-                            None => g,
-                        });
-                    }
-                }
-            }
         }
         // Free the autodiff copies before the optimiser allocates.
         std::mem::drop(live);

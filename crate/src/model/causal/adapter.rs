@@ -5,10 +5,8 @@
 use super::LanguageModel;
 use crate::error::{Error, Result};
 use crate::model::params::Group;
-use crate::model::peft::Adapter;
+use crate::model::peft::{Adapter, WRAP};
 use std::collections::HashMap;
-
-const WRAP: &str = "base_model.model.";
 
 impl LanguageModel {
     /// Attaches `adapter`'s layers with its values. Every tensor must be a LoRA weight of a

@@ -113,16 +113,18 @@ fn ids(v: Option<&Value>) -> Vec<u32> {
     }
 }
 
-fn from_hf(source: &str, files: Vec<(String, Vec<u8>)>, device: &Device) -> Result<LanguageModel> {
+fn from_hf(source: &str, mut files: Vec<(String, Vec<u8>)>, device: &Device) -> Result<LanguageModel> {
+    // The checkpoint is moved out, not copied: it is most of the bytes.
+    let weights = files.iter().position(|(n, _)| n == "model.safetensors").map(|i| files.swap_remove(i).1);
     let get = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice());
     let json = |name: &str| -> Result<Option<Value>> {
         get(name).map(|b| serde_json::from_slice(b).map_err(|e| Error::model(format!("{source}/{name}"), format!("is not valid JSON: {e}")))).transpose()
     };
     let config = json("config.json")?.ok_or_else(|| Error::model(source, "has no config.json"))?;
-    let weights = get("model.safetensors").ok_or_else(|| {
+    let weights = weights.ok_or_else(|| {
         Error::model(source, "has no model.safetensors (sharded and .bin checkpoints are not read: save it with safe_serialization and max_shard_size large enough for one file)")
     })?;
-    let st = SafeTensors::parse(weights.to_vec(), &format!("{source}/model.safetensors"))?;
+    let st = SafeTensors::parse(weights, &format!("{source}/model.safetensors"))?;
     let arch = config.get("model_type").and_then(Value::as_str).unwrap_or("");
     let (net, params) = (family(arch, &format!("{source}/config.json"))?.from_hf)(&config, &st, device)?;
     let tok_bytes = get("tokenizer.json").ok_or_else(|| Error::model(source, "has no tokenizer.json"))?;
