@@ -187,3 +187,46 @@ fn regression_on_a_numeric_label() {
     let preds = run_json(edgetune().args(["predict", "--json", "--model"]).arg(&run).arg("what is the exchange rate today"));
     assert!(preds[0]["value"].as_f64().is_some());
 }
+
+/// `edgetune train` on a generative model (the GGUF default): a text,label table trained as
+/// generation with LoRA, JSON events from the data report to the scored test answers, the
+/// adapter exported; then `generate` answers from the run directory and from base + adapter alike.
+#[test]
+fn generative_train_then_generate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gguf = common::shared("models/SmolLM2-135M-Instruct-Q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let rows = ["I loved this film,positive", "What a terrible day,negative", "The food was delicious,positive", "Rude staff and slow service,negative"];
+    let csv = tmp.path().join("reviews.csv");
+    std::fs::write(&csv, format!("text,label\n{}\n", [rows; 3].concat().join("\n"))).unwrap();
+    let (run_dir, adapter) = (tmp.path().join("run"), tmp.path().join("adapter"));
+    let events = run_json(
+        edgetune()
+            .args(["train", "--json", "--model"])
+            .arg(&gguf)
+            .arg("--data")
+            .arg(&csv)
+            .arg("--test")
+            .arg(&csv)
+            .arg("--run-dir")
+            .arg(&run_dir)
+            .arg("--export")
+            .arg(&adapter)
+            .args(["--max-steps", "2", "--batch-size", "4", "--valid-split", "0.25", "--eval-limit", "2", "--max-new-tokens", "4"]),
+    );
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["start", "step", "step", "epoch", "scoring", "scoring", "done"]);
+    assert_eq!((events[0]["train"].as_u64(), events[0]["valid"].as_u64(), events[0]["test"].as_u64()), (Some(9), Some(3), Some(12)));
+    let done = &events[6];
+    assert!(done["valid"]["perplexity"].as_f64().unwrap() > 1.0);
+    assert_eq!(done["test"]["scored"].as_array().unwrap().len(), 2);
+    assert!(adapter.join("adapter_config.json").exists() && run_dir.join("checkpoints/best/adapter_model.safetensors").exists());
+
+    let answer = |model: &Path, extra: &[&str]| {
+        let out = edgetune().args(["generate", "--json", "--max-new-tokens", "4", "--model"]).arg(model).args(extra).arg("Review: I loved it").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["text"].as_str().unwrap().to_string()
+    };
+    let adapter_arg = adapter.display().to_string();
+    assert_eq!(answer(&run_dir, &[]), answer(&gguf, &["--adapter", &adapter_arg]));
+}

@@ -2,7 +2,8 @@
 //! without a token; 401, 413, 400 and path escapes; a predict round trip; examples, a training
 //! run, its status and activating its model (also after a restart); an interrupted run marked
 //! so; and a power-cut test: SIGKILL at random moments while examples are posted, 20 times,
-//! every acknowledged example still there and the store parsing.
+//! every acknowledged example still there and the store parsing; a generative model's answers
+//! streamed from POST /generate as JSON lines, the same as one JSON answer, bad settings a 400.
 
 mod cli_common;
 mod common;
@@ -217,4 +218,53 @@ fn torn_last_line_is_dropped_and_damage_before_it_refuses_to_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("examples.jsonl line 2: not a stored example"), "{err}");
+}
+
+/// A chunked HTTP body put back together.
+fn dechunk(body: &str) -> String {
+    let (mut out, mut rest) = (String::new(), body);
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = &tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[test]
+fn generate_streams_answers() {
+    let gguf = common::shared("models/SmolLM2-135M-Instruct-Q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&gguf, dir.path(), &[]);
+    let (code, health) = s.req("GET", "/health", None, b"");
+    assert_eq!((code, health["generator"]["family"].as_str(), health["generator"]["chat_template"].as_bool()), (200, Some("llama"), Some(true)));
+
+    let ask = json!({"messages": [{"role": "user", "content": "What is the capital of France?"}], "max_new_tokens": 8});
+    let (code, body) = s.json("POST", "/generate", &ask);
+    assert_eq!(code, 200, "{body}");
+    let lines: Vec<Value> = dechunk(body.as_str().unwrap()).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (last, pieces) = lines.split_last().unwrap();
+    assert!(pieces.len() >= 2 && last["done"] == json!(true), "{lines:?}");
+    let streamed: String = pieces.iter().map(|p| p["text"].as_str().unwrap()).collect();
+    assert_eq!(streamed, last["text"].as_str().unwrap());
+    assert!(last["tokens"].as_u64().unwrap() <= 8);
+    // Greedy: the same answer in one piece.
+    let mut once = ask.clone();
+    once["stream"] = json!(false);
+    let (code, one) = s.json("POST", "/generate", &once);
+    assert_eq!((code, one["text"].as_str()), (200, last["text"].as_str()));
+    assert!(streamed.contains("Paris"), "{streamed}");
+
+    // Refused before anything streams, by name; the classifier's routes say what is served.
+    let (code, e) = s.json("POST", "/generate", &json!({"prompt": "Hi", "temperature": -1}));
+    assert!(code == 400 && e["error"].as_str().unwrap().contains("temperature"), "{e}");
+    let (code, e) = s.json("POST", "/generate", &json!({"prompt": "Hi", "max_new_token": 3}));
+    assert!(code == 400 && e["error"].as_str().unwrap().contains("max_new_token"), "{e}");
+    let (code, e) = s.json("POST", "/generate", &json!({"messages": [{"role": "robot", "content": "beep"}]}));
+    assert!(code == 400 && e["error"].as_str().unwrap().contains("role"), "{e}");
+    let (code, e) = s.json("POST", "/predict", &json!({"texts": ["hi"]}));
+    assert!(code == 409 && e["error"].as_str().unwrap().contains("/generate"), "{e}");
 }

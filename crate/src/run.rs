@@ -93,28 +93,7 @@ pub async fn train(
     // Refused configurations (memory, frozen everything, ...) write nothing.
     let trainer = Trainer::new(model, data, &req.config, None)?;
     if let Some(dir) = &req.run_dir {
-        if dir.join("run.json").exists() {
-            return Err(Error::config(format!(
-                "{} already holds a run: resume it with --resume {0}, or choose another --run-dir",
-                dir.display()
-            )));
-        }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
-        let name = |s: &DataSource| match s {
-            DataSource::Path(p) => abs(p),
-            DataSource::Bytes { name, .. } | DataSource::Files { name, .. } => name.clone(),
-        };
-        let spec = RunSpec {
-            model: abs(&req.model),
-            train: name(&req.train),
-            valid: req.valid.as_ref().map(name),
-            test: req.test.as_ref().map(name),
-            edgetune_version: env!("CARGO_PKG_VERSION").into(),
-        };
-        checkpoint::write_json(&dir.join("config.json"), &req.config)?;
-        checkpoint::write_json(&dir.join("data_report.json"), &data.reports)?;
-        checkpoint::write_json(&dir.join("run.json"), &spec)?;
+        begin_run_dir(dir, &req.model, [Some(&req.train), req.valid.as_ref(), req.test.as_ref()], &req.config, &data.reports)?;
         // The replay sample `personalize` mixes in, for exports of this run's checkpoints.
         if let Some((name, bytes)) = crate::personalize::replay_file(data, &req.config)? {
             crate::fsutil::write_atomic(&dir.join(name), &bytes)?;
@@ -123,19 +102,48 @@ pub async fn train(
     fit_trainer(trainer, data, req.run_dir.clone(), on_event).await
 }
 
+/// Starts a run directory: refuses one that already holds a run, then writes `config.json`,
+/// `data_report.json` and `run.json` (the base model and the train, validation and test data,
+/// so `--resume` needs nothing else; written last: a directory with a `run.json` is a run).
+pub fn begin_run_dir(dir: &Path, model: &Path, data: [Option<&DataSource>; 3], config: &TrainConfig, reports: &impl serde::Serialize) -> Result<()> {
+    if dir.join("run.json").exists() {
+        return Err(Error::config(format!("{} already holds a run: resume it with --resume {0}, or choose another --run-dir", dir.display())));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+    let name = |s: &DataSource| match s {
+        DataSource::Path(p) => abs(p),
+        other => other.name(),
+    };
+    let [train, valid, test] = data.map(|d| d.map(name));
+    let spec = RunSpec { model: abs(model), train: train.unwrap_or_default(), valid, test, edgetune_version: env!("CARGO_PKG_VERSION").into() };
+    checkpoint::write_json(&dir.join("config.json"), config)?;
+    checkpoint::write_json(&dir.join("data_report.json"), reports)?;
+    checkpoint::write_json(&dir.join("run.json"), &spec)
+}
+
+/// What a run directory says it was started with: the model, the train, validation and test
+/// data, and the configuration.
+pub fn read_run_dir(dir: &Path) -> Result<RunFiles> {
+    let spec: RunSpec = checkpoint::read_json(&dir.join("run.json"))?;
+    let config: TrainConfig = checkpoint::read_json(&dir.join("config.json"))?;
+    let path = |s: &String| DataSource::Path(PathBuf::from(s));
+    Ok(RunFiles { model: PathBuf::from(&spec.model), train: path(&spec.train), valid: spec.valid.as_ref().map(path), test: spec.test.as_ref().map(path), config })
+}
+
+/// A run directory's model, data and configuration ([`read_run_dir`]).
+pub struct RunFiles {
+    pub model: PathBuf,
+    pub train: DataSource,
+    pub valid: Option<DataSource>,
+    pub test: Option<DataSource>,
+    pub config: TrainConfig,
+}
+
 /// Everything needed to continue a run from its directory.
 pub fn load_resume(run_dir: &Path, device: &Device) -> Result<(TrainRequest, Classifier, Prepared, Resume)> {
-    let spec: RunSpec = checkpoint::read_json(&run_dir.join("run.json"))?;
-    let config: TrainConfig = checkpoint::read_json(&run_dir.join("config.json"))?;
-    let path = |s: &String| DataSource::Path(PathBuf::from(s));
-    let req = TrainRequest {
-        model: PathBuf::from(&spec.model),
-        train: path(&spec.train),
-        valid: spec.valid.as_ref().map(path),
-        test: spec.test.as_ref().map(path),
-        config,
-        run_dir: Some(run_dir.to_path_buf()),
-    };
+    let RunFiles { model, train, valid, test, config } = read_run_dir(run_dir)?;
+    let req = TrainRequest { model, train, valid, test, config, run_dir: Some(run_dir.to_path_buf()) };
     let Some(last) = find_checkpoint(run_dir, "last") else {
         // Interrupted before the first checkpoint: start over from the base model.
         let (model, data) = load_and_prepare(&req, device)?;

@@ -80,7 +80,9 @@ fn parse_sep(s: &str) -> Result<char, String> {
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Model: a local Hugging Face-style directory, or hf:ORG/NAME[@REVISION] from the Hub.
+    /// Model: a local Hugging Face-style directory, or hf:ORG/NAME[@REVISION] from the Hub. A
+    /// generative model (a .gguf file, or a Hugging Face causal LM) is fine-tuned on
+    /// conversations with LoRA (its own defaults: all-linear r 8, lr 2e-4, batch 8, 3 epochs).
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
     /// Training data: CSV, TSV or JSONL for a text model; for an image model a folder with one
@@ -209,6 +211,8 @@ pub struct TrainArgs {
     pub replay_size: Option<usize>,
     #[command(flatten)]
     pub image: ImageFlags,
+    #[command(flatten)]
+    pub sft: crate::sft::SftFlags,
 }
 
 /// LoRA: a frozen encoder with low-rank adapters. Any `--lora-*` flag implies `--lora`.
@@ -490,8 +494,9 @@ pub struct BenchArgs {
     /// Default: 32 for text, 64 for images (the references').
     #[arg(long)]
     pub batch_size: Option<usize>,
-    #[arg(long, default_value_t = 64)]
-    pub max_length: usize,
+    /// Default: 64 for text models, 256 for generative ones (the references').
+    #[arg(long)]
+    pub max_length: Option<usize>,
     /// Evaluate on the first N test rows only (0 = all).
     #[arg(long, default_value_t = 0)]
     pub eval_limit: usize,
@@ -504,6 +509,10 @@ pub struct BenchArgs {
     pub lora: bool,
     #[arg(long, value_parser = parse_backend)]
     pub device: Option<Backend>,
+    /// Generative models: also score the base model's answers before training
+    /// (`exact_match_before`, as torch_sft.py does without --no-before).
+    #[arg(long)]
+    pub before: bool,
     /// Images: size, fit and augmentation (default: the reference's 2-pixel random shift).
     #[command(flatten)]
     pub image: ImageFlags,

@@ -7,6 +7,7 @@
 //!   With `--lora`, the same workload trains LoRA adapters (r = 8 on query and value, the
 //!   defaults) and the head on the frozen encoder; the line adds the trainable parameter count,
 //!   so `scripts/bench-lora.sh` sets peak memory against full fine-tuning (one process each).
+//! - generative (`torch_sft.py`): LoRA SFT of a causal LM, in `bench_sft.rs`.
 //! - images (`torch_image.py`): ResNet-20 on an image folder, new head, AdamW 1e-3, batch 64,
 //!   random-crop augmentation, stratified 80/20 split; edgetune's image defaults otherwise.
 //!   The image flags of `train` (`--image-size`, `--hflip`, `--crop-padding`, ...) change the
@@ -31,12 +32,15 @@ pub fn peak_rss_mb() -> Option<u64> {
 
 pub fn bench(a: BenchArgs) -> Result<()> {
     let model = crate::resolve_model(&a.model)?;
+    if edgetune::sft::is_generative(&model) {
+        return crate::bench_sft::bench_sft(&a, model);
+    }
     let kind = model_kind(&model)?;
     let cfg = match kind {
         ModelKind::Text => TrainConfig {
             batch_size: a.batch_size.unwrap_or(32),
             eval_batch_size: 64,
-            max_length: a.max_length,
+            max_length: a.max_length.unwrap_or(64),
             lr: 5e-5,
             head_lr: Some(1e-3),
             valid_split: 0.0,

@@ -8,7 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use edgetune::chat::Message;
 use edgetune::device::{block_on, Backend};
-use edgetune::model::causal::{generate, load_lm, Generated, LanguageModel, Sampling};
+use edgetune::model::causal::{generate, Generated, LanguageModel, Sampling};
+use edgetune::sft::run::load_trained;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,7 +20,8 @@ const DEFAULT_MODEL: &str = "../shared/models/SmolLM2-135M-Instruct-Q4_1";
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
     /// A GGUF file, a directory holding one, a Hugging Face directory (config.json,
-    /// model.safetensors, tokenizer.json), or hf:org/name.
+    /// model.safetensors, tokenizer.json), hf:org/name, or a run directory of `edgetune train`
+    /// (its base model with its best adapter).
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
     /// A system message put before the conversation (through the model's chat template).
@@ -47,6 +49,11 @@ pub struct ModelArgs {
     pub stop: Vec<String>,
     #[arg(long, value_parser = parse_backend)]
     pub device: Option<Backend>,
+    /// A PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) to put on
+    /// the model: what `edgetune train` wrote, or one made with PEFT. (A run directory as
+    /// --model brings its best adapter itself.)
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
 }
 
 impl ModelArgs {
@@ -68,7 +75,7 @@ impl ModelArgs {
             bail!("the default model {DEFAULT_MODEL} is not here: name a GGUF file or a Hugging Face directory with --model");
         }
         let device = init_device(self.device.unwrap_or_default())?;
-        Ok(load_lm(&path, &device)?)
+        Ok(load_trained(&path, self.adapter.as_deref(), &device)?)
     }
 }
 

@@ -3,11 +3,13 @@
 
 mod args;
 mod bench;
+mod bench_sft;
 mod demo;
 mod generate;
 mod personalize;
 mod progress;
 mod serve;
+mod sft;
 
 use anyhow::{bail, Context, Result};
 use args::{Cli, Command, EvalArgs, ExportArgs, PredictArgs, TrainArgs};
@@ -63,6 +65,9 @@ pub(crate) fn init_device(backend: Backend) -> Result<Device> {
 
 fn train(a: TrainArgs) -> Result<()> {
     if let Some(dir) = &a.resume {
+        if edgetune::sft::run::is_generative_run(dir) {
+            return sft::resume(&a, dir);
+        }
         let device = init_device(a.device.unwrap_or_default())?;
         let (req, model, data, resume) = run::load_resume(dir, &device)?;
         if !a.json {
@@ -74,6 +79,12 @@ fn train(a: TrainArgs) -> Result<()> {
         return export_model(a.export.as_deref(), &outcome.model, a.json, a.merge, edgetune::personalize::replay_file(&data, &req.config)?);
     }
     let model_dir = resolve_model(&a.model)?;
+    if edgetune::sft::is_generative(&model_dir) {
+        let Some(data) = &a.data else {
+            bail!("--data FILE is required: JSONL conversations ({{\"messages\": [...]}}), {{\"prompt\", \"completion\"}} or {{\"text\"}} lines, or a CSV/TSV with prompt,completion or text,label columns")
+        };
+        return sft::train(&a, model_dir, data);
+    }
     let kind = run::model_kind(&model_dir)?;
     let Some(data) = &a.data else {
         bail!(match kind {
@@ -219,6 +230,14 @@ fn predict(a: PredictArgs) -> Result<()> {
 
 fn export(a: ExportArgs) -> Result<()> {
     let device = init_device(Backend::Cpu)?;
+    let path = resolve_model(&a.model.to_string_lossy())?;
+    if edgetune::sft::is_generative(&path) || edgetune::sft::run::is_generative_run(&path) {
+        // A generative run (its best adapter on its base) or model.
+        let lm = edgetune::sft::run::load_trained(&path, None, &device)?;
+        block_on(lm.export_dir(&a.out, a.merge))?;
+        eprintln!("{}", sft::exported(&a.out, a.merge || lm.lora.is_none()));
+        return Ok(());
+    }
     let dir = model_path(&a.model)?;
     let model = load_any(ModelFiles::from_dir(&dir)?, None, &device)?;
     let replay = match edgetune::personalize::replay_in(&dir) {

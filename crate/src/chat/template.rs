@@ -16,6 +16,8 @@ pub struct ChatTemplate {
     source: String,
     bos: String,
     eos: String,
+    /// The template as written (an export's `tokenizer_config.json` carries it).
+    text: String,
 }
 
 /// What the template refused or could not do, as a message for people.
@@ -47,7 +49,17 @@ impl ChatTemplate {
         env.add_filter("tojson", tojson);
         env.add_template_owned("chat", template.to_string())
             .map_err(|e| Error::model(source, format!("its chat template does not compile: {}", explain(&e))))?;
-        Ok(ChatTemplate { env, source: source.to_string(), bos: bos.to_string(), eos: eos.to_string() })
+        Ok(ChatTemplate { env, source: source.to_string(), bos: bos.to_string(), eos: eos.to_string(), text: template.to_string() })
+    }
+
+    /// The template's Jinja text, as it was read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The tokenizer's BOS and EOS tokens the template is rendered with.
+    pub fn special_tokens(&self) -> (&str, &str) {
+        (&self.bos, &self.eos)
     }
 
     /// The conversation as the model reads it; with `generation_prompt` it ends where the

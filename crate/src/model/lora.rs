@@ -217,6 +217,19 @@ pub fn attach_layers(params: &mut ParamStore, layers: Vec<Adaptable>, kinds: &[&
     Ok(())
 }
 
+/// Folds each layer's adapter into its base weight (`W + scale·B·A`) and drops the adapter
+/// parameters; the caller binds its network to the remaining parameters again (ids shifted).
+pub fn fold_adapters(p: &mut ParamStore, layers: Vec<Adaptable>) {
+    for layer in layers {
+        let Some(l) = layer.dense.lora.take() else { continue };
+        let w = p.t2(layer.dense.weight); // [in, out]
+        let [inp, out] = w.dims();
+        let delta = p.t2(l.a).matmul(p.t2(l.b)).mul_scalar(l.scale); // [in, r] @ [r, out] = (B·A)ᵀ
+        p.params[layer.dense.weight].value = (w + delta).reshape([inp * out]);
+    }
+    p.retain(|p| p.group != Group::Adapter);
+}
+
 /// A copy of `model` with every adapter folded into its base weight (`W + scale·B·A`) and the
 /// adapter parameters dropped: a plain classifier, as PEFT's `merge_and_unload()` gives.
 pub fn merged(model: &Classifier) -> Result<Classifier> {
@@ -224,15 +237,7 @@ pub fn merged(model: &Classifier) -> Result<Classifier> {
     if m.lora.is_none() {
         return Ok(m);
     }
-    let p = &mut m.params;
-    for layer in m.body.adaptable() {
-        let Some(l) = layer.dense.lora.take() else { continue };
-        let w = p.t2(layer.dense.weight); // [in, out]
-        let [inp, out] = w.dims();
-        let delta = p.t2(l.a).matmul(p.t2(l.b)).mul_scalar(l.scale); // [in, r] @ [r, out] = (B·A)ᵀ
-        p.params[layer.dense.weight].value = (w + delta).reshape([inp * out]);
-    }
-    m.params.retain(|p| p.group != Group::Adapter);
+    fold_adapters(&mut m.params, m.body.adaptable());
     // Ids shifted: bind to the remaining parameters by name again.
     m.body.rebind(&m.params)?;
     m.head.rebind(&m.params)?;

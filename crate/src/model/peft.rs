@@ -183,15 +183,22 @@ pub fn config_json(model: &Classifier, spec: &LoraSpec) -> Result<Value> {
             modules_to_save.push(module);
         }
     }
-    Ok(json!({
+    // PEFT's sequence classifier feeds `input_ids`; an image model takes the plain wrapper.
+    let task = if model.kind() == ModelKind::Text { json!("SEQ_CLS") } else { Value::Null };
+    Ok(lora_config(spec, task, &base, json!(peft_targets(model, spec)?), json!(modules_to_save)))
+}
+
+/// A `peft.LoraConfig` as `save_pretrained` writes it: `spec`'s rank, alpha, dropout and
+/// rsLoRA, plain LoRA otherwise (no bias, no DoRA, no per-layer patterns).
+pub fn lora_config(spec: &LoraSpec, task_type: Value, base: &str, target_modules: Value, modules_to_save: Value) -> Value {
+    json!({
         "peft_type": "LORA",
-        // PEFT's sequence classifier feeds `input_ids`; an image model takes the plain wrapper.
-        "task_type": if model.kind() == ModelKind::Text { json!("SEQ_CLS") } else { Value::Null },
+        "task_type": task_type,
         "base_model_name_or_path": base,
         "r": spec.r,
         "lora_alpha": spec.alpha,
         "lora_dropout": spec.dropout,
-        "target_modules": peft_targets(model, spec)?,
+        "target_modules": target_modules,
         "use_rslora": spec.use_rslora,
         "bias": "none",
         "fan_in_fan_out": false,
@@ -204,7 +211,7 @@ pub fn config_json(model: &Classifier, spec: &LoraSpec) -> Result<Value> {
         "rank_pattern": {},
         "alpha_pattern": {},
         "revision": null,
-    }))
+    })
 }
 
 /// The adapter's two files: `adapter_config.json` and `adapter_model.safetensors` (the LoRA

@@ -119,6 +119,9 @@ pub struct SftReport {
     pub truncated: Vec<usize>,
     /// Blank lines or empty rows skipped, by line.
     pub empty: Vec<usize>,
+    /// What was held out of this file for validation and test, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_out: Option<String>,
 }
 
 impl SftReport {
@@ -133,6 +136,7 @@ impl SftReport {
             trained_tokens: encoded.iter().map(|e| e.train.iter().filter(|&&t| t).count()).sum(),
             truncated: encoded.iter().filter(|e| e.truncated).map(|e| e.line).collect(),
             empty,
+            held_out: None,
         }
     }
 
@@ -151,6 +155,9 @@ impl SftReport {
         }
         if !self.empty.is_empty() {
             s.push_str(&format!("; {} empty lines skipped ({})", self.empty.len(), lines(&self.empty)));
+        }
+        if let Some(h) = &self.held_out {
+            s.push_str(&format!("; {h}"));
         }
         s
     }

@@ -24,7 +24,7 @@ pub struct StepStats {
 
 /// One update of `lm` from `micro` batches, the learning rate multiplied by `factor` (the
 /// schedule's), gradients clipped to `max_grad_norm`. A non-finite loss or gradient is an error
-/// and changes nothing.
+/// (`Error::Training`) and changes nothing.
 pub async fn sft_step(lm: &mut LanguageModel, opt: &mut Optimizer, micro: &[SftBatch], factor: f64, max_grad_norm: Option<f64>) -> Result<StepStats> {
     let trained: usize = micro.iter().map(|b| b.trained).sum();
     if trained == 0 {
@@ -49,7 +49,7 @@ pub async fn sft_step(lm: &mut LanguageModel, opt: &mut Optimizer, micro: &[SftB
         None => 0.0,
     };
     if !loss.is_finite() || !norm.is_finite() {
-        return Err(Error::data(&lm.source, format!("the loss is {loss} (gradient norm {norm}): training diverged; lower the learning rate")));
+        return Err(Error::Training(format!("the loss is {loss} (gradient norm {norm}); lower the learning rate (--lr, --lora-lr) or keep gradient clipping on")));
     }
     let grads = match max_grad_norm {
         Some(max) => scale_grads(acc, max / (norm as f64 + 1e-6)),

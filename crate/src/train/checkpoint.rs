@@ -36,6 +36,34 @@ pub struct RunState {
     pub skipped: usize,
 }
 
+impl RunState {
+    /// Closes the epoch in progress with its validation `value` (None: no validation, which
+    /// counts as improving): the best so far is noted, the early-stopping count kept, and the
+    /// run marked finished when `total` steps are done or `patience` epochs passed without
+    /// improvement (then `stop_early` is set). Returns whether the epoch improved.
+    pub fn end_epoch(&mut self, value: Option<f64>, lower_is_better: bool, patience: usize, total: usize, stop_early: &mut bool) -> bool {
+        let improved = match (value, self.best_metric) {
+            (Some(v), Some(b)) if lower_is_better => v < b,
+            (Some(v), Some(b)) => v > b,
+            _ => true,
+        };
+        if improved {
+            self.best_metric = value;
+            self.best_epoch = Some(self.epoch + 1);
+            self.bad_epochs = 0;
+        } else {
+            self.bad_epochs += 1;
+        }
+        self.epoch += 1;
+        self.step_in_epoch = 0;
+        if patience > 0 && self.bad_epochs >= patience && self.global_step < total {
+            *stop_early = true;
+        }
+        self.finished = *stop_early || self.global_step >= total;
+        improved
+    }
+}
+
 /// What a run was started with, so `--resume RUN_DIR` needs nothing else.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunSpec {
@@ -52,12 +80,14 @@ pub fn checkpoint_dir(run_dir: &Path, name: &str) -> PathBuf {
 
 /// The usable checkpoint directory `name`, falling back to the one a crash left mid-swap.
 pub fn find_checkpoint(run_dir: &Path, name: &str) -> Option<PathBuf> {
+    // A classifier's checkpoint is a model directory; a generative run's, a PEFT adapter.
+    let whole = |d: &Path| d.join("config.json").exists() || d.join("adapter_config.json").exists();
     let dir = checkpoint_dir(run_dir, name);
-    if dir.join("config.json").exists() {
+    if whole(&dir) {
         return Some(dir);
     }
     let old = dir.with_extension("old");
-    old.join("config.json").exists().then_some(old)
+    whole(&old).then_some(old)
 }
 
 /// A checkpoint as (file name, bytes): the model as an export, `state.json`, and with `opt` the

@@ -152,6 +152,10 @@ pub struct TrainConfig {
     /// Refuse, before training starts, a run whose estimated peak memory exceeds this many MB
     /// (`--max-memory`; see [`super::memory::check`]).
     pub max_memory_mb: Option<f64>,
+    // --- generative models ---
+    /// What a generative (SFT) run also needs: which tokens the loss is on, the prompt of a
+    /// text,label table, how the test set is answered.
+    pub sft: crate::sft::SftOptions,
 }
 
 impl Default for TrainConfig {
@@ -203,6 +207,7 @@ impl Default for TrainConfig {
             checkpoint_every: 0,
             device: Backend::Cpu,
             max_memory_mb: None,
+            sft: Default::default(),
         }
     }
 }

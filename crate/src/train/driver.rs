@@ -40,15 +40,21 @@ impl Saver {
     /// checkpoint holds the whole body: it saves `last` once, at the end (its caller then saves
     /// the best parameters too).
     pub fn due(&mut self, t: &Trainer, p: &Progress) -> Saves {
-        let fast = t.uses_features();
-        let saves = match &p.epoch {
-            Some(end) => Saves { best: end.improved && !fast, last: !fast || t.is_finished() },
-            None if fast || p.step.is_none() => Saves::default(),
+        let end = p.epoch.as_ref().map(|e| e.improved);
+        self.due_after(t.uses_features(), t.is_finished(), t.cfg.checkpoint_every, t.state.global_step, p.step.is_some(), end)
+    }
+
+    /// [`Saver::due`] from the facts it goes by, for any trainer (the generative one too):
+    /// whether the run is on the fast path and finished, `checkpoint_every`, the step count,
+    /// whether a step was taken, and at an epoch end whether validation improved.
+    pub fn due_after(&mut self, fast: bool, finished: bool, every: usize, global_step: usize, stepped: bool, epoch_end: Option<bool>) -> Saves {
+        let saves = match epoch_end {
+            Some(improved) => Saves { best: improved && !fast, last: !fast || finished },
+            None if fast || !stepped => Saves::default(),
             None => {
-                let every = t.cfg.checkpoint_every;
                 let last = match every {
                     0 => self.last_save.elapsed().as_secs_f64() >= CHECKPOINT_SECONDS,
-                    n => t.state.global_step % n == 0,
+                    n => global_step % n == 0,
                 };
                 Saves { best: false, last }
             }

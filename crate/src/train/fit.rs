@@ -162,14 +162,21 @@ pub fn loss_from_logits(logits: Tensor<2>, targets: &[Target], task: Task, class
 /// The order of training batches in `epoch`: a pure function of the seed and the epoch, so a
 /// resumed run sees the same batches as an uninterrupted one.
 pub fn epoch_batches(split: &Split, cfg: &TrainConfig, epoch: usize) -> Vec<Vec<usize>> {
+    let lengths: Vec<usize> = split.ids.iter().map(Vec::len).collect();
+    batch_order(split.len(), (!lengths.is_empty()).then_some(&lengths[..]), cfg, epoch)
+}
+
+/// Batches of `n` examples for `epoch`: length-grouped (shuffled buckets of similar `lengths`)
+/// when the configuration asks and lengths are known, else a shuffled order cut in batches.
+pub fn batch_order(n: usize, lengths: Option<&[usize]>, cfg: &TrainConfig, epoch: usize) -> Vec<Vec<usize>> {
     let mut rng = Rng::derive(cfg.seed, &format!("epoch-{epoch}"));
-    if cfg.group_by_length && !split.ids.is_empty() {
-        let lengths: Vec<usize> = split.ids.iter().map(Vec::len).collect();
-        length_grouped_batches(&lengths, cfg.batch_size, &mut rng)
-    } else {
-        let mut order: Vec<usize> = (0..split.len()).collect();
-        rng.shuffle(&mut order);
-        sequential_batches(order.len(), cfg.batch_size).into_iter().map(|b| b.into_iter().map(|i| order[i]).collect()).collect()
+    match lengths {
+        Some(lengths) if cfg.group_by_length => length_grouped_batches(lengths, cfg.batch_size, &mut rng),
+        _ => {
+            let mut order: Vec<usize> = (0..n).collect();
+            rng.shuffle(&mut order);
+            sequential_batches(order.len(), cfg.batch_size).into_iter().map(|b| b.into_iter().map(|i| order[i]).collect()).collect()
+        }
     }
 }
 

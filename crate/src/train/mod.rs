@@ -13,6 +13,7 @@ pub mod memory;
 pub mod multilabel;
 pub mod optim;
 pub mod setup;
+pub mod tally;
 pub mod trainer;
 
 pub use checkpoint::{RunSpec, RunState};

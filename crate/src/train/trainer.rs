@@ -12,6 +12,7 @@ use super::events::{EpochEnd, Event, Progress};
 use super::features::{self, rows_of, Features, Which};
 use super::fit::{apply_freezing, epoch_batches, loss_from_logits, split_batch_loss, step_counts, FitOutcome, Resume, TrainCtx};
 use super::multilabel;
+use super::tally::Tally;
 use super::optim::{accumulate_grads, grad_sq_norm, lr_factor, scale_grads, Optimizer};
 use crate::device;
 use crate::error::{Error, Result};
@@ -40,13 +41,8 @@ pub struct Trainer {
     class_weights: Option<Tensor<1>>,
     /// The current epoch's batch order (a pure function of seed and epoch).
     order: Option<(usize, Vec<Vec<usize>>)>,
-    /// Seconds spent in steps (pauses do not count toward samples/s or the ETA).
-    busy_s: f64,
-    started: Instant,
-    first_step: usize,
-    samples: usize,
-    loss_sum: f64,
-    loss_n: usize,
+    /// Loss average, rates and time spent training.
+    tally: Tally,
     first_loss: Option<f64>,
     /// Batches skipped for NaN or infinity since the last good step (`on_nan = "skip"`).
     skips_in_row: usize,
@@ -94,7 +90,7 @@ impl Trainer {
             state = r.state;
             best = r.best;
         }
-        let first_step = state.global_step;
+        let tally = Tally::new(&state);
         Ok(Trainer {
             model,
             cfg: cfg.clone(),
@@ -108,12 +104,7 @@ impl Trainer {
             drop,
             class_weights,
             order: None,
-            busy_s: 0.0,
-            started: Instant::now(),
-            first_step,
-            samples: 0,
-            loss_sum: 0.0,
-            loss_n: 0,
+            tally,
             first_loss: None,
             skips_in_row: 0,
             memory,
@@ -176,7 +167,7 @@ impl Trainer {
 
     /// Seconds spent training (steps and validation; not pauses, not embedding).
     pub fn busy_s(&self) -> f64 {
-        self.busy_s
+        self.tally.busy_s
     }
 
     /// Ends the run now (the user pressed stop): `finish` then keeps the best parameters.
@@ -193,7 +184,7 @@ impl Trainer {
         let epoch = self.state.epoch;
         if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
             self.order = Some((epoch, epoch_batches(&data.train, &self.cfg, epoch)));
-            (self.loss_sum, self.loss_n) = (0.0, 0);
+            self.tally.new_epoch();
         }
         let chunks = self.order.as_ref().map_or(0, |(_, b)| b.len().div_ceil(self.cfg.grad_accum));
         let step = if self.state.step_in_epoch < chunks { Some(self.optimizer_step(data, epoch).await?) } else { None };
@@ -262,7 +253,7 @@ impl Trainer {
             self.state.skipped += 1;
             self.state.global_step += 1;
             self.state.step_in_epoch += 1;
-            self.busy_s += t0.elapsed().as_secs_f64();
+            self.tally.busy_s += t0.elapsed().as_secs_f64();
             return Ok(Event::Skipped { epoch: epoch + 1, step: at, total_steps: self.total, reason, skipped: self.state.skipped });
         }
         self.skips_in_row = 0;
@@ -277,22 +268,16 @@ impl Trainer {
         let factor = lr_factor(self.cfg.schedule, self.state.global_step, self.warmup, self.total);
         self.opt.apply(self.model.params_mut(), grads, factor).await?;
         apply_buffer_updates(self.model.params_mut(), bn_updates);
-        self.state.global_step += 1;
-        self.state.step_in_epoch += 1;
-        self.samples += chunk_len;
-        self.loss_sum += loss;
-        self.loss_n += 1;
-        self.busy_s += t0.elapsed().as_secs_f64();
-        let done_here = (self.state.global_step - self.first_step) as f64;
+        self.tally.step(&mut self.state, chunk_len, 0, loss, t0.elapsed().as_secs_f64());
         Ok(Event::Step {
             epoch: epoch + 1,
             step: self.state.global_step,
             total_steps: self.total,
-            loss: self.loss_sum / self.loss_n as f64,
+            loss: self.tally.mean_loss(),
             // What trains: the adapters, only the head, or the body.
             lr: self.cfg.lora.as_ref().map_or(if self.cfg.head_only { self.cfg.head_lr() } else { self.cfg.lr }, |l| l.lr) * factor,
-            samples_per_s: self.samples as f64 / self.busy_s.max(1e-9),
-            eta_s: self.busy_s / done_here * (self.total - self.state.global_step) as f64,
+            samples_per_s: self.tally.samples_per_s(),
+            eta_s: self.tally.eta_s(&self.state, self.total),
         })
     }
 
@@ -303,35 +288,19 @@ impl Trainer {
         let metric = self.cfg.metric();
         let valid = if data.valid.is_empty() { None } else { Some(self.evaluate(&data.valid, Which::Valid).await?.0) };
         let value = valid.as_ref().map(|v| v.metric(metric));
-        let improved = match (value, self.state.best_metric) {
-            (Some(v), Some(b)) if metric == super::Metric::Loss => v < b,
-            (Some(v), Some(b)) => v > b,
-            _ => true,
-        };
-        let st = &mut self.state;
+        let improved = self.state.end_epoch(value, metric == super::Metric::Loss, self.cfg.patience, self.total, &mut self.stopped_early);
         if improved {
-            st.best_metric = value;
-            st.best_epoch = Some(epoch + 1);
-            st.bad_epochs = 0;
             self.best = Some(self.model.params().clone());
-        } else {
-            st.bad_epochs += 1;
         }
-        st.epoch += 1;
-        st.step_in_epoch = 0;
-        if self.cfg.patience > 0 && st.bad_epochs >= self.cfg.patience && st.global_step < self.total {
-            self.stopped_early = true;
-        }
-        st.finished = self.stopped_early || st.global_step >= self.total;
-        self.busy_s += t0.elapsed().as_secs_f64();
+        self.tally.busy_s += t0.elapsed().as_secs_f64();
         self.last_valid = valid.clone();
         Ok(EpochEnd {
             epoch: epoch + 1,
             epochs: self.epochs(),
-            train_loss: self.loss_sum / self.loss_n.max(1) as f64,
+            train_loss: self.tally.mean_loss(),
             valid,
             improved,
-            elapsed_s: self.started.elapsed().as_secs_f64(),
+            elapsed_s: self.tally.elapsed_s(),
         })
     }
 
@@ -371,7 +340,7 @@ impl Trainer {
             }
             None => None,
         };
-        let train_s = self.busy_s;
+        let train_s = self.tally.busy_s;
         Ok(FitOutcome { model: self.model, valid, test, state: self.state, stopped_early: self.stopped_early, final_logits, train_s })
     }
 

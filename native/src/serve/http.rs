@@ -42,6 +42,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/predict", post(predict))
+        .route("/generate", post(generate))
         .route("/examples", post(examples))
         .route("/train", post(train))
         .route("/runs/{id}", get(run_status))
@@ -86,9 +87,15 @@ fn parse<T: DeserializeOwned>(body: &Bytes, expected: &str) -> Result<T, ApiErro
 }
 
 async fn health(State(s): St) -> Json<Value> {
-    let served = s.predictor.served.lock().map(|m| m.clone()).ok();
+    let served = s.predictor.as_ref().and_then(|p| p.served.lock().map(|m| m.clone()).ok());
     let examples = s.store.lock().map(|st| st.len()).unwrap_or(0);
-    Json(json!({ "status": "ok", "model": served, "examples": examples, "runs": s.runs.counts() }))
+    let generator = s.generator.as_ref().map(|g| g.info.clone());
+    Json(json!({ "status": "ok", "model": served, "generator": generator, "examples": examples, "runs": s.runs.counts() }))
+}
+
+/// The classifier, or a 409 saying this server only generates.
+fn predictor(s: &AppState) -> Result<&super::model::Predictor, ApiError> {
+    s.predictor.as_ref().ok_or_else(|| ApiError(StatusCode::CONFLICT, "this server serves a generative model only: POST /generate (start it with a classifier as --model and --generator for both)".into()))
 }
 
 async fn metrics(State(s): St) -> Response {
@@ -134,8 +141,9 @@ async fn predict(State(s): St, body: Bytes) -> Result<Json<Value>, ApiError> {
         .await
         .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "busy: too many predictions waiting; retry shortly".into()))?
         .map_err(internal)?;
-    let model = s.predictor.served.lock().map(|m| m.id.clone()).unwrap_or_default();
-    let preds = s.predictor.predict(input).await.map_err(bad)?;
+    let p = predictor(&s)?;
+    let model = p.served.lock().map(|m| m.id.clone()).unwrap_or_default();
+    let preds = p.predict(input).await.map_err(bad)?;
     s.metrics.predicted(preds.len());
     let out: Vec<Value> = preds.into_iter().map(|p| json!({ "label": p.label, "probs": p.probs, "tags": p.tags, "value": p.value })).collect();
     Ok(Json(json!({ "model": model, "predictions": out })))
@@ -200,7 +208,7 @@ async fn train(State(s): St, body: Bytes) -> Result<(StatusCode, Json<Value>), A
     } else {
         parse(&body, "{} or {\"mode\": \"personalize\"|\"finetune\", \"epochs\": N, \"head_only\": true|false, \"seed\": N}")?
     };
-    let (id, path) = s.predictor.served.lock().map(|m| (m.id.clone(), m.path.clone())).map_err(internal)?;
+    let (id, path) = predictor(&s)?.served.lock().map(|m| (m.id.clone(), m.path.clone())).map_err(internal)?;
     let examples_file = s.data_dir.join(super::store::EXAMPLES_FILE);
     match s.runs.start(b, (id, path), s.base.clone(), examples_file, s.device.clone()) {
         Ok(status) => Ok((StatusCode::ACCEPTED, Json(json!({ "id": status.id, "status": format!("/runs/{}", status.id) })))),
@@ -221,12 +229,66 @@ async fn activate(State(s): St, Path(id): Path<String>) -> Result<Json<Value>, A
     if !valid_id(&id) {
         return Err(bad(format!("model id '{id}': expected a name of letters, digits, '-', '_' or '.' (a run id, or \"base\")")));
     }
+    let predictor = predictor(&s)?;
     let path = if id == "base" { s.base.clone() } else { s.runs.models.join(&id) };
     if !path.is_dir() {
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no model '{id}' (models are those of finished runs, and \"base\")")));
     }
-    let served = s.predictor.swap(&id, path).await.map_err(internal)?;
+    let served = predictor.swap(&id, path).await.map_err(internal)?;
     let active = s.data_dir.join(ACTIVE_FILE);
     edgetune::fsutil::write_atomic(&active, id.as_bytes()).map_err(|e| internal(format!("{e:#}")))?;
     Ok(Json(json!({ "active": served })))
+}
+
+const GENERATE_SHAPE: &str = "{\"messages\": [{\"role\": \"user\", \"content\": \"...\"}]} or {\"prompt\": \"...\"} (with \"raw\": true, no chat template), \
+     and decoding settings max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop; \"stream\": false for one JSON answer";
+
+/// `POST /generate`: an answer from the generative model, streamed as JSON lines
+/// (`{"text": piece}` as it is written, then `{"done": true, "text", "tokens", "stop", ...}`),
+/// or with `"stream": false` one JSON object. Settings are checked before anything streams.
+async fn generate(State(s): St, body: Bytes) -> Result<Response, ApiError> {
+    let g = s.generator.as_ref().ok_or_else(|| ApiError(StatusCode::CONFLICT, "no generative model is served: start the server with --generator MODEL (or a generative --model)".into()))?;
+    let mut v: serde_json::Map<String, Value> = parse(&body, GENERATE_SHAPE)?;
+    let messages = v.remove("messages");
+    let prompt_text = v.remove("prompt");
+    let raw = v.remove("raw").map(|r| r.as_bool().ok_or_else(|| bad("raw: expected true or false"))).transpose()?.unwrap_or(false);
+    let stream = v.remove("stream").map(|r| r.as_bool().ok_or_else(|| bad("stream: expected true or false"))).transpose()?.unwrap_or(true);
+    let sampling: edgetune::model::causal::Sampling = serde_json::from_value(Value::Object(v)).map_err(|e| bad(format!("request body: {e}; expected {GENERATE_SHAPE}")))?;
+    sampling.validate().map_err(|e| bad(e.to_string()))?;
+    let prompt = match (messages, prompt_text) {
+        (Some(m), None) if !raw => {
+            let m: Vec<edgetune::chat::Message> = serde_json::from_value(m).map_err(|e| bad(format!("messages: {e}; expected [{{\"role\": \"user\", \"content\": \"...\"}}]")))?;
+            if m.is_empty() || m.iter().any(|x| !edgetune::sft::data::ROLES.contains(&x.role.as_str())) {
+                return Err(bad(format!("messages: expected at least one, each with a role of {}", edgetune::sft::data::ROLES.join(", "))));
+            }
+            super::generator::Prompt::Chat(m)
+        }
+        (None, Some(Value::String(t))) if raw => super::generator::Prompt::Raw(t),
+        (None, Some(Value::String(t))) => super::generator::Prompt::Chat(vec![edgetune::chat::Message::new("user", &t)]),
+        _ => return Err(bad(format!("give messages or a prompt string, one of them (raw only with a prompt): {GENERATE_SHAPE}"))),
+    };
+    let (_, mut lines) = g.generate(prompt, sampling).await.map_err(bad)?;
+    if !stream {
+        // The last line is the whole answer (or the error).
+        let mut last = String::new();
+        while let Some(l) = lines.recv().await {
+            last = l;
+        }
+        let v: Value = serde_json::from_str(&last).map_err(internal)?;
+        let status = if v.get("error").is_some() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+        return Ok((status, Json(v)).into_response());
+    }
+    let body = axum::body::Body::from_stream(Lines(lines));
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// The answer's JSON lines as a response body stream.
+struct Lines(tokio::sync::mpsc::UnboundedReceiver<String>);
+
+impl futures_core::Stream for Lines {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|line| line.map(|l| Ok(Bytes::from(l))))
+    }
 }

@@ -6,6 +6,7 @@
 //! ([`model::Predictor`]); a run trains on a thread of its own at a lower priority
 //! ([`runs::Runs`]). burn tensors never cross threads.
 
+mod generator;
 mod http;
 mod metrics;
 mod model;
@@ -24,8 +25,13 @@ use std::sync::{Arc, Mutex};
 pub struct ServeArgs {
     /// The model served at first (and the base of `finetune` runs): a fine-tuned export or run
     /// directory. Once a run's model is activated, that one is served, across restarts too.
+    /// A generative model (a GGUF file, a Hugging Face causal LM, an SFT run directory) is
+    /// served at POST /generate instead.
     #[arg(long)]
     pub model: PathBuf,
+    /// A generative model served at POST /generate beside the classifier of --model.
+    #[arg(long)]
+    pub generator: Option<PathBuf>,
     /// Where examples, runs, trained models and the active model's id are kept.
     #[arg(long, default_value = "edgetune-data")]
     pub data_dir: PathBuf,
@@ -64,7 +70,10 @@ pub struct AppState {
     pub token: Option<String>,
     pub base: PathBuf,
     pub data_dir: PathBuf,
-    pub predictor: model::Predictor,
+    /// The classifier (none when only a generative model is served).
+    pub predictor: Option<model::Predictor>,
+    /// The generative model behind POST /generate, if one is served.
+    pub generator: Option<generator::Generator>,
     pub store: Arc<Mutex<store::Store>>,
     pub runs: Arc<runs::Runs>,
     pub metrics: metrics::Metrics,
@@ -94,16 +103,34 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     let store = store::Store::open(&a.data_dir)?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let runs = Arc::new(runs::Runs::open(&a.data_dir, a.train_threads.unwrap_or(cores.saturating_sub(1).max(1)))?);
-    let base = crate::model_path(&a.model)?;
-    let (id, path) = active_model(&a.data_dir, &runs.models, &base);
     let device = crate::init_device(a.device.unwrap_or_default())?;
-    let predictor = model::Predictor::start(&id, path, device.clone(), a.max_length, a.batch_size)?;
-    eprintln!("serving model {id} ({} examples stored)", store.len());
+    let model = crate::resolve_model(&a.model.to_string_lossy())?;
+    let generative = edgetune::sft::is_generative(&model) || edgetune::sft::run::is_generative_run(&model);
+    let gen_path = match (&a.generator, generative) {
+        (Some(_), true) => bail!("--model {} is a generative model already: give a classifier as --model to serve both, or drop --generator", a.model.display()),
+        (Some(g), false) => Some(crate::resolve_model(&g.to_string_lossy())?),
+        (None, true) => Some(model.clone()),
+        (None, false) => None,
+    };
+    let generator = gen_path.map(|p| generator::Generator::start(p, device.clone())).transpose()?;
+    if let Some(g) = &generator {
+        eprintln!("generating with {} at POST /generate", g.info.path.display());
+    }
+    let base = if generative { model } else { crate::model_path(&a.model)? };
+    let predictor = if generative {
+        None
+    } else {
+        let (id, path) = active_model(&a.data_dir, &runs.models, &base);
+        let p = model::Predictor::start(&id, path, device.clone(), a.max_length, a.batch_size)?;
+        eprintln!("serving model {id} ({} examples stored)", store.len());
+        Some(p)
+    };
     let state = Arc::new(AppState {
         token,
         base,
         data_dir: a.data_dir.clone(),
         predictor,
+        generator,
         store: Arc::new(Mutex::new(store)),
         runs,
         metrics: metrics::Metrics::default(),

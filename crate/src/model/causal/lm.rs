@@ -10,6 +10,8 @@ use crate::model::params::{Group, ParamStore};
 use burn::tensor::{Int, Tensor, TensorData};
 use std::sync::Arc;
 
+/// Cloning is cheap: tensors and the tokenizer are shared, not copied.
+#[derive(Clone)]
 pub struct LanguageModel {
     pub params: ParamStore,
     pub net: Box<dyn Decoder>,

@@ -9,7 +9,8 @@
 //! causal/
 //!   mod.rs        the Decoder trait
 //!   lm.rs         LanguageModel: parameters, decoder, tokenizer, chat template, stop tokens, LoRA
-//!   adapter.rs    a PEFT adapter put on a LanguageModel
+//!   adapter.rs    a PEFT adapter put on a LanguageModel, and written as PEFT writes one
+//!   export.rs     adapters merged; the model as a Hugging Face directory
 //!   load.rs       a .gguf file or a Hugging Face directory → LanguageModel (the family table)
 //!   attention.rs  causal grouped-query attention, KvCache
 //!   rope.rs       rotary position embeddings
@@ -20,6 +21,7 @@
 
 pub mod adapter;
 pub mod attention;
+pub mod export;
 pub mod generate;
 pub mod llama;
 pub mod lm;
