@@ -12,9 +12,9 @@ shared=${SHARED:-../shared}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/edgetune/target}
 python=$(bash scripts/setup-python.sh)
 cargo build --release -q -p edgetune-cli
-model="$shared/models/SmolLM2-135M-Instruct-Q4_1"
-data=("$shared/data/banking77/train.csv" "$shared/data/banking77/test.csv")
-torch=$(cd "$shared/bench" && "$python" torch_sft.py "$(realpath "$model")" "$(realpath "${data[0]}")" "$(realpath "${data[1]}")" \
+model=$(realpath "$shared/models/SmolLM2-135M-Instruct-Q4_1")
+data=("$(realpath "$shared/data/banking77/train.csv")" "$(realpath "$shared/data/banking77/test.csv")")
+torch=$(cd "$shared/bench" && "$python" torch_sft.py "$model" "${data[0]}" "${data[1]}" \
   --gguf SmolLM2-135M-Instruct.Q4_1.gguf --steps "$steps" --eval-limit "$limit" 2>/dev/null | tail -n 1)
 ours=$("$CARGO_TARGET_DIR/release/edgetune" bench --model "$model" --train "${data[0]}" --test "${data[1]}" \
   --steps "$steps" --eval-limit "$limit" --before 2>/dev/null | tail -n 1)

@@ -37,11 +37,13 @@ pub fn bench_sft(a: &BenchArgs, model: PathBuf) -> Result<()> {
     cfg.sft.eval_limit = a.eval_limit;
     let req = SftRequest { model, train: DataSource::Path(a.train.clone()), valid: None, test: Some(DataSource::Path(test.clone())), config: cfg.clone(), run_dir: None };
     let device = block_on(init(cfg.device))?;
-    let (lm, data) = load_and_prepare(&req, &device)?;
-    let cases = match a.eval_limit {
-        0 => &data.cases[..],
-        n => &data.cases[..n.min(data.cases.len())],
-    };
+    let (lm, mut data) = load_and_prepare(&req, &device)?;
+    if a.eval_limit > 0 {
+        // As the reference: only the scored prompts (the test loss is not part of its workload).
+        data.test.truncate(a.eval_limit);
+        data.cases.truncate(a.eval_limit);
+    }
+    let cases = &data.cases[..];
     let before = if a.before { Some(block_on(score_generation(&lm, cases, 16, &mut |_, _| {}))?.exact_match) } else { None };
     let mut t = SftTrainer::new(lm, &data, &cfg, None)?;
     let (trainable, total) = (t.lm.params.trainable_count(), t.lm.params.total_count());
