@@ -14,7 +14,7 @@ use super::prepare::{prepare_sft, SftData};
 use super::trainer::{SftOutcome, SftResume, SftTrainer};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::model::causal::{load_lm, LanguageModel, LmFiles};
+use crate::model::causal::{load_lm, LanguageModel};
 use crate::run::{begin_run_dir, read_dir_files, read_run_dir, RunFiles};
 use crate::train::checkpoint::{self, find_checkpoint, RunSpec};
 use crate::train::driver::Saver;
@@ -36,7 +36,9 @@ pub fn is_generative(path: &Path) -> bool {
         let archs = v.get("architectures").and_then(|a| a.as_array()).cloned().unwrap_or_default();
         return archs.iter().filter_map(|a| a.as_str()).any(|a| a.ends_with("ForCausalLM"));
     }
-    matches!(LmFiles::from_path(path), Ok(LmFiles::Gguf { .. }))
+    // A directory holding one GGUF file (listed, not read).
+    let ggufs = std::fs::read_dir(path).map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "gguf")).count());
+    ggufs.is_ok_and(|n| n == 1)
 }
 
 /// Whether `path` is the run directory of a generative run.

@@ -86,7 +86,8 @@ impl SftTrainer {
             (None, Some(spec)) => lm.attach_lora(spec, cfg.seed)?,
             // Adapters the model came with (a resumed run, a PEFT adapter) describe the run; the rate is the run's.
             (Some(have), Some(spec)) => cfg.lora = Some(crate::model::LoraSpec { lr: spec.lr, adapter: spec.adapter.clone(), ..have.clone() }),
-            _ => {}
+            (Some(have), None) => cfg.lora = Some(have.clone()),
+            (None, None) => {}
         }
         if lm.params.trainable_count() == 0 {
             return Err(Error::Training("every parameter is frozen: nothing to train".into()));
